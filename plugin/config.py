@@ -1,0 +1,118 @@
+"""Dataclass configs, validated at construction. The CLI and Python share these defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError
+
+SEARCH_MODES = ("hybrid", "dense", "sparse")
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+DEFAULT_COLLECTION = "ragarbiter"
+
+
+def default_data_dir() -> Path:
+    """Per-user data folder: $RAGARBITER_HOME, else $XDG_DATA_HOME/ragarbiter, else ~/.local/share/ragarbiter."""
+    if os.environ.get("RAGARBITER_HOME"):
+        return Path(os.environ["RAGARBITER_HOME"]).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "ragarbiter"
+
+
+def default_store_dir() -> Path:
+    return default_data_dir() / "qdrant"
+
+
+def _positive(owner: str, **values: float) -> None:
+    for name, value in values.items():
+        if not value > 0:
+            msg = f"{owner}.{name} must be > 0, got {value!r}."
+            raise ConfigError(msg)
+
+
+@dataclass
+class StoreConfig:
+    """Where vectors live: embedded folder (`path`), `:memory:`, or a server (`url`)."""
+
+    collection: str = DEFAULT_COLLECTION
+    path: str | None = None
+    url: str | None = None
+    api_key: str | None = None
+    timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.path and self.url:
+            msg = f"StoreConfig got both path={self.path!r} and url={self.url!r}. Pass one: --store DIR or --url URL."
+            raise ConfigError(msg)
+        if not self.collection or not isinstance(self.collection, str):
+            msg = f"StoreConfig.collection must be a non-empty string, got {self.collection!r}."
+            raise ConfigError(msg)
+        _positive("StoreConfig", timeout=self.timeout)
+
+    @property
+    def location(self) -> str:
+        if self.url:
+            return self.url
+        return self.path or str(default_store_dir())
+
+
+@dataclass
+class EncoderConfig:
+    """The dense/token encoder and the BM25 parameters of the sparse encoder."""
+
+    model: str = DEFAULT_ENCODER
+    device: str | None = None
+    batch_size: int = 64
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+    bm25_avg_len: float = 96.0
+
+    def __post_init__(self) -> None:
+        _positive("EncoderConfig", batch_size=self.batch_size, bm25_k1=self.bm25_k1, bm25_avg_len=self.bm25_avg_len)
+        if not 0.0 <= self.bm25_b <= 1.0:
+            msg = f"EncoderConfig.bm25_b must lie in [0, 1], got {self.bm25_b!r}."
+            raise ConfigError(msg)
+
+
+@dataclass
+class ChunkConfig:
+    """Chunking, counted in the encoder's tokens."""
+
+    chunk_tokens: int = 200
+    overlap_tokens: int = 40
+
+    def __post_init__(self) -> None:
+        _positive("ChunkConfig", chunk_tokens=self.chunk_tokens)
+        if not 0 <= self.overlap_tokens < self.chunk_tokens:
+            msg = (f"ChunkConfig.overlap_tokens must be >= 0 and < chunk_tokens ({self.chunk_tokens}), "
+                   f"got {self.overlap_tokens}.")
+            raise ConfigError(msg)
+
+
+@dataclass
+class RetrieverConfig:
+    """How many passages to fetch and how."""
+
+    k: int = 10
+    mode: str = "hybrid"
+    prefetch_k: int = 50
+
+    def __post_init__(self) -> None:
+        check_mode(self.mode)
+        _positive("RetrieverConfig", k=self.k, prefetch_k=self.prefetch_k)
+
+
+def check_mode(mode: str) -> str:
+    if mode not in SEARCH_MODES:
+        msg = f"Unknown search mode {mode!r}. Use one of: {', '.join(SEARCH_MODES)}."
+        raise ConfigError(msg)
+    return mode
+
+
+def check_k(k: object) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        msg = f"k must be a positive integer, got {k!r}."
+        raise ConfigError(msg)
+    return k

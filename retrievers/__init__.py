@@ -1,0 +1,24 @@
+"""Retrieval: the Qdrant store and retriever, encoders, ingestion and deduplication."""
+
+from .dedupe import Deduplicator
+from .encoders import DenseEncoder, SparseEncoder, TextTokenizer
+from .ingest import IngestReport, chunk_text, index_paths, index_passages, iter_files, load_file
+from .retriever import QdrantRetriever
+from .store import QdrantStore, UpsertReport, build_filter
+
+__all__ = [
+    "DenseEncoder",
+    "Deduplicator",
+    "IngestReport",
+    "QdrantRetriever",
+    "QdrantStore",
+    "SparseEncoder",
+    "TextTokenizer",
+    "UpsertReport",
+    "build_filter",
+    "chunk_text",
+    "index_passages",
+    "index_paths",
+    "iter_files",
+    "load_file",
+]

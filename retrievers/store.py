@@ -1,0 +1,304 @@
+"""`QdrantStore`: ragarbiter's only vector store, a thin layer over qdrant-client.
+
+One collection holds named vectors `dense` (cosine) and `sparse` (BM25 term weights,
+Qdrant `Modifier.IDF`). Point ids are content hashes, so writing the same text twice
+updates one point. Embedded local mode by default; `url=` targets a server or cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ragarbiter.config import EncoderConfig, StoreConfig, check_k, check_mode
+from ragarbiter.errors import (
+    DimensionMismatchError,
+    EmptyQueryError,
+    StoreLockedError,
+    StoreUnreachableError,
+    UnknownCollectionError,
+)
+from ragarbiter.types import Passage
+
+from .encoders import DenseEncoder, SparseEncoder, SparseVector
+
+logger = logging.getLogger(__name__)
+
+DENSE, SPARSE = "dense", "sparse"
+
+
+@dataclass
+class UpsertReport:
+    added: int = 0
+    skipped: int = 0
+
+
+def _models():
+    from qdrant_client import models
+
+    return models
+
+
+def build_filter(spec: Any):
+    """A Qdrant `Filter` from `{"key": value}` (equality) or `{"key": [v1, v2]}` (any of).
+
+    Keys match the passage metadata; `source` matches the passage source. A
+    `qdrant_client.models.Filter` passes through unchanged.
+    """
+    models = _models()
+    if spec is None or isinstance(spec, models.Filter):
+        return spec
+    if not isinstance(spec, Mapping):
+        msg = f"filter must be a dict of metadata values or a qdrant Filter, got {type(spec).__name__}."
+        raise TypeError(msg)
+    must = []
+    for key, value in spec.items():
+        field = key if key == "source" else f"metadata.{key}"
+        if isinstance(value, (list, tuple, set)):
+            must.append(models.FieldCondition(key=field, match=models.MatchAny(any=list(value))))
+        else:
+            must.append(models.FieldCondition(key=field, match=models.MatchValue(value=value)))
+    return models.Filter(must=must)
+
+
+class QdrantStore:
+    """Qdrant-backed hybrid store. Heavy parts (client, encoders) are created on first use."""
+
+    def __init__(
+        self,
+        config: StoreConfig | None = None,
+        *,
+        encoder: DenseEncoder | None = None,
+        sparse_encoder: SparseEncoder | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.config = config or StoreConfig(**overrides)
+        if config is not None and overrides:
+            msg = f"Pass either a StoreConfig or keyword options, not both (got {sorted(overrides)})."
+            raise TypeError(msg)
+        self.encoder = encoder or DenseEncoder(EncoderConfig())
+        self.sparse_encoder = sparse_encoder or SparseEncoder(self.encoder.config)
+        self._client = None
+        self._aclient = None
+        self._lock = threading.Lock()
+        self._checked = False
+
+    @property
+    def collection(self) -> str:
+        return self.config.collection
+
+    def __repr__(self) -> str:
+        return f"QdrantStore(collection={self.collection!r}, location={self.config.location!r})"
+
+    # -- connection -----------------------------------------------------------------------
+    @property
+    def client(self):
+        with self._lock:
+            if self._client is None:
+                self._client = self._connect()
+            return self._client
+
+    def _connect(self):
+        from qdrant_client import QdrantClient
+
+        cfg = self.config
+        if cfg.url:
+            client = QdrantClient(url=cfg.url, api_key=cfg.api_key, timeout=int(cfg.timeout))
+            try:
+                client.get_collections()
+            except Exception as exc:
+                msg = (f"Qdrant server at {cfg.url!r} is unreachable ({type(exc).__name__}: {exc}). "
+                       f"Start it (e.g. `docker run -p 6333:6333 qdrant/qdrant`) or drop --url to use the embedded store.")
+                raise StoreUnreachableError(msg) from exc
+            return client
+        if cfg.path == ":memory:":
+            return QdrantClient(location=":memory:")
+        folder = Path(cfg.location).expanduser()
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            return QdrantClient(path=str(folder))
+        except RuntimeError as exc:
+            if "already accessed" not in str(exc):
+                raise
+            msg = (f"The store folder {str(folder)!r} is locked by another process. The embedded store allows one "
+                   f"process at a time: stop the other process, pass a different --store DIR, or run a Qdrant "
+                   f"server and point every process at it with --url http://HOST:6333.")
+            raise StoreLockedError(msg) from exc
+
+    @property
+    def aclient(self):
+        """Native async client for server mode; None in embedded mode (which runs in-process)."""
+        if not self.config.url:
+            return None
+        if self._aclient is None:
+            from qdrant_client import AsyncQdrantClient
+
+            self._aclient = AsyncQdrantClient(url=self.config.url, api_key=self.config.api_key,
+                                              timeout=int(self.config.timeout))
+        return self._aclient
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+            self._checked = False
+
+    def __enter__(self) -> QdrantStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- collections ----------------------------------------------------------------------
+    def collections(self) -> list[str]:
+        return sorted(c.name for c in self.client.get_collections().collections)
+
+    def exists(self) -> bool:
+        return bool(self.client.collection_exists(self.collection))
+
+    def ensure_collection(self) -> None:
+        """Create the collection if missing; check the encoder dimension if present."""
+        if self._checked:
+            return
+        models = _models()
+        if not self.exists():
+            logger.info("creating collection %s (dense dim %d)", self.collection, self.encoder.dimension)
+            self.client.create_collection(
+                self.collection,
+                vectors_config={DENSE: models.VectorParams(size=self.encoder.dimension, distance=models.Distance.COSINE)},
+                sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+            )
+        else:
+            self._check_dimension()
+        self._checked = True
+
+    def require_collection(self) -> None:
+        """Raise `UnknownCollectionError` (listing what exists) unless the collection is there."""
+        if self._checked:
+            return
+        if not self.exists():
+            have = ", ".join(self.collections()) or "none"
+            msg = (f"Unknown collection {self.collection!r} in {self.config.location!r} (collections: {have}). "
+                   f"Index documents first with `ragarbiter index PATH --collection {self.collection}`, "
+                   f"or pass --collection NAME.")
+            raise UnknownCollectionError(msg)
+        self._check_dimension()
+        self._checked = True
+
+    def _check_dimension(self) -> None:
+        vectors = self.client.get_collection(self.collection).config.params.vectors
+        params = vectors.get(DENSE) if isinstance(vectors, dict) else None
+        if params is None:
+            msg = (f"Collection {self.collection!r} has no '{DENSE}' vector; it was not made by ragarbiter. "
+                   f"Use another --collection name.")
+            raise DimensionMismatchError(msg)
+        if params.size != self.encoder.dimension:
+            msg = (f"Collection {self.collection!r} stores {params.size}-d vectors but the encoder "
+                   f"{self.encoder.config.model!r} makes {self.encoder.dimension}-d ones. Use the encoder the "
+                   f"collection was built with, or index into a new --collection.")
+            raise DimensionMismatchError(msg)
+
+    def count(self) -> int:
+        self.require_collection()
+        return int(self.client.count(self.collection, exact=True).count)
+
+    def ids(self) -> set[str]:
+        """Every point id in the collection (scrolls; meant for tests and audits)."""
+        self.require_collection()
+        out, offset = set(), None
+        while True:
+            points, offset = self.client.scroll(self.collection, limit=1024, offset=offset,
+                                                with_payload=False, with_vectors=False)
+            out.update(str(p.id) for p in points)
+            if offset is None:
+                return out
+
+    # -- writing --------------------------------------------------------------------------
+    def existing(self, ids: Sequence[str]) -> set[str]:
+        found = self.client.retrieve(self.collection, ids=list(ids), with_payload=False, with_vectors=False)
+        return {str(p.id) for p in found}
+
+    def upsert(self, passages: Sequence[Passage], *, skip_existing: bool = True) -> UpsertReport:
+        """Write one batch. Points whose content id is already stored are skipped (resume)."""
+        self.ensure_collection()
+        passages = list({p.id: p for p in passages}.values())
+        have = self.existing([p.id for p in passages]) if skip_existing else set()
+        todo = [p for p in passages if p.id not in have]
+        if todo:
+            dense = self.encoder.encode([p.text for p in todo])
+            sparse = self.sparse_encoder.encode_documents([p.text for p in todo])
+            self.client.upsert(self.collection, points=[
+                self._point(p, d, s) for p, d, s in zip(todo, dense, sparse)
+            ], wait=True)
+        return UpsertReport(added=len(todo), skipped=len(passages) - len(todo))
+
+    def _point(self, passage: Passage, dense, sparse: SparseVector):
+        models = _models()
+        payload = {"text": passage.text, "source": passage.source, "metadata": dict(passage.metadata)}
+        vector = {DENSE: dense.tolist(), SPARSE: models.SparseVector(indices=sparse.indices, values=sparse.values)}
+        return models.PointStruct(id=passage.id, vector=vector, payload=payload)
+
+    # -- searching ------------------------------------------------------------------------
+    def _request(self, query: str, k: int, mode: str, filter: Any, prefetch_k: int) -> dict[str, Any]:
+        if not isinstance(query, str) or not query.strip():
+            msg = f"The query is empty ({query!r}). Pass a question with at least one word."
+            raise EmptyQueryError(msg)
+        check_k(k)
+        check_mode(mode)
+        models = _models()
+        flt = build_filter(filter)
+        dense = self.encoder.encode([query])[0].tolist() if mode in ("dense", "hybrid") else None
+        sv = self.sparse_encoder.encode_queries([query])[0] if mode in ("sparse", "hybrid") else None
+        sparse = models.SparseVector(indices=sv.indices, values=sv.values) if sv is not None else None
+        req: dict[str, Any] = {"collection_name": self.collection, "limit": k, "with_payload": True,
+                               "with_vectors": [DENSE]}
+        if mode == "dense":
+            req.update(query=dense, using=DENSE, query_filter=flt)
+        elif mode == "sparse":
+            req.update(query=sparse, using=SPARSE, query_filter=flt)
+        else:
+            depth = max(prefetch_k, k)
+            req.update(prefetch=[models.Prefetch(query=dense, using=DENSE, limit=depth, filter=flt),
+                                 models.Prefetch(query=sparse, using=SPARSE, limit=depth, filter=flt)],
+                       query=models.FusionQuery(fusion=models.Fusion.RRF))
+        return req
+
+    def search(self, query: str, *, k: int = 10, mode: str = "hybrid", filter: Any = None,
+               prefetch_k: int = 50) -> list[Passage]:
+        """Top-k passages for a query, best first; `Passage.score` is the search score."""
+        self.require_collection()
+        request = self._request(query, k, mode, filter, prefetch_k)
+        if mode == "sparse" and not request["query"].indices:
+            return []  # no indexable term (e.g. only punctuation): nothing can match
+        response = self.client.query_points(**request)
+        return [self._passage(p.id, p.payload, p.score, p.vector) for p in response.points]
+
+    async def asearch(self, query: str, *, k: int = 10, mode: str = "hybrid", filter: Any = None,
+                      prefetch_k: int = 50) -> list[Passage]:
+        """Async search: the native async client against a server; a worker thread in embedded mode."""
+        if self.aclient is None:
+            return await asyncio.to_thread(self.search, query, k=k, mode=mode, filter=filter, prefetch_k=prefetch_k)
+        await asyncio.to_thread(self.require_collection)
+        req = await asyncio.to_thread(self._request, query, k, mode, filter, prefetch_k)
+        response = await self.aclient.query_points(**req)
+        return [self._passage(p.id, p.payload, p.score, p.vector) for p in response.points]
+
+    def _passage(self, point_id: Any, payload: dict | None, score: float | None, vector: Any = None) -> Passage:
+        payload = payload or {}
+        if isinstance(vector, dict) and DENSE in vector:  # prime the cache: later stages skip re-encoding
+            self.encoder.cache.put(payload.get("text", ""), np.asarray(vector[DENSE], dtype=np.float32))
+        return Passage(text=payload.get("text", ""), id=str(point_id), metadata=payload.get("metadata") or {},
+                       score=score, source=payload.get("source"))
+
+    def fetch(self, ids: Iterable[str]) -> list[Passage]:
+        """Stored passages by id (missing ids are left out)."""
+        points = self.client.retrieve(self.collection, ids=list(ids), with_payload=True, with_vectors=False)
+        return [self._passage(p.id, p.payload, None) for p in points]
