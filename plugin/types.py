@@ -36,7 +36,7 @@ def content_id(text: str) -> str:
     It is also a valid Qdrant point id, so the same text always maps to the same point.
     """
     digest = hashlib.sha256(normalize_text(text).encode("utf-8")).digest()
-    return str(uuid.UUID(bytes=digest[:16]))
+    return str(uuid.UUID(bytes=digest[:16], version=5))  # RFC 4122 variant bits set
 
 
 @dataclass(frozen=True)

@@ -247,39 +247,60 @@ class QdrantStore:
         return models.PointStruct(id=passage.id, vector=vector, payload=payload)
 
     # -- searching ------------------------------------------------------------------------
-    def _request(self, query: str, k: int, mode: str, filter: Any, prefetch_k: int) -> dict[str, Any]:
-        if not isinstance(query, str) or not query.strip():
-            msg = f"The query is empty ({query!r}). Pass a question with at least one word."
-            raise EmptyQueryError(msg)
+    def _requests(self, queries: Sequence[str], k: int, mode: str, filter: Any, prefetch_k: int) -> list[Any]:
+        """One Qdrant `QueryRequest` per query; the queries are encoded in one batch."""
+        for q in queries:
+            if not isinstance(q, str) or not q.strip():
+                msg = f"The query is empty ({q!r}). Pass a question with at least one word."
+                raise EmptyQueryError(msg)
         check_k(k)
         check_mode(mode)
         models = _models()
         flt = build_filter(filter)
-        dense = self.encoder.encode([query])[0].tolist() if mode in ("dense", "hybrid") else None
-        sv = self.sparse_encoder.encode_queries([query])[0] if mode in ("sparse", "hybrid") else None
-        sparse = models.SparseVector(indices=sv.indices, values=sv.values) if sv is not None else None
-        req: dict[str, Any] = {"collection_name": self.collection, "limit": k, "with_payload": True,
-                               "with_vectors": [DENSE]}
-        if mode == "dense":
-            req.update(query=dense, using=DENSE, query_filter=flt)
-        elif mode == "sparse":
-            req.update(query=sparse, using=SPARSE, query_filter=flt)
-        else:
-            depth = max(prefetch_k, k)
-            req.update(prefetch=[models.Prefetch(query=dense, using=DENSE, limit=depth, filter=flt),
-                                 models.Prefetch(query=sparse, using=SPARSE, limit=depth, filter=flt)],
-                       query=models.FusionQuery(fusion=models.Fusion.RRF))
-        return req
+        n = len(queries)
+        dense = self.encoder.encode(queries).tolist() if mode in ("dense", "hybrid") else [None] * n
+        sparse = ([models.SparseVector(indices=v.indices, values=v.values)
+                   for v in self.sparse_encoder.encode_queries(queries)] if mode in ("sparse", "hybrid") else [None] * n)
+        common = {"limit": k, "with_payload": True, "with_vector": [DENSE]}
+        requests = []
+        for d, sv in zip(dense, sparse):
+            if mode == "dense":
+                requests.append(models.QueryRequest(query=d, using=DENSE, filter=flt, **common))
+            elif mode == "sparse":
+                requests.append(models.QueryRequest(query=sv, using=SPARSE, filter=flt, **common))
+            else:
+                depth = max(prefetch_k, k)
+                prefetch = [models.Prefetch(query=d, using=DENSE, limit=depth, filter=flt)]
+                if sv.indices:  # a query with no indexable term has no sparse branch
+                    prefetch.append(models.Prefetch(query=sv, using=SPARSE, limit=depth, filter=flt))
+                requests.append(models.QueryRequest(prefetch=prefetch, query=models.FusionQuery(fusion=models.Fusion.RRF),
+                                                    **common))
+        return requests
+
+    def _answer(self, requests: list[Any], responses: list[Any]) -> list[list[Passage]]:
+        out = []
+        for req, resp in zip(requests, responses):
+            if isinstance(req.query, _models().SparseVector) and not req.query.indices:
+                out.append([])  # nothing indexable in the query: nothing can match
+                continue
+            out.append([self._passage(p.id, p.payload, p.score, p.vector) for p in resp.points])
+        return out
+
+    def search_batch(self, queries: Sequence[str], *, k: int = 10, mode: str = "hybrid", filter: Any = None,
+                     prefetch_k: int = 50) -> list[list[Passage]]:
+        """Top-k passages for each query (encoded together, sent as one batch request)."""
+        self.require_collection()
+        queries = list(queries)
+        if not queries:
+            return []
+        requests = self._requests(queries, k, mode, filter, prefetch_k)
+        responses = self.client.query_batch_points(self.collection, requests=requests)
+        return self._answer(requests, responses)
 
     def search(self, query: str, *, k: int = 10, mode: str = "hybrid", filter: Any = None,
                prefetch_k: int = 50) -> list[Passage]:
         """Top-k passages for a query, best first; `Passage.score` is the search score."""
-        self.require_collection()
-        request = self._request(query, k, mode, filter, prefetch_k)
-        if mode == "sparse" and not request["query"].indices:
-            return []  # no indexable term (e.g. only punctuation): nothing can match
-        response = self.client.query_points(**request)
-        return [self._passage(p.id, p.payload, p.score, p.vector) for p in response.points]
+        return self.search_batch([query], k=k, mode=mode, filter=filter, prefetch_k=prefetch_k)[0]
 
     async def asearch(self, query: str, *, k: int = 10, mode: str = "hybrid", filter: Any = None,
                       prefetch_k: int = 50) -> list[Passage]:
@@ -287,9 +308,9 @@ class QdrantStore:
         if self.aclient is None:
             return await asyncio.to_thread(self.search, query, k=k, mode=mode, filter=filter, prefetch_k=prefetch_k)
         await asyncio.to_thread(self.require_collection)
-        req = await asyncio.to_thread(self._request, query, k, mode, filter, prefetch_k)
-        response = await self.aclient.query_points(**req)
-        return [self._passage(p.id, p.payload, p.score, p.vector) for p in response.points]
+        requests = await asyncio.to_thread(self._requests, [query], k, mode, filter, prefetch_k)
+        responses = await self.aclient.query_batch_points(self.collection, requests=requests)
+        return self._answer(requests, responses)[0]
 
     def _passage(self, point_id: Any, payload: dict | None, score: float | None, vector: Any = None) -> Passage:
         payload = payload or {}

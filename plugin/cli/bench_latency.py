@@ -1,0 +1,87 @@
+"""`ragarbiter bench latency`: ingestion rate and hybrid query latency on a synthetic store."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+
+import numpy as np
+
+from .common import add_json_arg, print_json
+
+# A fixed vocabulary of ordinary English words, so passages tokenize like real text.
+WORDS = (
+    "harbour lighthouse river valley mountain village market festival school library station railway bridge "
+    "engineer teacher farmer merchant painter keeper captain doctor writer baker weaver miller council "
+    "storm winter summer spring autumn morning evening island coast cliff forest meadow field garden "
+    "built opened closed founded designed repaired moved sold bought painted wrote carried lit crossed "
+    "old new small large northern southern eastern western quiet busy famous local early late first last "
+    "stone iron timber glass copper salt grain wool herring cod boat ship train road tower wall gate hall "
+    "century decade year season week record register charter report plan map letter story history museum"
+).split()
+
+
+def synthetic_passages(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        sentences = []
+        for _ in range(rng.randint(3, 5)):
+            words = rng.choices(WORDS, k=rng.randint(8, 14))
+            sentences.append(" ".join(words).capitalize() + ".")
+        out.append(f"Record {i}. " + " ".join(sentences))
+    return out
+
+
+def register(sub) -> None:
+    p = sub.add_parser("latency", help="ingestion rate and query latency on a synthetic embedded store")
+    p.add_argument("--passages", type=int, default=10_000, help="store size (default: 10000)")
+    p.add_argument("--queries", type=int, default=200, help="timed queries per mode (default: 200)")
+    p.add_argument("-k", type=int, default=20, help="passages per query (default: 20)")
+    p.add_argument("--seed", type=int, default=0)
+    add_json_arg(p)
+    p.set_defaults(func=run)
+
+
+def _timed_queries(store, queries: list[str], k: int, mode: str) -> dict[str, float]:
+    times = []
+    for q in queries:
+        start = time.perf_counter()
+        store.search(q, k=k, mode=mode)
+        times.append(1000 * (time.perf_counter() - start))
+    return {"p50": round(float(np.percentile(times, 50)), 2), "p95": round(float(np.percentile(times, 95)), 2)}
+
+
+def run(args: argparse.Namespace) -> int:
+    from ragarbiter.config import StoreConfig
+    from ragarbiter.retrievers import QdrantStore, index_passages
+    from ragarbiter.types import Passage
+
+    texts = synthetic_passages(args.passages, args.seed)
+    rng = random.Random(args.seed + 1)
+    queries = [" ".join(rng.choices(WORDS, k=rng.randint(4, 9))) + "?" for _ in range(args.queries)]
+    with tempfile.TemporaryDirectory(prefix="ragarbiter-latency-") as folder:
+        store = QdrantStore(StoreConfig(collection="latency", path=folder))
+        store.encoder.encode(["warm up"])  # model load is not ingestion
+        start = time.perf_counter()
+        index_passages(store, [Passage(t) for t in texts], progress=not args.json)
+        ingest_s = time.perf_counter() - start
+        store.search(queries[0], k=args.k)  # warm the search path
+        timings = {mode: _timed_queries(store, queries, args.k, mode) for mode in ("hybrid", "dense", "sparse")}
+        count = store.count()
+        store.close()
+    result = {
+        "passages": count, "k": args.k, "queries": len(queries),
+        "query_ms_p50": timings["hybrid"]["p50"], "query_ms_p95": timings["hybrid"]["p95"],
+        "ingest_passages_per_s": round(count / ingest_s, 1), "ingest_seconds": round(ingest_s, 1),
+        "baseline_dense_ms_p50": timings["dense"]["p50"], "baseline_dense_ms_p95": timings["dense"]["p95"],
+        "sparse_ms_p50": timings["sparse"]["p50"], "sparse_ms_p95": timings["sparse"]["p95"],
+    }
+    if args.json:
+        print_json(result)
+    else:
+        for key, value in result.items():
+            print(f"{key:24} {value}")
+    return 0

@@ -1,0 +1,82 @@
+"""`ragarbiter bench retrieval --data FILE`: R@1, R@5 and MRR@10 for dense, sparse and hybrid in one run."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+import time
+from collections.abc import Sequence
+
+from .common import add_json_arg, print_json
+
+logger = logging.getLogger(__name__)
+MODES = ("dense", "sparse", "hybrid")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("retrieval", help="retrieval quality on LitM NQ-Open (.jsonl.gz) or SynthWiki (.csv)",
+                       description="Index every distinct passage of the file into a temporary embedded store, "
+                                   "retrieve for every question, and report R@1, R@5 and MRR@10 per search mode.")
+    p.add_argument("--data", required=True, metavar="FILE", help="LitM NQ-Open .jsonl.gz or SynthWiki .csv")
+    p.add_argument("--k", type=int, default=10, help="retrieval depth (default: 10)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N questions only")
+    p.add_argument("--batch-size", type=int, default=64, help="queries per search batch (default: 64)")
+    add_json_arg(p)
+    p.set_defaults(func=run)
+
+
+def ranked_metrics(ranked_ids: Sequence[Sequence[str]], gold_ids: Sequence[set[str]]) -> dict[str, float]:
+    """R@1, R@5 (any gold passage in the top-n) and MRR@10 (first gold rank, 0 beyond 10)."""
+    n = max(len(gold_ids), 1)
+    r1 = r5 = mrr = 0.0
+    for ranked, gold in zip(ranked_ids, gold_ids):
+        rank = next((i for i, pid in enumerate(ranked[:10], start=1) if pid in gold), None)
+        if rank is not None:
+            r1 += rank == 1
+            r5 += rank <= 5
+            mrr += 1.0 / rank
+    return {"R@1": round(r1 / n, 4), "R@5": round(r5 / n, 4), "MRR@10": round(mrr / n, 4)}
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from ragarbiter.config import StoreConfig
+    from ragarbiter.datasets import read_retrieval
+    from ragarbiter.errors import EmptyCorpusError
+    from ragarbiter.retrievers import QdrantStore, index_passages
+    from ragarbiter.types import Passage, content_id
+
+    items = read_retrieval(args.data)
+    if not items:
+        msg = f"{args.data} holds no questions. Pass a non-empty LitM or SynthWiki file."
+        raise EmptyCorpusError(msg)
+    corpus = {content_id(t): t for item in items for t in item.passages}
+    items = items[: args.limit] if args.limit else items
+    gold = [{content_id(t) for t in item.gold} for item in items]
+    result: dict = {"data": str(args.data), "n_questions": len(items), "n_passages": len(corpus), "k": args.k}
+    with tempfile.TemporaryDirectory(prefix="ragarbiter-bench-") as folder:
+        store = QdrantStore(StoreConfig(collection="bench", path=folder))
+        start = time.perf_counter()
+        index_passages(store, [Passage(t, id=i) for i, t in corpus.items()], progress=not args.json)
+        result["index_seconds"] = round(time.perf_counter() - start, 1)
+        questions = [item.question for item in items]
+        for mode in MODES:
+            ranked: list[list[str]] = []
+            start = time.perf_counter()
+            for i in tqdm(range(0, len(questions), args.batch_size), desc=mode, disable=args.json):
+                hits = store.search_batch(questions[i:i + args.batch_size], k=max(args.k, 10), mode=mode)
+                ranked += [[p.id for p in h] for h in hits]
+            result[mode] = {**ranked_metrics(ranked, gold),
+                            "query_ms": round(1000 * (time.perf_counter() - start) / max(len(questions), 1), 2)}
+        store.close()
+    if args.json:
+        print_json(result)
+    else:
+        print(f"{result['n_questions']} questions, {result['n_passages']} passages ({args.data})")
+        print(f"{'mode':8} {'R@1':>7} {'R@5':>7} {'MRR@10':>7} {'ms/query':>9}")
+        for mode in MODES:
+            m = result[mode]
+            print(f"{mode:8} {m['R@1']:7.4f} {m['R@5']:7.4f} {m['MRR@10']:7.4f} {m['query_ms']:9.2f}")
+    return 0

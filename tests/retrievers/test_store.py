@@ -1,0 +1,95 @@
+import pytest
+
+from ragarbiter import Passage, StoreConfig
+from ragarbiter.errors import DimensionMismatchError, EmptyQueryError, UnknownCollectionError
+from ragarbiter.retrievers import QdrantStore, SparseEncoder
+
+
+def test_upsert_is_idempotent(make_store, fact_passages):
+    store = make_store()
+    first = store.upsert(fact_passages)
+    second = store.upsert(fact_passages)
+    assert (first.added, first.skipped) == (6, 0)
+    assert (second.added, second.skipped) == (0, 6)
+    assert store.count() == 6
+    assert store.ids() == {p.id for p in fact_passages}
+
+
+@pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])
+def test_each_mode_finds_the_relevant_passage_first(filled_store, mode):
+    hits = filled_store.search("Who founded the Halvorsen Observatory?", k=3, mode=mode)
+    assert hits[0].source == "observatory.txt"
+    assert len(hits) == 3 and all(h.score is not None for h in hits)
+    assert hits[0].score >= hits[1].score >= hits[2].score
+
+
+def test_sparse_search_matches_rare_terms_exactly(filled_store):
+    hits = filled_store.search("cardamom", k=2, mode="sparse")
+    assert [h.source for h in hits] == ["bakery.txt"]  # only one passage holds the term
+
+
+def test_metadata_filter_restricts_results(filled_store):
+    hits = filled_store.search("observatory", k=5, filter={"topic": "river"})
+    assert [h.source for h in hits] == ["river.txt"]
+    hits = filled_store.search("observatory", k=5, filter={"topic": ["river", "library"]})
+    assert {h.source for h in hits} == {"river.txt", "library.txt"}
+
+
+def test_payload_round_trips_metadata_and_source(filled_store, fact_passages):
+    [hit] = filled_store.search("cardamom buns", k=1, mode="dense")
+    original = next(p for p in fact_passages if p.id == hit.id)
+    assert (hit.text, hit.source, hit.metadata) == (original.text, original.source, original.metadata)
+
+
+def test_empty_query_is_rejected(filled_store):
+    with pytest.raises(EmptyQueryError, match="at least one word"):
+        filled_store.search("   ")
+
+
+def test_unknown_collection_lists_what_exists_and_the_fix(filled_store, encoder):
+    other = QdrantStore(StoreConfig(collection="missing"), encoder=encoder)
+    other._client = filled_store.client  # same in-memory instance
+    with pytest.raises(UnknownCollectionError) as info:
+        other.search("q")
+    msg = str(info.value)
+    assert "'missing'" in msg and filled_store.collection in msg and "ragarbiter index" in msg
+
+
+def test_dimension_mismatch_is_detected(tmp_path, make_store, fact_passages):
+    from qdrant_client import models
+
+    store = make_store()
+    store.client.create_collection(store.collection, vectors_config={
+        "dense": models.VectorParams(size=128, distance=models.Distance.COSINE)})
+    with pytest.raises(DimensionMismatchError, match="128-d.*384-d"):
+        store.upsert(fact_passages)
+
+
+def test_bm25_weights_saturate_and_normalise_length():
+    enc = SparseEncoder()
+    once, thrice = enc.encode_documents(["harbour", "harbour harbour harbour"])
+    assert once.indices == thrice.indices and len(once.indices) == 1
+    assert once.values[0] < thrice.values[0] < 3 * once.values[0]  # grows, but saturates
+    short, long = enc.encode_documents(["harbour town", "harbour " + "quiet street " * 60])
+    term = enc.tokenizer.backend.get_vocab()["harbour"]
+    assert short.values[short.indices.index(term)] > long.values[long.indices.index(term)]
+
+
+def test_sparse_terms_are_real_tokenizer_ids_without_punctuation():
+    enc = SparseEncoder()
+    [vec] = enc.encode_queries(["Lighthouse?!"])
+    vocab = enc.tokenizer.backend.get_vocab()
+    assert vec.indices == [vocab["lighthouse"]] and vec.values == [1.0]
+
+
+def test_search_primes_the_embedding_cache(filled_store):
+    [hit] = filled_store.search("river floods", k=1, mode="dense")
+    cached = filled_store.encoder.cache.get(hit.text)
+    assert cached is not None and cached.shape == (filled_store.encoder.dimension,)
+
+
+def test_same_text_maps_to_one_point_even_from_two_sources(make_store):
+    store = make_store()
+    store.upsert([Passage("identical text", source="a.txt")])
+    report = store.upsert([Passage("identical text", source="b.txt")])
+    assert report.added == 0 and store.count() == 1
