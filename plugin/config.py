@@ -101,7 +101,8 @@ class RetrieverConfig:
 
     def __post_init__(self) -> None:
         check_mode(self.mode)
-        _positive("RetrieverConfig", k=self.k, prefetch_k=self.prefetch_k)
+        check_k(self.k)
+        _positive("RetrieverConfig", prefetch_k=self.prefetch_k)
 
 
 def check_mode(mode: str) -> str:
@@ -113,6 +114,6 @@ def check_mode(mode: str) -> str:
 
 def check_k(k: object) -> int:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        msg = f"k must be a positive integer, got {k!r}."
+        msg = f"k must be a positive integer, got {k!r}. Ask for at least one passage (e.g. k=5)."
         raise ConfigError(msg)
     return k
