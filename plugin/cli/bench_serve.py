@@ -1,0 +1,179 @@
+"""`ragarbiter bench serve`: load-test the HTTP server on loopback.
+
+The server runs in-process (uvicorn in a thread, 127.0.0.1, a free port) over a small
+synthetic `:memory:` store; an async HTTP client keeps `--concurrency` requests in flight
+until `--requests` are done. The baseline is the same pipeline called in-process
+(`Pipeline.arun`, same concurrency, no HTTP), measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from .common import add_json_arg, print_json
+
+logger = logging.getLogger(__name__)
+
+_PLACES = ["Kestrel Bay", "Tarnby", "Vessel Head", "Gannet Point", "Skarv", "Holmvik", "Lenne", "Sorrel"]
+_THINGS = ["lighthouse", "harbour wall", "grain mill", "stone bridge", "school", "fish market", "railway station",
+           "museum", "chapel", "library", "observatory", "ferry pier"]
+_PEOPLE = ["Margit Holm", "Anders Lunde", "Ingrid Halvorsen", "Per Aas", "Solveig Berg", "Tor Nygaard"]
+
+
+def synthetic_corpus(n: int, seed: int = 0) -> tuple[list[Any], list[str]]:
+    """`n` short factual passages and one question per passage, reproducible from `seed`."""
+    from ragarbiter.types import Passage
+
+    rng = random.Random(seed)
+    passages, questions = [], []
+    for i in range(n):
+        place, thing, person = rng.choice(_PLACES), rng.choice(_THINGS), rng.choice(_PEOPLE)
+        year = rng.randint(1820, 1990)
+        text = (f"The {thing} of {place} (record {i}) was built in {year} under {person}, "
+                f"and it was restored {rng.randint(2, 9)} times since.")
+        passages.append(Passage(text, source=f"synthetic/{place.lower().replace(' ', '-')}.md",
+                                metadata={"topic": thing}))
+        questions.append(f"When was the {thing} of {place} built?")
+    return passages, questions
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("serve", help="load-test `ragarbiter serve` on loopback (errors, p50/p95 latency, rps)",
+                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--concurrency", type=int, default=200, help="requests in flight (default: 200)")
+    parser.add_argument("--requests", type=int, default=1000, help="requests in total (default: 1000)")
+    parser.add_argument("--passages", type=int, default=200, help="size of the synthetic store (default: 200)")
+    parser.add_argument("-k", type=int, default=5, help="passages per query (default: 5)")
+    parser.add_argument("--endpoint", choices=["query", "stream"], default="query",
+                        help="POST /query or POST /query/stream (default: query)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="per-request timeout in seconds (default: 120)")
+    parser.add_argument("--no-baseline", dest="baseline", action="store_false",
+                        help="skip the in-process baseline")
+    add_json_arg(parser)
+    parser.set_defaults(func=run)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in [0, 100]) of a non-empty sequence."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def summarize(latencies: Sequence[float], errors: int, wall: float) -> dict[str, Any]:
+    ok = [s * 1000 for s in latencies]
+    stats: dict[str, Any] = {"errors": errors, "ok": len(ok), "wall_s": round(wall, 3),
+                             "rps": round((len(ok) + errors) / wall, 1) if wall > 0 else 0.0}
+    if ok:
+        stats.update(p50_ms=round(percentile(ok, 50), 2), p95_ms=round(percentile(ok, 95), 2),
+                     p99_ms=round(percentile(ok, 99), 2), max_ms=round(max(ok), 2),
+                     mean_ms=round(sum(ok) / len(ok), 2))
+    return stats
+
+
+async def drive(call: Callable[[int], Awaitable[bool]], n: int, concurrency: int) -> tuple[list[float], int, float, list[str]]:
+    """Run `call(i)` for i < n with at most `concurrency` in flight; time each successful call."""
+    gate = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+    failures: list[str] = []
+
+    async def one(i: int) -> None:
+        async with gate:
+            start = time.perf_counter()
+            try:
+                ok = await call(i)
+            except Exception as exc:  # count, keep going, report a few
+                ok = False
+                failures.append(f"{type(exc).__name__}: {exc}")
+            if ok:
+                latencies.append(time.perf_counter() - start)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    wall = time.perf_counter() - start
+    return latencies, n - len(latencies), wall, failures
+
+
+async def _load(url: str, path: str, questions: list[str], args: argparse.Namespace):
+    import httpx
+
+    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=args.timeout) as client:
+        async def call(i: int) -> bool:
+            response = await client.post(path, json={"query": questions[i % len(questions)], "k": args.k})
+            if response.status_code != 200:
+                raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
+            if path.endswith("/stream") and "event: result" not in response.text:
+                raise RuntimeError(f"stream ended without a result: {response.text[-200:]}")
+            return True
+
+        for i in range(min(10, len(questions))):  # warm up: connections, caches
+            await call(i)
+        return await drive(call, args.requests, args.concurrency)
+
+
+async def _baseline(pipeline: Any, questions: list[str], args: argparse.Namespace):
+    async def call(i: int) -> bool:
+        await pipeline.arun(questions[i % len(questions)], k=args.k)
+        return True
+
+    return await drive(call, args.requests, args.concurrency)
+
+
+def _check(args: argparse.Namespace) -> None:
+    from ragarbiter.config import check_k
+    from ragarbiter.errors import ConfigError
+
+    for name in ("concurrency", "requests", "passages"):
+        if getattr(args, name) < 1:
+            msg = f"--{name} must be >= 1, got {getattr(args, name)}."
+            raise ConfigError(msg)
+    check_k(args.k)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ragarbiter.adapters.server import BackgroundServer, create_app
+    from ragarbiter.config import StoreConfig
+    from ragarbiter.registry import default_pipeline
+    from ragarbiter.retrievers import QdrantStore
+
+    _check(args)
+    passages, questions = synthetic_corpus(args.passages)
+    store = QdrantStore(StoreConfig(collection="bench-serve", path=":memory:"))
+    store.upsert(passages)
+    pipeline = default_pipeline(store, k=args.k)
+    path = "/query/stream" if args.endpoint == "stream" else "/query"
+    with BackgroundServer(create_app(pipeline)) as server:
+        latencies, errors, wall, failures = asyncio.run(_load(server.url, path, questions, args))
+    result: dict[str, Any] = {"bench": "serve", "endpoint": path, "host": "127.0.0.1",
+                              "concurrency": args.concurrency, "requests": args.requests,
+                              "passages": args.passages, "k": args.k,
+                              **summarize(latencies, errors, wall)}
+    if failures:
+        result["error_examples"] = sorted(set(failures))[:5]
+    if args.baseline:
+        b_lat, b_err, b_wall, _ = asyncio.run(_baseline(pipeline, questions, args))
+        result["baseline"] = {"name": "in-process Pipeline.arun (no HTTP)", **summarize(b_lat, b_err, b_wall)}
+    store.close()
+    _print_table(result)
+    if args.json:
+        print_json(result)
+    return 0 if errors == 0 else 1
+
+
+def _print_table(result: dict[str, Any]) -> None:
+    rows = [("server " + result["endpoint"], result)]
+    if "baseline" in result:
+        rows.append(("baseline (in-process)", result["baseline"]))
+    print(f"bench serve: {result['requests']} requests, concurrency {result['concurrency']}, "
+          f"{result['passages']} passages, k={result['k']}")
+    print(f"{'':24} {'errors':>6} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'rps':>8}")
+    for name, r in rows:
+        print(f"{name:24} {r['errors']:>6} {r.get('p50_ms', float('nan')):>9.1f} {r.get('p95_ms', float('nan')):>9.1f} "
+              f"{r.get('p99_ms', float('nan')):>9.1f} {r['rps']:>8.1f}")
