@@ -60,8 +60,8 @@ def resolve_backend(kernel: str, backend: str, device: torch.device) -> str:
             msg = (
                 f"{kernel}: backend='triton' got tensors on {device}, but Triton kernels need "
                 "CUDA tensors. Move the inputs to a CUDA device, use backend='torch' (or "
-                "'auto'), or set TRITON_INTERPRET=1 before importing ragarbiter.kernels to "
-                "run the kernel under the CPU interpreter."
+                "'auto'), or set TRITON_INTERPRET=1 in the environment before triton is first "
+                "imported to run the kernel under the CPU interpreter."
             )
             raise ConfigError(msg)
         return "triton"
@@ -87,10 +87,11 @@ def _log_fallback_once(kernel: str, reason: str) -> None:
 def jit(fn):
     """``triton.jit(fn)``, built on first launch and cached.
 
-    Kernels are plain functions until they first run, for two reasons: importing
-    ``ragarbiter.kernels`` must work without triton, and ``triton.jit`` decides when it
-    runs whether it builds a compiled or an interpreted kernel, so building late honours a
-    ``TRITON_INTERPRET`` set after the import (as test suites do).
+    Kernels stay plain functions until they first run: importing ``ragarbiter.kernels``
+    must work without triton, and triton picks interpreted or compiled mode when it is
+    imported and when it wraps a function, so doing both late (the kernel modules import
+    triton on first launch too) honours a ``TRITON_INTERPRET`` set after
+    ``ragarbiter.kernels`` was imported.
     """
     import triton
 
@@ -98,11 +99,19 @@ def jit(fn):
 
 
 def check_launchable(kernel_fn: object, kernel: str, device: torch.device) -> None:
-    """Refuse a CPU launch of a kernel that was built for the GPU, with the fix."""
+    """Refuse, with the fix, a CPU launch that the interpreter cannot run."""
     if device.type == "cuda":
         return
+    import triton.language as tl
     from triton.runtime.interpreter import InterpretedFunction
 
+    if not isinstance(tl.zeros, InterpretedFunction):  # triton's own helpers are jit functions too
+        msg = (
+            f"{kernel}: triton was imported before TRITON_INTERPRET=1 was set, so it can only run "
+            "compiled kernels on a GPU. Set TRITON_INTERPRET=1 in the environment before anything "
+            "imports triton (torch.compile and transformers models do), e.g. at the top of conftest.py."
+        )
+        raise ConfigError(msg)
     if not isinstance(kernel_fn, InterpretedFunction):
         msg = (
             f"{kernel}: the Triton kernel was first launched without TRITON_INTERPRET=1, so "
@@ -110,6 +119,11 @@ def check_launchable(kernel_fn: object, kernel: str, device: torch.device) -> No
             "in the environment before the first launch in this process."
         )
         raise ConfigError(msg)
+
+
+def cdiv(a: int, b: int) -> int:
+    """Ceiling division for grid sizes."""
+    return -(-a // b)
 
 
 def block_size(n: int, lo: int = 16, hi: int = 128) -> int:

@@ -11,17 +11,15 @@ similarity matrix never reaches global memory.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from ragarbiter.errors import ShapeError
 
 from ._dispatch import block_size, check_launchable, dot_precision, jit, resolve_backend
 
-try:
-    import triton
-    import triton.language as tl
-except ImportError:  # the optional "gpu" extra is not installed
-    triton = tl = None
+tl = None  # triton.language once `_compiled_kernel` has run: triton (the "gpu" extra) loads on first launch
 
 _FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _INDEX_DTYPES = (torch.int32, torch.int64)
@@ -96,13 +94,11 @@ def _maxsim_torch(queries, docs, cu_seqlens, query_mask) -> torch.Tensor:
 def _validate(queries, docs, cu_seqlens, query_mask) -> None:
     """Check shapes, dtypes and devices, then the offsets' values."""
     _check_shapes(queries, docs, cu_seqlens, query_mask)
-    if cu_seqlens[0].item() != 0 or bool((cu_seqlens.diff() < 0).any()):
+    first, last, decreasing = torch.stack([cu_seqlens[0], cu_seqlens[-1], (cu_seqlens.diff() < 0).any()]).tolist()
+    if first != 0 or decreasing:  # one host sync for all value checks
         raise ShapeError("maxsim: cu_seqlens must start at 0 and never decrease.")
-    if cu_seqlens[-1].item() != docs.shape[0]:
-        msg = (
-            f"maxsim: cu_seqlens[-1] = {cu_seqlens[-1].item()} must equal the number of rows "
-            f"of docs ({docs.shape[0]})."
-        )
+    if last != docs.shape[0]:
+        msg = f"maxsim: cu_seqlens[-1] = {last} must equal the number of rows of docs ({docs.shape[0]})."
         raise ShapeError(msg)
 
 
@@ -147,7 +143,7 @@ def _check_shapes(queries, docs, cu_seqlens, query_mask) -> None:
 
 def _maxsim_triton(queries, docs, cu_seqlens, query_mask) -> torch.Tensor:
     """Launch `_maxsim_kernel`: one program per (query, document) pair."""
-    kernel = jit(_maxsim_kernel)
+    kernel = _compiled_kernel()
     check_launchable(kernel, "maxsim", queries.device)
     bq, lq, d = queries.shape
     n_docs = cu_seqlens.numel() - 1
@@ -171,11 +167,20 @@ def _maxsim_triton(queries, docs, cu_seqlens, query_mask) -> torch.Tensor:
     return scores
 
 
-# Compiled by triton.jit on first launch (see `_dispatch.jit`), so triton stays optional.
+@functools.cache
+def _compiled_kernel():
+    """`_maxsim_kernel` wrapped by triton.jit; the kernel body reads ``tl`` as a module global."""
+    global tl  # noqa: PLW0603
+    import triton.language as tl
+
+    return jit(_maxsim_kernel)
+
+
+# A Triton kernel, wrapped by triton.jit on first launch (`_compiled_kernel`) so that triton stays optional.
 def _maxsim_kernel(
-    q_ptr,  # queries (Bq, Lq, D), any float dtype, strides (stride_qb, stride_ql, stride_qd)
+    q_ptr,  # queries (Bq, Lq, D) fp32/fp16/bf16, strides (stride_qb, stride_ql, stride_qd)
     mask_ptr,  # query mask (Bq, Lq) uint8, contiguous, 1 = real token; unread unless HAS_MASK
-    doc_ptr,  # packed document tokens (total_tokens, D), strides (stride_dt, stride_dd)
+    doc_ptr,  # packed document tokens (total_tokens, D) fp32/fp16/bf16, strides (stride_dt, stride_dd)
     cu_ptr,  # document offsets (N + 1,) int32 or int64, contiguous
     out_ptr,  # scores (Bq, N) fp32, contiguous
     Bq, Lq, D, N,

@@ -8,11 +8,14 @@ retrieved passages the model actually looks at.
 The Triton kernel is FlashAttention with a 0/1 "segment membership" matrix in place of V: one
 pass over the keys keeps the running row max, the normaliser and per-segment sums rescaled
 online, so the (Hq, m, N) probabilities never reach global memory. One program serves every
-query head of a kv head, so each K tile is read once per kv head.
+query head of a kv head, so each K tile is read once per kv head. As in flash-decoding, the
+keys are split across programs so that a few kv heads still fill the GPU; a small second
+kernel merges the per-split partial results.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
@@ -20,13 +23,9 @@ import torch
 
 from ragarbiter.errors import ConfigError, ShapeError
 
-from ._dispatch import block_size, check_launchable, dot_precision, jit, resolve_backend
+from ._dispatch import block_size, cdiv, check_launchable, dot_precision, jit, resolve_backend
 
-try:
-    import triton
-    import triton.language as tl
-except ImportError:  # the optional "gpu" extra is not installed
-    triton = tl = None
+tl = None  # triton.language once `_compiled_kernels` has run: triton (the "gpu" extra) loads on first launch
 
 _FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _INDEX_DTYPES = (torch.int32, torch.int64)
@@ -145,10 +144,15 @@ def _check_shapes(q, k, segments, q_positions) -> None:
 
 def _check_ranges(n: int, segments, q_positions) -> None:
     starts, ends = segments[:, 0], segments[:, 1]
-    if not bool(((starts >= 0) & (starts <= ends) & (ends <= n)).all()):
+    bad = ~((starts >= 0) & (starts <= ends) & (ends <= n))  # (S,)
+    if q_positions is None:
+        bad_segments, negative_positions = bool(bad.any()), False
+    else:  # one host sync for all value checks
+        bad_segments, negative_positions = torch.stack([bad.any(), (q_positions < 0).any()]).tolist()
+    if bad_segments:
         msg = f"{_NAME}: every row of segments must satisfy 0 <= start <= end <= N = {n} (the number of keys)."
         raise ShapeError(msg)
-    if q_positions is not None and bool((q_positions < 0).any()):
+    if negative_positions:
         raise ShapeError(f"{_NAME}: q_positions must be >= 0 so that every row sees at least key 0.")
 
 
@@ -162,7 +166,7 @@ def _resolve_scale(scale, d: int) -> float:
 
 def _segment_mass_triton(q, k, segments, scale, q_positions) -> torch.Tensor:
     """Launch the split pass over the keys, then the combine pass."""
-    partial_kernel, combine_kernel = jit(_segment_mass_kernel), jit(_segment_mass_combine_kernel)
+    partial_kernel, combine_kernel = _compiled_kernels()
     check_launchable(partial_kernel, _NAME, q.device)
     bsz, hq, m, d = q.shape
     hkv, n = k.shape[1], k.shape[2]
@@ -176,7 +180,7 @@ def _segment_mass_triton(q, k, segments, scale, q_positions) -> torch.Tensor:
     positions = q_positions.to(torch.int64).contiguous() if causal else out  # dummy when unused
     rows = (hq // hkv) * m  # query rows that share one kv head
     block_r, block_s, block_n = block_size(rows, hi=64), block_size(n_seg, hi=64), 64
-    row_chunks, seg_chunks = triton.cdiv(rows, block_r), triton.cdiv(n_seg, block_s)
+    row_chunks, seg_chunks = cdiv(rows, block_r), cdiv(n_seg, block_s)
     keys_per_split, splits = _split_keys(n_keys, block_n, bsz * hkv * row_chunks * seg_chunks, q.device)
     part_max = torch.empty((bsz, hq, m, splits), dtype=torch.float32, device=q.device)  # (B, Hq, m, P)
     part_denom = torch.empty_like(part_max)  # (B, Hq, m, P)
@@ -205,13 +209,22 @@ def _split_keys(n_keys: int, block_n: int, programs: int, device: torch.device) 
     leave most SMs idle. The CPU interpreter aims at a few splits so tests exercise the combine.
     """
     target = 4 * torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 8
-    blocks = triton.cdiv(n_keys, block_n)
-    splits = max(1, min(blocks, _MAX_SPLITS, triton.cdiv(target, programs)))
-    keys_per_split = triton.cdiv(blocks, splits) * block_n  # whole tiles, so no tile straddles two splits
-    return keys_per_split, triton.cdiv(n_keys, keys_per_split)
+    blocks = cdiv(n_keys, block_n)
+    splits = max(1, min(blocks, _MAX_SPLITS, cdiv(target, programs)))
+    keys_per_split = cdiv(blocks, splits) * block_n  # whole tiles, so no tile straddles two splits
+    return keys_per_split, cdiv(n_keys, keys_per_split)
 
 
-# Compiled by triton.jit on first launch (see `_dispatch.jit`), so triton stays optional.
+@functools.cache
+def _compiled_kernels():
+    """Both kernels wrapped by triton.jit; their bodies read ``tl`` as a module global."""
+    global tl  # noqa: PLW0603
+    import triton.language as tl
+
+    return jit(_segment_mass_kernel), jit(_segment_mass_combine_kernel)
+
+
+# A Triton kernel, wrapped by triton.jit on first launch (`_compiled_kernels`) so that triton stays optional.
 def _segment_mass_kernel(
     q_ptr,  # queries (B, Hq, M, D), strides (stride_qb, stride_qh, stride_qm, stride_qd)
     k_ptr,  # key cache (B, Hkv, N, D), strides (stride_kb, stride_kh, stride_kn, stride_kd)
@@ -297,7 +310,7 @@ def _segment_mass_kernel(
     tl.store(acc_ptr + part[:, None] * S + segs[None, :], acc, mask=row_ok[:, None] & seg_ok[None, :])
 
 
-# Compiled by triton.jit on first launch (see `_dispatch.jit`), so triton stays optional.
+# A Triton kernel, wrapped by triton.jit on first launch (`_compiled_kernels`).
 def _segment_mass_combine_kernel(
     max_ptr,  # partial row max (R, P) fp32, contiguous; R = B * Hq * M rows, P = SPLITS
     denom_ptr,  # partial normalisers (R, P) fp32, contiguous

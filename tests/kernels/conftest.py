@@ -1,13 +1,17 @@
 """Kernel tests: run the Triton kernels on CPU under the interpreter when there is no GPU.
 
-Kernels in ``ragarbiter.kernels`` are built with ``triton.jit`` on first launch, and triton
-reads ``TRITON_INTERPRET`` at that moment, so setting it here (before any kernel test
-launches a kernel) is enough. With a GPU the same tests run the compiled kernels on CUDA.
+triton 3.9 chooses interpreted or compiled mode when it is imported (its own ``tl.*``
+helpers are jit functions) and when ``triton.jit`` wraps a kernel. ``ragarbiter.kernels``
+imports triton and wraps its kernels on first launch, so setting ``TRITON_INTERPRET`` here,
+before the kernel test modules are collected, is enough, unless some module collected
+earlier already imported triton (torch.compile and transformers models do); the Triton
+tests then skip with that reason. With a GPU the same tests run compiled kernels on CUDA.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 import torch
@@ -16,7 +20,22 @@ if not torch.cuda.is_available():
     os.environ["TRITON_INTERPRET"] = "1"
 
 INTERPRETING = os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "yes", "on")
-DEVICE = "cpu" if INTERPRETING or not torch.cuda.is_available() else "cuda"
+DEVICE = "cpu" if INTERPRETING else "cuda"
+
+
+def _interpreter_unusable() -> str | None:
+    """Why triton cannot interpret kernels in this process, or None if it can."""
+    if "triton" not in sys.modules:
+        return None
+    import triton.language as tl
+    from triton.runtime.interpreter import InterpretedFunction
+
+    if isinstance(tl.zeros, InterpretedFunction):
+        return None
+    return (
+        "triton was imported before TRITON_INTERPRET=1 was set (by a module collected earlier); "
+        "set TRITON_INTERPRET=1 in the environment or run tests/kernels on its own"
+    )
 
 
 def _assert_close(actual: torch.Tensor, expected: torch.Tensor, atol: float, rtol: float, what: str = "") -> None:
@@ -46,6 +65,9 @@ def assert_close():
 @pytest.fixture
 def device() -> str:
     """Where the Triton path runs: CPU under the interpreter, else CUDA."""
+    pytest.importorskip("triton")
+    if DEVICE == "cpu" and (reason := _interpreter_unusable()):
+        pytest.skip(reason)
     return DEVICE
 
 

@@ -34,7 +34,7 @@ def test_auto_on_cpu_falls_back_and_logs_once(monkeypatch, caplog):
 
 
 def test_triton_on_cpu_needs_the_interpreter(monkeypatch):
-    pytest.importorskip("triton")
+    pytest.importorskip("triton")  # import it while TRITON_INTERPRET=1 still holds
     monkeypatch.setenv("TRITON_INTERPRET", "0")
     with pytest.raises(ConfigError, match="TRITON_INTERPRET=1"):
         _dispatch.resolve_backend("maxsim", "triton", CPU)

@@ -71,7 +71,6 @@ def dense_mass(q, k, segments, scale, positions) -> torch.Tensor:
 @pytest.mark.parametrize("dtype, atol, rtol", DTYPES, ids=lambda v: str(v).replace("torch.", ""))
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_triton_matches_reference(case, dtype, atol, rtol, device, assert_close):
-    pytest.importorskip("triton")
     q, k, segments, positions, scale = make_inputs(case, dtype, device)
     got = segment_attention_mass(q, k, segments, scale, positions, backend="triton")
     want = segment_attention_mass_reference(q, k, segments, scale, positions)
