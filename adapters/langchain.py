@@ -110,11 +110,13 @@ class ArbiterRetriever(BaseRetriever):
 
     _lazy: LazyPipeline = PrivateAttr()
 
-    def model_post_init(self, context: Any, /) -> None:
-        super().model_post_init(context)
-        check_k(self.k)
-        if self.mode is not None:
-            check_mode(self.mode)
+    def __init__(self, **kwargs: Any) -> None:
+        # Checked here, not in a validator, so the error is ragarbiter's (pydantic would wrap it).
+        if "k" in kwargs:
+            check_k(kwargs["k"])
+        if kwargs.get("mode") is not None:
+            check_mode(kwargs["mode"])
+        super().__init__(**kwargs)
         self._lazy = LazyPipeline(self.pipeline, self.store, retrieve=True, owner="ArbiterRetriever")
 
     def _options(self, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -158,8 +160,8 @@ class ArbiterCompressor(BaseDocumentCompressor, RunnableSerializable[dict, list[
 
     _lazy: LazyPipeline = PrivateAttr()
 
-    def model_post_init(self, context: Any, /) -> None:
-        super().model_post_init(context)
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self._lazy = LazyPipeline(self.pipeline, None, retrieve=False, owner="ArbiterCompressor")
 
     # -- BaseDocumentCompressor ---------------------------------------------------------

@@ -240,8 +240,8 @@ class ArbiterPostprocessor(BaseNodePostprocessor):
 
     _lazy: LazyPipeline = PrivateAttr()
 
-    def model_post_init(self, context: Any, /) -> None:
-        super().model_post_init(context)
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self._lazy = LazyPipeline(self.pipeline, None, retrieve=False, owner="ArbiterPostprocessor")
 
     @classmethod
