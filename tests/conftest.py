@@ -6,10 +6,15 @@ import itertools
 import os
 
 import pytest
+import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Triton decides between the interpreter and compiled mode when it is first imported, and
+# transformers may import it during collection: choose before anything can.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 FACTS = [
     ("The Halvorsen Observatory was founded in 1898 by the astronomer Ingrid Halvorsen.", "observatory.txt"),
