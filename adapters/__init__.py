@@ -1,0 +1,8 @@
+"""Framework adapters. Each module imports its framework on import and names the extra if it is missing.
+
+- `ragarbiter.adapters.langchain`: `ArbiterRetriever`, `ArbiterCompressor`, `ArbiterCallbackHandler`,
+  `LangChainRetrieverStage` (``pip install 'ragarbiter[langchain]'``).
+- `ragarbiter.adapters.llama_index`: `ArbiterRetriever`, `ArbiterPostprocessor`,
+  `LlamaIndexRetrieverStage` (``pip install 'ragarbiter[llamaindex]'``).
+- `ragarbiter.adapters.server`: the HTTP server behind `ragarbiter serve` (``pip install 'ragarbiter[serve]'``).
+"""
