@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -36,6 +37,21 @@ def shared_default_pipeline(*, retrieve: bool) -> Pipeline:
         if key not in _DEFAULTS:
             _DEFAULTS[key] = default_pipeline(retrieve=retrieve)
         return _DEFAULTS[key]
+
+
+@atexit.register
+def _close_shared_stores() -> None:
+    """Close the default stores' clients while the interpreter can still do it cleanly."""
+    with _DEFAULTS_LOCK:
+        pipelines = list(_DEFAULTS.values())
+    for pipeline in pipelines:
+        for stage in pipeline.stages:
+            close = getattr(getattr(stage, "store", None), "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # best effort at exit  # noqa: BLE001
+                    pass
 
 
 def has_retrieval(pipeline: Pipeline) -> bool:

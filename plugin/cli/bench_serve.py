@@ -2,7 +2,7 @@
 
 The server runs in-process (uvicorn in a thread, 127.0.0.1, a free port) over a small
 synthetic `:memory:` store; an async HTTP client keeps `--concurrency` requests in flight
-until `--requests` are done. The baseline is the same pipeline called in-process
+until `--requests` are done (each worker has its own keep-alive connection). The baseline is the same pipeline called in-process
 (`Pipeline.arun`, same concurrency, no HTTP), measured in the same run.
 """
 
@@ -77,17 +77,18 @@ def summarize(latencies: Sequence[float], errors: int, wall: float) -> dict[str,
     return stats
 
 
-async def drive(call: Callable[[int], Awaitable[bool]], n: int, concurrency: int) -> tuple[list[float], int, float, list[str]]:
-    """Run `call(i)` for i < n with at most `concurrency` in flight; time each successful call."""
-    gate = asyncio.Semaphore(concurrency)
+async def drive(call: Callable[[int, int], Awaitable[bool]], n: int,
+                concurrency: int) -> tuple[list[float], int, float, list[str]]:
+    """`concurrency` workers share `n` calls; worker w runs `call(i, w)`. Times each success."""
+    todo = iter(range(n))  # shared: each worker takes the next call number
     latencies: list[float] = []
     failures: list[str] = []
 
-    async def one(i: int) -> None:
-        async with gate:
+    async def worker(w: int) -> None:
+        for i in todo:
             start = time.perf_counter()
             try:
-                ok = await call(i)
+                ok = await call(i, w)
             except Exception as exc:  # count, keep going, report a few
                 ok = False
                 failures.append(f"{type(exc).__name__}: {exc}")
@@ -95,31 +96,41 @@ async def drive(call: Callable[[int], Awaitable[bool]], n: int, concurrency: int
                 latencies.append(time.perf_counter() - start)
 
     start = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(n)))
+    await asyncio.gather(*(worker(w) for w in range(concurrency)))
     wall = time.perf_counter() - start
     return latencies, n - len(latencies), wall, failures
 
 
 async def _load(url: str, path: str, questions: list[str], args: argparse.Namespace):
+    """One client (one keep-alive connection) per worker, like `concurrency` independent users.
+
+    A single shared httpx client with hundreds of pooled connections spends more CPU in
+    its pool than the server spends answering, which would measure the client, not the server.
+    """
     import httpx
 
-    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=args.timeout) as client:
-        async def call(i: int) -> bool:
-            response = await client.post(path, json={"query": questions[i % len(questions)], "k": args.k})
-            if response.status_code != 200:
-                raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
-            if path.endswith("/stream") and "event: result" not in response.text:
-                raise RuntimeError(f"stream ended without a result: {response.text[-200:]}")
-            return True
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    clients = [httpx.AsyncClient(base_url=url, limits=limits, timeout=args.timeout)
+               for _ in range(args.concurrency)]
 
-        for i in range(min(10, len(questions))):  # warm up: connections, caches
-            await call(i)
+    async def call(i: int, w: int) -> bool:
+        response = await clients[w].post(path, json={"query": questions[i % len(questions)], "k": args.k})
+        if response.status_code != 200:
+            raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
+        if path.endswith("/stream") and "event: result" not in response.text:
+            raise RuntimeError(f"stream ended without a result: {response.text[-200:]}")
+        return True
+
+    try:
+        for i in range(min(10, len(questions))):  # warm up the server's caches
+            await call(i, i % len(clients))
         return await drive(call, args.requests, args.concurrency)
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients))
 
 
 async def _baseline(pipeline: Any, questions: list[str], args: argparse.Namespace):
-    async def call(i: int) -> bool:
+    async def call(i: int, w: int) -> bool:
         await pipeline.arun(questions[i % len(questions)], k=args.k)
         return True
 
