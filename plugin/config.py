@@ -68,6 +68,7 @@ class EncoderConfig:
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     bm25_avg_len: float = 96.0
+    bm25_stopwords: bool = True
 
     def __post_init__(self) -> None:
         _positive("EncoderConfig", batch_size=self.batch_size, bm25_k1=self.bm25_k1, bm25_avg_len=self.bm25_avg_len)

@@ -83,6 +83,18 @@ class TextTokenizer:
         return len(self.encode(text).ids)
 
 
+# Function words that BM25 implementations conventionally drop: their IDF is near zero, and
+# leaving them in makes every sparse vector longer (and embedded-mode sparse search slower).
+STOPWORDS = frozenset("""
+a about above after again against all am an and any are as at be because been before being below between
+both but by can could did do does doing down during each few for from further had has have having he her
+here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not
+now of off on once only or other our ours ourselves out over own same she should so some such than that the
+their theirs them themselves then there these they this those through to too under until up very was we were
+what when where which while who whom why will with would you your yours yourself yourselves
+""".split())
+
+
 @dataclass
 class SparseVector:
     indices: list[int]
@@ -100,9 +112,15 @@ class SparseEncoder:
         self.config = config or EncoderConfig()
         self.tokenizer = tokenizer or TextTokenizer(self.config.model)
 
+    @functools.cached_property
+    def _dropped_ids(self) -> frozenset[int]:
+        vocab = self.tokenizer.backend.get_vocab(with_added_tokens=True)
+        stop = {vocab[w] for w in STOPWORDS if w in vocab} if self.config.bm25_stopwords else set()
+        return frozenset(stop | set(self.tokenizer.special_ids))
+
     def _terms(self, encoding) -> list[int]:
-        special = self.tokenizer.special_ids
-        return [i for i, tok in zip(encoding.ids, encoding.tokens) if i not in special and any(c.isalnum() for c in tok)]
+        dropped = self._dropped_ids
+        return [i for i, tok in zip(encoding.ids, encoding.tokens) if i not in dropped and any(c.isalnum() for c in tok)]
 
     def encode_documents(self, texts: Sequence[str]) -> list[SparseVector]:
         k1, b, avg = self.config.bm25_k1, self.config.bm25_b, self.config.bm25_avg_len
@@ -200,15 +218,39 @@ class DenseEncoder:
         return np.stack([self.cache.get(t) for t in texts]) if texts else self.encode([])
 
     def encode_tokens(self, texts: Sequence[str], *, batch_size: int | None = None) -> list[np.ndarray]:
-        """Per-token embeddings (L2-normalised, special tokens removed), one (n_i, dim) array per text."""
+        """Per-token embeddings, one (n_i, dim) float32 array of unit rows per text.
+
+        Padding and the model's special tokens ([CLS], [SEP], ...) are removed, so a text
+        without words (e.g. whitespace) gives a (0, dim) array. Texts longer than the model's
+        `max_tokens` are truncated, as for `encode`.
+        """
         texts = list(texts)
         if not texts:
             return []
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                msg = f"Text #{i} is a {type(t).__name__}, not a str. Decode it before encoding."
+                raise InvalidInputError(msg)
+        import torch
+
+        # output_value=None keeps input_ids and attention_mask next to the token embeddings
         outs = self.model.encode(texts, batch_size=batch_size or self.config.batch_size,
-                                 output_value="token_embeddings", convert_to_numpy=False)
+                                 output_value=None, convert_to_numpy=False, show_progress_bar=False)
+        special = self._special_token_ids
         result = []
-        for emb in outs:
-            arr = emb.float().cpu().numpy()[1:-1] if emb.shape[0] > 2 else emb.float().cpu().numpy()
+        for features in outs:
+            emb = features["token_embeddings"]  # (L, dim), L may include padding
+            ids = features["input_ids"].to(emb.device)  # (L,)
+            keep = features["attention_mask"].to(emb.device).bool()  # (L,)
+            if special:
+                keep &= ~torch.isin(ids, torch.tensor(special, device=emb.device))
+            arr = emb[keep].float().cpu().numpy().astype(np.float32, copy=True)  # (n_i, dim)
             arr /= np.linalg.norm(arr, axis=1, keepdims=True).clip(min=1e-12)
-            result.append(arr.astype(np.float32))
+            result.append(arr)
         return result
+
+    @functools.cached_property
+    def _special_token_ids(self) -> list[int]:
+        """Ids of the tokens the tokenizer adds itself ([CLS], [SEP], [PAD]); [UNK] stands for real text."""
+        tok = self.model.tokenizer
+        return sorted(set(tok.all_special_ids) - {tok.unk_token_id})
