@@ -37,7 +37,7 @@ from langchain_core.documents import BaseDocumentCompressor, Document  # noqa: E
 from langchain_core.retrievers import BaseRetriever  # noqa: E402
 from langchain_core.runnables import RunnableConfig, RunnableSerializable  # noqa: E402
 from langchain_core.runnables.config import patch_config  # noqa: E402
-from pydantic import ConfigDict, PrivateAttr  # noqa: E402
+from pydantic import ConfigDict, Field, PrivateAttr  # noqa: E402
 
 from ragarbiter.config import RetrieverConfig, check_k, check_mode  # noqa: E402
 from ragarbiter.convert import document_to_passage, passage_to_document  # noqa: E402
@@ -97,9 +97,9 @@ class ArbiterRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    pipeline: Any = None
+    pipeline: Any = Field(default=None, exclude=True)
     """A ragarbiter Pipeline with a retrieval stage (default: the default pipeline)."""
-    store: Any = None
+    store: Any = Field(default=None, exclude=True)
     """A ragarbiter QdrantStore for the default pipeline (default: the per-user store)."""
     k: int = RetrieverConfig.k
     """How many passages to retrieve."""
@@ -155,7 +155,7 @@ class ArbiterCompressor(BaseDocumentCompressor, RunnableSerializable[dict, list[
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    pipeline: Any = None
+    pipeline: Any = Field(default=None, exclude=True)
     """A ragarbiter Pipeline whose post-retrieval stages to run (default: the default ones)."""
 
     _lazy: LazyPipeline = PrivateAttr()
@@ -175,10 +175,10 @@ class ArbiterCompressor(BaseDocumentCompressor, RunnableSerializable[dict, list[
 
     # -- Runnable: input {"documents": [...], "query": "..."} ----------------------------
     def invoke(self, input: dict, config: RunnableConfig | None = None, **kwargs: Any) -> list[Document]:
-        return self._call_with_config(self._compress, input, config, **kwargs)
+        return self._call_with_config(self._compress, input, config)
 
     async def ainvoke(self, input: dict, config: RunnableConfig | None = None, **kwargs: Any) -> list[Document]:
-        return await self._acall_with_config(self._acompress, input, config, **kwargs)
+        return await self._acall_with_config(self._acompress, input, config)
 
     def _compress(self, input: dict, run_manager: Any, config: RunnableConfig) -> list[Document]:
         query, passages = _compressor_input(input)

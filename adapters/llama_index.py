@@ -236,7 +236,8 @@ class ArbiterPostprocessor(BaseNodePostprocessor):
     caller's node objects are kept (copied), with their scores and metadata.
     """
 
-    pipeline: Any = Field(default=None, description="ragarbiter Pipeline whose post-retrieval stages to run.")
+    pipeline: Any = Field(default=None, exclude=True,
+                          description="ragarbiter Pipeline whose post-retrieval stages to run.")
 
     _lazy: LazyPipeline = PrivateAttr()
 
