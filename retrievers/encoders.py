@@ -164,13 +164,23 @@ class EmbeddingCache:
                 self._data.popitem(last=False)
 
 
+@functools.lru_cache(maxsize=None)
+def shared_cache(model: str) -> EmbeddingCache:
+    """One vector cache per model, shared by every encoder of it in the process.
+
+    The store primes it with the vectors a search returns, so any later stage that
+    encodes those passages with the same model reuses them.
+    """
+    return EmbeddingCache()
+
+
 class DenseEncoder:
     """Sentence embeddings from a sentence-transformers model, loaded lazily."""
 
     def __init__(self, config: EncoderConfig | None = None) -> None:
         self.config = config or EncoderConfig()
         self._device = self.config.device
-        self.cache = EmbeddingCache()
+        self.cache = shared_cache(self.config.model)
 
     @property
     def device(self) -> str:

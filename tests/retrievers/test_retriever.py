@@ -54,3 +54,13 @@ def test_default_pipeline_is_retrieval_then_the_default_stages(filled_store):
     assert [s.name for s in pipe.stages] == ["retrieve", "dedupe"]
     assert [s.name for s in pipe.without_retrieval().stages] == ["dedupe"]
     assert len(pipe.run("observatory").passages) == 4
+
+
+def test_default_stages_reuse_the_vectors_retrieval_fetched(filled_store, monkeypatch):
+    pipe = default_pipeline(filled_store, k=4)
+    dedupe = pipe.stages[1]
+    calls = []
+    assert dedupe.encoder is not filled_store.encoder  # separate objects, one shared cache
+    monkeypatch.setattr(dedupe.encoder, "encode", lambda texts, **kw: calls.append(texts))
+    pipe.run("who founded the observatory?")
+    assert calls == []  # every passage's vector came from the search response
