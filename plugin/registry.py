@@ -22,6 +22,7 @@ _REGISTRY: dict[str, Callable[..., Stage]] = {}
 PROVIDERS: dict[str, str] = {
     "qdrant": "ragarbiter.retrievers",
     "dedupe": "ragarbiter.retrievers",
+    "maxsim": "ragarbiter.retrievers",
 }
 
 # The post-retrieval stages every default chain runs, in order, with their options.

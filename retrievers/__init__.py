@@ -1,8 +1,9 @@
-"""Retrieval: the Qdrant store and retriever, encoders, ingestion and deduplication."""
+"""Retrieval: the Qdrant store and retriever, encoders, ingestion, MaxSim reranking and deduplication."""
 
 from .dedupe import Deduplicator
 from .encoders import DenseEncoder, SparseEncoder, TextTokenizer
 from .ingest import IngestReport, chunk_text, index_paths, index_passages, iter_files, load_file
+from .maxsim import MaxSimReranker
 from .retriever import QdrantRetriever
 from .store import QdrantStore, UpsertReport, build_filter
 
@@ -10,6 +11,7 @@ __all__ = [
     "DenseEncoder",
     "Deduplicator",
     "IngestReport",
+    "MaxSimReranker",
     "QdrantRetriever",
     "QdrantStore",
     "SparseEncoder",

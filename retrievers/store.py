@@ -1,8 +1,10 @@
 """`QdrantStore`: ragarbiter's only vector store, a thin layer over qdrant-client.
 
 One collection holds named vectors `dense` (cosine) and `sparse` (BM25 term weights,
-Qdrant `Modifier.IDF`). Point ids are content hashes, so writing the same text twice
-updates one point. Embedded local mode by default; `url=` targets a server or cluster.
+Qdrant `Modifier.IDF`), and optionally `tokens`: the encoder's per-token embeddings as a
+MaxSim multivector, for late-interaction reranking (`MaxSimReranker`). Point ids are content
+hashes, so writing the same text twice updates one point. Embedded local mode by default;
+`url=` targets a server or cluster.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +34,7 @@ from .encoders import DenseEncoder, SparseEncoder, SparseVector
 
 logger = logging.getLogger(__name__)
 
-DENSE, SPARSE = "dense", "sparse"
+DENSE, SPARSE, TOKENS = "dense", "sparse", "tokens"
 
 
 @dataclass
@@ -69,7 +72,13 @@ def build_filter(spec: Any):
 
 
 class QdrantStore:
-    """Qdrant-backed hybrid store. Heavy parts (client, encoders) are created on first use."""
+    """Qdrant-backed hybrid store. Heavy parts (client, encoders) are created on first use.
+
+    With `token_vectors=True` a new collection also gets the `tokens` multivector (cosine,
+    `MultiVectorComparator.MAX_SIM`) and every upsert writes each passage's token embeddings
+    there; an existing collection must already have it. A collection made with `tokens` keeps
+    getting them on upsert whatever the flag, so its points stay uniform.
+    """
 
     def __init__(
         self,
@@ -77,6 +86,7 @@ class QdrantStore:
         *,
         encoder: DenseEncoder | None = None,
         sparse_encoder: SparseEncoder | None = None,
+        token_vectors: bool = False,
         **overrides: Any,
     ) -> None:
         self.config = config or StoreConfig(**overrides)
@@ -85,6 +95,8 @@ class QdrantStore:
             raise TypeError(msg)
         self.encoder = encoder or DenseEncoder(EncoderConfig())
         self.sparse_encoder = sparse_encoder or SparseEncoder(self.encoder.config)
+        self.token_vectors = bool(token_vectors)
+        self._has_tokens: bool | None = None  # whether the collection has `tokens`, once read
         self._client = None
         self._aclient = None
         self._lock = threading.Lock()
@@ -150,6 +162,7 @@ class QdrantStore:
                 self._client.close()
                 self._client = None
             self._checked = False
+            self._has_tokens = None
 
     def __enter__(self) -> QdrantStore:
         return self
@@ -171,11 +184,17 @@ class QdrantStore:
         models = _models()
         if not self.exists():
             logger.info("creating collection %s (dense dim %d)", self.collection, self.encoder.dimension)
+            vectors = {DENSE: models.VectorParams(size=self.encoder.dimension, distance=models.Distance.COSINE)}
+            if self.token_vectors:
+                vectors[TOKENS] = models.VectorParams(
+                    size=self.encoder.dimension, distance=models.Distance.COSINE,
+                    multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM))
             self.client.create_collection(
                 self.collection,
-                vectors_config={DENSE: models.VectorParams(size=self.encoder.dimension, distance=models.Distance.COSINE)},
+                vectors_config=vectors,
                 sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
             )
+            self._has_tokens = self.token_vectors
         else:
             self._check_dimension()
         self._checked = True
@@ -205,6 +224,28 @@ class QdrantStore:
                    f"{self.encoder.config.model!r} makes {self.encoder.dimension}-d ones. Use the encoder the "
                    f"collection was built with, or index into a new --collection.")
             raise DimensionMismatchError(msg)
+        tokens = vectors.get(TOKENS)
+        self._has_tokens = tokens is not None
+        if tokens is None and self.token_vectors:
+            msg = (f"Collection {self.collection!r} was created without the '{TOKENS}' multivector, and Qdrant "
+                   f"cannot add it later. Index into a new collection with token_vectors=True, or pass "
+                   f"token_vectors=False to compute token embeddings at rerank time.")
+            raise DimensionMismatchError(msg)
+        if tokens is not None and tokens.size != self.encoder.dimension:
+            msg = (f"Collection {self.collection!r} stores {tokens.size}-d token vectors but the encoder "
+                   f"{self.encoder.config.model!r} makes {self.encoder.dimension}-d ones. Use the encoder the "
+                   f"collection was built with, or index into a new collection.")
+            raise DimensionMismatchError(msg)
+
+    @property
+    def has_token_vectors(self) -> bool:
+        """Whether the collection exists and holds the `tokens` multivector."""
+        if self._has_tokens is None:
+            if not self.exists():
+                return False
+            vectors = self.client.get_collection(self.collection).config.params.vectors
+            self._has_tokens = isinstance(vectors, dict) and TOKENS in vectors
+        return self._has_tokens
 
     def count(self) -> int:
         self.require_collection()
@@ -235,15 +276,18 @@ class QdrantStore:
         if todo:
             dense = self.encoder.encode([p.text for p in todo])
             sparse = self.sparse_encoder.encode_documents([p.text for p in todo])
+            tokens = self.encoder.encode_tokens([p.text for p in todo]) if self.has_token_vectors else [None] * len(todo)
             self.client.upsert(self.collection, points=[
-                self._point(p, d, s) for p, d, s in zip(todo, dense, sparse)
+                self._point(p, d, s, t) for p, d, s, t in zip(todo, dense, sparse, tokens)
             ], wait=True)
         return UpsertReport(added=len(todo), skipped=len(passages) - len(todo))
 
-    def _point(self, passage: Passage, dense, sparse: SparseVector):
+    def _point(self, passage: Passage, dense, sparse: SparseVector, tokens: np.ndarray | None = None):
         models = _models()
         payload = {"text": passage.text, "source": passage.source, "metadata": dict(passage.metadata)}
         vector = {DENSE: dense.tolist(), SPARSE: models.SparseVector(indices=sparse.indices, values=sparse.values)}
+        if tokens is not None and len(tokens):  # Qdrant rejects an empty multivector: a wordless text has none
+            vector[TOKENS] = tokens.tolist()
         return models.PointStruct(id=passage.id, vector=vector, payload=payload)
 
     # -- searching ------------------------------------------------------------------------
@@ -323,3 +367,36 @@ class QdrantStore:
         """Stored passages by id (missing ids are left out)."""
         points = self.client.retrieve(self.collection, ids=list(ids), with_payload=True, with_vectors=False)
         return [self._passage(p.id, p.payload, None) for p in points]
+
+    def fetch_token_vectors(self, ids: Iterable[str]) -> dict[str, np.ndarray]:
+        """Stored `tokens` multivectors by id, each (n_tokens, dim) float32 with unit rows.
+
+        Ids that are not stored (or not valid point ids), and points without token vectors,
+        are left out; so is everything when the collection was indexed without them.
+        """
+        wanted = _point_ids(ids)  # Qdrant's spelling of each id -> the caller's
+        if not wanted or not self.has_token_vectors:
+            return {}
+        request = [int(pid) if pid.isdigit() else pid for pid in wanted]
+        points = self.client.retrieve(self.collection, ids=request, with_payload=False, with_vectors=[TOKENS])
+        out = {}
+        for p in points:
+            vector = p.vector.get(TOKENS) if isinstance(p.vector, dict) else None
+            if vector:
+                out[wanted[str(p.id)]] = np.asarray(vector, dtype=np.float32)
+        return out
+
+
+def _point_ids(ids: Iterable[str]) -> dict[str, str]:
+    """Map Qdrant's canonical form of each usable id (UUID or unsigned int) to the id as given."""
+    out = {}
+    for pid in ids:
+        text = str(pid)
+        if text.isdigit():
+            out[str(int(text))] = text
+            continue
+        try:
+            out[str(uuid.UUID(text))] = text
+        except ValueError:
+            continue  # not a point id: cannot be in the store
+    return out
