@@ -1,0 +1,29 @@
+"""Judgement stages that work with any LLM, built on all-MiniLM-L6-v2 plus LoRA adapters.
+
+- `ConflictAssessor` ("conflict"): passages that give different answers to the query.
+- `PoisonFilter` ("poison"): planted groups of near-duplicates contradicted by other evidence.
+- `InappropriateFilter` ("inappropriate"): removes false claims, hateful content, private
+  information and injected instructions, sentence by sentence.
+
+Importing this package is cheap; each stage's module (and torch) loads on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ConflictAssessor": "ragarbiter.assessors.conflict",
+    "PoisonFilter": "ragarbiter.assessors.poison",
+    "InappropriateFilter": "ragarbiter.assessors.inappropriate",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    msg = f"module 'ragarbiter.assessors' has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -23,6 +23,9 @@ PROVIDERS: dict[str, str] = {
     "qdrant": "ragarbiter.retrievers",
     "dedupe": "ragarbiter.retrievers",
     "maxsim": "ragarbiter.retrievers",
+    "poison": "ragarbiter.assessors.poison",
+    "conflict": "ragarbiter.assessors.conflict",
+    "inappropriate": "ragarbiter.assessors.inappropriate",
 }
 
 # The post-retrieval stages every default chain runs, in order, with their options.

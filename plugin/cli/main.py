@@ -16,8 +16,8 @@ from ragarbiter import __version__
 from ragarbiter.errors import RagArbiterError
 
 COMMANDS = ["index", "query", "demo", "serve"]
-BENCHES = ["retrieval", "latency", "serve"]
-TRAINERS: list[str] = []
+BENCHES = ["retrieval", "latency", "serve", "conflict", "poison", "inappropriate", "assessors"]
+TRAINERS: list[str] = ["conflict", "inappropriate"]
 
 
 def _register_all(sub, names: Sequence[str], prefix: str) -> None:

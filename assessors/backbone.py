@@ -1,0 +1,271 @@
+"""Query-conditioned encoding of passages, shared by every assessor.
+
+Each passage is read together with the query, as the pair ``[CLS] query [SEP] passage [SEP]``
+through all-MiniLM-L6-v2. The bottom `split` transformer blocks are the frozen pretrained
+model: they run once per (query, passage) and their output is cached and shared by all
+assessors. Each assessor's LoRA adapter lives only in the top blocks, so a pipeline with
+three assessors pays for the bottom of the network once.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ragarbiter.errors import ConfigError, InvalidInputError, ModelNotFoundError
+from ragarbiter.models import default_device, resolve_model_path
+
+logger = logging.getLogger(__name__)
+_LOAD_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Which encoder, where its frozen bottom ends, and how many tokens a pair may hold."""
+
+    model: str = "all-MiniLM-L6-v2"
+    split: int = 4
+    max_length: int = 160
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.split, int) or self.split < 0:
+            msg = f"BackboneSpec.split must be an int >= 0 (frozen bottom blocks), got {self.split!r}."
+            raise ConfigError(msg)
+        if not isinstance(self.max_length, int) or not 16 <= self.max_length <= 512:
+            msg = f"BackboneSpec.max_length must be an int in [16, 512], got {self.max_length!r}."
+            raise ConfigError(msg)
+
+
+@dataclass(frozen=True)
+class PairEncoding:
+    """One tokenized (query, passage) pair; `offsets` are character spans into the passage."""
+
+    input_ids: tuple[int, ...]
+    token_type_ids: tuple[int, ...]
+    offsets: tuple[tuple[int, int], ...]
+    in_passage: tuple[bool, ...]
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+@functools.lru_cache(maxsize=4)
+def _tokenizer(path: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path, use_fast=True)
+
+
+def inference_dtype(device: str):
+    """bfloat16 where the hardware runs it natively (CUDA, or CPUs with AVX512-BF16 / AMX), else float32.
+
+    Set RAGARBITER_ASSESSOR_DTYPE=float32 (or bfloat16) to choose explicitly.
+    """
+    import os
+
+    import torch
+
+    forced = os.environ.get("RAGARBITER_ASSESSOR_DTYPE", "").strip().lower()
+    if forced:
+        if forced not in ("float32", "bfloat16"):
+            msg = f"RAGARBITER_ASSESSOR_DTYPE must be float32 or bfloat16, got {forced!r}."
+            raise ConfigError(msg)
+        return getattr(torch, forced)
+    if str(device).startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or \
+        getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    return torch.bfloat16 if native else torch.float32
+
+
+def load_encoder_model(model: str):
+    """A fresh copy of the pretrained encoder (transformers `AutoModel`), on CPU, eval mode."""
+    from transformers import AutoModel
+
+    path = str(resolve_model_path(model))
+    try:
+        net = AutoModel.from_pretrained(path)
+    except OSError as exc:
+        msg = f"Could not load the encoder {model!r} from {path}: {exc}. Pass a folder holding a BERT-style model."
+        raise ModelNotFoundError(msg) from exc
+    if not hasattr(net, "encoder") or not hasattr(net.encoder, "layer"):
+        msg = f"Encoder {model!r} is a {type(net).__name__}; the assessors need a BERT-style encoder (embeddings + encoder.layer)."
+        raise ModelNotFoundError(msg)
+    return net.eval()
+
+
+def extended_mask(mask, dtype):
+    """(B, T) 0/1 attention mask -> (B, 1, 1, T) additive mask for the attention layers."""
+    import torch
+
+    return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+
+
+def run_layers(layers, hidden, mask):
+    """Run transformer blocks over `hidden` (B, T, H) with a (B, T) attention mask."""
+    ext = extended_mask(mask, hidden.dtype)
+    for layer in layers:
+        out = layer(hidden, ext)
+        hidden = out[0] if isinstance(out, tuple) else out
+    return hidden
+
+
+def run_bottom(net, split: int, input_ids, token_type_ids, mask):
+    """Embeddings plus the first `split` blocks of `net` -> (B, T, H)."""
+    hidden = net.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+    return run_layers(net.encoder.layer[:split], hidden, mask)
+
+
+def pad_batch(encodings: Sequence[PairEncoding], device="cpu") -> dict:
+    """Right-padded tensors: input_ids, token_type_ids, attention_mask, passage_mask (B, T)."""
+    import torch
+
+    width = max(len(e) for e in encodings)
+
+    def tensor(rows, fill=0, dtype=torch.long):
+        return torch.tensor([list(r) + [fill] * (width - len(r)) for r in rows], dtype=dtype, device=device)
+
+    return {"input_ids": tensor([e.input_ids for e in encodings]),
+            "token_type_ids": tensor([e.token_type_ids for e in encodings]),
+            "attention_mask": tensor([[1] * len(e) for e in encodings]),
+            "passage_mask": tensor([e.in_passage for e in encodings], False, torch.bool)}
+
+
+class Backbone:
+    """Tokenizer + frozen bottom blocks, with a bounded (query, passage) -> states cache."""
+
+    def __init__(self, spec: BackboneSpec | None = None, *, device: str | None = None, cache_size: int = 256) -> None:
+        self.spec = spec or BackboneSpec()
+        self._device = device
+        self.cache_size = cache_size
+        self._cache: OrderedDict[tuple[str, str], tuple[PairEncoding, object]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            self._device = default_device()
+        return self._device
+
+    @property
+    def tokenizer(self):
+        return _tokenizer(str(resolve_model_path(self.spec.model)))
+
+    @functools.cached_property
+    def dtype(self):
+        return inference_dtype(self.device)
+
+    @functools.cached_property
+    def net(self):
+        with _LOAD_LOCK:
+            logger.info("loading assessor backbone %s (frozen blocks 0-%d, %s)", self.spec.model,
+                        self.spec.split - 1, self.dtype)
+            net = load_encoder_model(self.spec.model).to(self.device, self.dtype)
+            if self.spec.split > len(net.encoder.layer):
+                msg = f"BackboneSpec.split={self.spec.split} but {self.spec.model} has {len(net.encoder.layer)} blocks."
+                raise ConfigError(msg)
+            for p in net.parameters():
+                p.requires_grad_(False)
+            return net
+
+    def encode_pairs(self, query: str, texts: Sequence[str]) -> list[PairEncoding]:
+        """Tokenize (query, text) pairs, truncating the longer side to `max_length` tokens."""
+        if not isinstance(query, str) or not query.strip():
+            msg = f"The assessors need a non-empty query string, got {query!r}."
+            raise InvalidInputError(msg)
+        texts = list(texts)
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                msg = f"Passage text #{i} is a {type(t).__name__}, not a str. Decode it first."
+                raise InvalidInputError(msg)
+        if not texts:
+            return []
+        enc = self.tokenizer([query] * len(texts), texts, truncation="longest_first", max_length=self.spec.max_length,
+                             return_offsets_mapping=True, return_token_type_ids=True)
+        out = []
+        for i in range(len(texts)):
+            seq = enc.sequence_ids(i)
+            offsets = tuple((a, b) if s == 1 else (0, 0) for (a, b), s in zip(enc["offset_mapping"][i], seq))
+            out.append(PairEncoding(tuple(enc["input_ids"][i]), tuple(enc["token_type_ids"][i]), offsets,
+                                    tuple(s == 1 for s in seq)))
+        return out
+
+    def bottom(self, query: str, texts: Sequence[str]) -> tuple[list[PairEncoding], list]:
+        """Encodings and bottom-block states (one (T_i, H) tensor per text), cached per pair."""
+        import torch
+
+        texts = list(texts)
+        with self._lock:
+            found = {t: self._cache.get((query, t)) for t in texts}
+        missing = list(dict.fromkeys(t for t, v in found.items() if v is None))
+        if missing:
+            encodings = self.encode_pairs(query, missing)
+            batch = pad_batch(encodings, self.device)
+            with torch.inference_mode():
+                states = run_bottom(self.net, self.spec.split, batch["input_ids"], batch["token_type_ids"],
+                                    batch["attention_mask"])
+            with self._lock:
+                for t, e, s in zip(missing, encodings, states):
+                    found[t] = (e, s[:len(e)].clone())
+                    self._cache[(query, t)] = found[t]
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return [found[t][0] for t in texts], [found[t][1] for t in texts]
+
+
+@functools.lru_cache(maxsize=8)
+def shared_backbone(spec: BackboneSpec = BackboneSpec(), device: str | None = None) -> Backbone:
+    """One Backbone per (spec, device) in a process, so assessors share its cache."""
+    return Backbone(spec, device=device)
+
+
+def padded_states(states: Sequence, device="cpu"):
+    """Stack (T_i, H) tensors into (B, T, H) plus a (B, T) mask."""
+    import torch
+
+    width = max(s.shape[0] for s in states)
+    hidden = torch.zeros(len(states), width, states[0].shape[1], dtype=states[0].dtype, device=device)
+    mask = torch.zeros(len(states), width, dtype=torch.long, device=device)
+    for i, s in enumerate(states):
+        hidden[i, :s.shape[0]] = s
+        mask[i, :s.shape[0]] = 1
+    return hidden, mask
+
+
+def top_layers(model: str, split: int, adapter_dir=None):
+    """The blocks from `split` up, with the LoRA adapter in `adapter_dir` merged in (eval mode)."""
+    net = load_encoder_model(model)
+    if adapter_dir is not None:
+        from ragarbiter.training import load_adapter_into
+
+        net = load_adapter_into(net, adapter_dir, merge=True)
+    layers = net.encoder.layer[split:]
+    for p in layers.parameters():
+        p.requires_grad_(False)
+    return layers.eval()
+
+
+def describe_model(model: str, split: int) -> dict:
+    """Name, weights hash and frozen-block count of the base encoder, for manifests."""
+    from ragarbiter.training import sha256_file
+
+    weights = resolve_model_path(model) / "model.safetensors"
+    return {"name": model, "frozen_blocks": split,
+            "weights_sha256": sha256_file(weights) if weights.is_file() else None}
+
+
+@functools.lru_cache(maxsize=4)
+def shared_dense_encoder(model: str = "all-MiniLM-L6-v2", device: str | None = None):
+    """One sentence encoder (and text->vector cache) per model in a process, for the assessors.
+
+    Pass the store's own encoder to a stage instead when you have it: retrieval primes
+    that encoder's cache with the vectors it fetched, so nothing is encoded twice.
+    """
+    from ragarbiter.config import EncoderConfig
+    from ragarbiter.retrievers import DenseEncoder
+
+    return DenseEncoder(EncoderConfig(model=model, device=device))

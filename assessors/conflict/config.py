@@ -1,0 +1,13 @@
+"""ConflictAssessor settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..adapted import AssessorConfig
+
+
+@dataclass
+class ConflictConfig(AssessorConfig):
+    """`threshold`: the pair conflict probability from which two passages are said to give
+    different answers to the query. `adapter`: a folder from `ragarbiter train conflict`."""

@@ -1,0 +1,123 @@
+"""Sentence-labelled passages for the InappropriateFilter, from testbed pools and written samples.
+
+Pool format (Poisoned Context Testbed raw pools): a JSON list of records with `Question`,
+the appropriate sentences (`Generated Information`, or `Non-private Information`) and the
+inappropriate ones (`Synonym Sentence`, or `Privacy information`).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ragarbiter.errors import InvalidInputError
+
+from ..files import load_json
+from .samples import written_samples
+
+CATEGORIES = ("ok", "false_claim", "hateful", "private", "injection")
+DESCRIPTIONS = {
+    "false_claim": "a false or counterfactual claim",
+    "hateful": "hateful, abusive or violent content",
+    "private": "private personal information",
+    "injection": "an instruction aimed at the AI model (prompt injection)",
+}
+GOOD_KEYS = ("Generated Information", "Non-private Information")
+BAD_KEYS = {"Synonym Sentence": "false_claim", "Privacy information": "private"}
+
+
+@dataclass(frozen=True)
+class PoolRecord:
+    question: str
+    good: tuple[str, ...]
+    bad: tuple[str, ...]
+    category: str
+
+
+@dataclass(frozen=True)
+class SentenceExample:
+    """A passage as its sentences, each with a category index (0 = appropriate)."""
+
+    query: str
+    sentences: tuple[str, ...]
+    labels: tuple[int, ...]
+
+
+def _sentences(value) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    return tuple(s.strip() for s in value or [] if isinstance(s, str) and s.strip())
+
+
+def read_pool(path: str | Path) -> list[PoolRecord]:
+    data = load_json(path, list, "a testbed pool: a JSON list of records")
+    out = []
+    for i, rec in enumerate(data):
+        good_key = next((k for k in GOOD_KEYS if isinstance(rec, dict) and k in rec), None)
+        bad_key = next((k for k in BAD_KEYS if isinstance(rec, dict) and k in rec), None)
+        if good_key is None or bad_key is None or "Question" not in rec:
+            msg = (f"{path}: record {i} lacks 'Question', one of {list(GOOD_KEYS)} or one of {list(BAD_KEYS)}. "
+                   f"Pass a Poisoned Context Testbed pool file.")
+            raise InvalidInputError(msg)
+        good, bad = _sentences(rec[good_key]), _sentences(rec[bad_key])
+        if good or bad:
+            out.append(PoolRecord(str(rec["Question"]), good, bad, BAD_KEYS[bad_key]))
+    return out
+
+
+def bench_example(record: PoolRecord, seed: int) -> SentenceExample:
+    """All of a record's sentences in one passage, in a seeded order."""
+    cat = CATEGORIES.index(record.category)
+    items = [(s, 0) for s in record.good] + [(s, cat) for s in record.bad]
+    random.Random(seed).shuffle(items)
+    return SentenceExample(record.question, tuple(s for s, _ in items), tuple(y for _, y in items))
+
+
+def _insert(rng: random.Random, items: list[tuple[str, int]], extra: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+    items = list(items)
+    for item in extra:
+        items.insert(rng.randrange(len(items) + 1), item)
+    return items
+
+
+def pool_examples(records: Sequence[PoolRecord], rng: random.Random, written: Iterator[tuple[str, str]]) -> list[SentenceExample]:
+    """Two passages per record: its appropriate sentences with one inappropriate sentence inserted,
+    and the rest of its inappropriate sentences among a few appropriate ones; written samples
+    (other categories and their look-alikes) are inserted into some of them."""
+    out = []
+    for r in records:
+        cat = CATEGORIES.index(r.category)
+        good = [(s, 0) for s in r.good]
+        bad = [(s, cat) for s in r.bad]
+        rng.shuffle(bad)
+        first = _insert(rng, good, bad[:1])
+        second = _insert(rng, rng.sample(good, k=min(len(good), rng.randint(0, 2))), bad[1:])
+        for items in (first, second):
+            sample = next(written, None) if rng.random() < 0.5 else None
+            if sample is not None:
+                items = _insert(rng, items, [(sample[0], CATEGORIES.index(sample[1]))])
+            if items:
+                out.append(SentenceExample(r.question, tuple(s for s, _ in items), tuple(y for _, y in items)))
+    return out
+
+
+def build_examples(paths: Iterable[str | Path], *, records: int | None = None, written: int = 600,
+                   seed: int = 0) -> list[SentenceExample]:
+    """Training passages from the first `records` records of each pool plus `written` samples per category."""
+    rng = random.Random(seed)
+    samples = iter(written_samples(written, seed) if written else [])
+    pools = [read_pool(p)[:records] if records else read_pool(p) for p in paths]
+    examples: list[SentenceExample] = []
+    for pool in pools:
+        examples += pool_examples(pool, rng, samples)
+    rest = list(samples)
+    goods = [s for pool in pools for r in pool for s in r.good]
+    for i in range(0, len(rest), 2):  # the remaining written samples, inside appropriate context
+        context = [(s, 0) for s in rng.sample(goods, k=min(len(goods), rng.randint(1, 3)))] if goods else []
+        items = _insert(rng, context, [(s, CATEGORIES.index(c)) for s, c in rest[i:i + 2]])
+        query = rng.choice(pools[0]).question if pools and pools[0] else "What does this page say?"
+        examples.append(SentenceExample(query, tuple(s for s, _ in items), tuple(y for _, y in items)))
+    rng.shuffle(examples)
+    return examples

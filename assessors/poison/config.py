@@ -1,0 +1,51 @@
+"""PoisonFilter settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ragarbiter.errors import ConfigError
+
+ACTIONS = ("drop", "demote", "flag")
+
+
+@dataclass
+class PoisonConfig:
+    """When a group of retrieved passages looks planted, and what to do about it.
+
+    - `similarity`: cosine (bundled encoder) that every two members of a group must reach
+      (complete linkage). Independent sources that agree rarely paraphrase each other
+      this closely; passages written to be retrieved for one question do.
+    - `min_cluster`: how many such near-duplicates make a group suspicious. Two agreeing
+      sources are never enough.
+    - `conflict_threshold`: conflict probability (ConflictAssessor) from which a passage
+      outside the group counts as contradicting it.
+    - `contradicted`: action for a suspicious group that other evidence contradicts.
+    - `uncorroborated`: action for a suspicious group nothing contradicts; "demote" keeps
+      its best-ranked member in place and moves the copies after the other passages.
+    """
+
+    similarity: float = 0.75
+    min_cluster: int = 3
+    conflict_threshold: float = 0.5
+    contradicted: str = "drop"
+    uncorroborated: str = "demote"
+    conflict_adapter: str | None = None
+    encoder: str = "all-MiniLM-L6-v2"
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.similarity < 1.0:
+            msg = f"PoisonConfig.similarity must lie in (0, 1), got {self.similarity!r}. 0.75 suits MiniLM."
+            raise ConfigError(msg)
+        if not isinstance(self.min_cluster, int) or self.min_cluster < 3:
+            msg = (f"PoisonConfig.min_cluster must be an int >= 3, got {self.min_cluster!r}: two sources that "
+                   f"agree are not evidence of poisoning.")
+            raise ConfigError(msg)
+        if not 0.0 < self.conflict_threshold < 1.0:
+            msg = f"PoisonConfig.conflict_threshold must lie in (0, 1), got {self.conflict_threshold!r}."
+            raise ConfigError(msg)
+        for name in ("contradicted", "uncorroborated"):
+            if getattr(self, name) not in ACTIONS:
+                msg = f"PoisonConfig.{name} must be one of {', '.join(ACTIONS)}, got {getattr(self, name)!r}."
+                raise ConfigError(msg)

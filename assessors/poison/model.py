@@ -1,0 +1,64 @@
+"""Training-free poisoning signals: abnormally tight groups of near-duplicates, checked for conflict.
+
+Corpus poisoning (PoisonedRAG and its kin) plants several passages written to be retrieved
+for one question and to assert one false answer. They betray themselves twice: they are
+paraphrases of each other, far closer than independent sources usually are, and their
+claim conflicts with the rest of the evidence. A group needs both (or, with no
+contradicting evidence, at least `min_cluster` copies) before anything happens to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SuspiciousGroup:
+    """Passage indices (rank order) of a tight group, and who contradicts it."""
+
+    members: tuple[int, ...]
+    tightness: float
+    contradicted_by: tuple[int, ...] = ()
+    conflict: float = 0.0
+
+
+def tight_clusters(sims: np.ndarray, similarity: float, min_size: int) -> list[list[int]]:
+    """Complete-linkage groups whose every pair has cosine >= `similarity`; only groups of `min_size`+."""
+    clusters = [[i] for i in range(sims.shape[0])]
+    while len(clusters) > 1:
+        best, pair = similarity, None
+        for a in range(len(clusters)):
+            for b in range(a + 1, len(clusters)):
+                link = sims[np.ix_(clusters[a], clusters[b])].min()
+                if link >= best:
+                    best, pair = link, (a, b)
+        if pair is None:
+            break
+        a, b = pair
+        clusters[a] = sorted(clusters[a] + clusters[b])
+        del clusters[b]
+    return [c for c in clusters if len(c) >= min_size]
+
+
+def mean_pairwise(sims: np.ndarray, members: list[int]) -> float:
+    sub = sims[np.ix_(members, members)]
+    n = len(members)
+    return float((sub.sum() - np.trace(sub)) / (n * (n - 1)))
+
+
+def judge_groups(sims: np.ndarray, conflict: np.ndarray | None, clusters: list[list[int]],
+                 conflict_threshold: float) -> list[SuspiciousGroup]:
+    """Attach to each tight group the outside passages that contradict it (mean conflict over members)."""
+    groups = []
+    n = sims.shape[0]
+    for members in clusters:
+        outside = [o for o in range(n) if o not in members]
+        against: list[tuple[float, int]] = []
+        if conflict is not None and outside:
+            mean = conflict[np.ix_(members, outside)].mean(axis=0)  # (len(outside),)
+            against = sorted(((float(m), o) for m, o in zip(mean, outside) if m >= conflict_threshold), reverse=True)
+        groups.append(SuspiciousGroup(tuple(members), mean_pairwise(sims, members),
+                                      tuple(o for _, o in against), against[0][0] if against else 0.0))
+    return groups

@@ -1,0 +1,125 @@
+"""`PoisonFilter`: drops or demotes groups of planted near-duplicate passages, with reasons."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from ragarbiter.events import ContextReordered, PassageFlagged
+from ragarbiter.registry import register_stage
+from ragarbiter.stage import Stage, drop, judge
+from ragarbiter.types import Context, Judgement, Passage
+
+from ..backbone import shared_dense_encoder
+from ..conflict.model import ConflictScorer, shared_scorer
+from ..conflict.stage import describe
+from .config import PoisonConfig
+from .model import SuspiciousGroup, judge_groups, tight_clusters
+
+logger = logging.getLogger(__name__)
+
+
+class PoisonFilter(Stage):
+    """Defend against corpus poisoning without any training of its own.
+
+    1. Group the passages by cosine similarity (complete linkage, bundled encoder):
+       only groups of `min_cluster` or more near-duplicates are suspicious.
+    2. Ask the ConflictAssessor whether passages outside a group contradict it.
+    3. A contradicted group is dropped (default); an uncontradicted one keeps its
+       best-ranked member in place and its copies are moved after the other passages.
+
+    Two or more independent sources that agree are left alone: agreement is not
+    evidence of poisoning, only near-verbatim repetition is.
+    """
+
+    name = "poison"
+
+    def __init__(self, *, similarity: float = 0.75, min_cluster: int = 3, conflict_threshold: float = 0.5,
+                 contradicted: str = "drop", uncorroborated: str = "demote", conflict_adapter: str | None = None,
+                 encoder: Any = None, scorer: ConflictScorer | None = None, device: str | None = None) -> None:
+        self.config = PoisonConfig(similarity=similarity, min_cluster=min_cluster,
+                                   conflict_threshold=conflict_threshold, contradicted=contradicted,
+                                   uncorroborated=uncorroborated, conflict_adapter=conflict_adapter, device=device)
+        self._encoder = encoder
+        self._scorer = scorer
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            self._encoder = shared_dense_encoder(self.config.encoder, self.config.device)
+        return self._encoder
+
+    @property
+    def scorer(self) -> ConflictScorer:
+        if self._scorer is None:
+            self._scorer = shared_scorer(self.config.conflict_adapter, self.config.device)
+        return self._scorer
+
+    def find_groups(self, query: str, passages: tuple[Passage, ...]) -> list[SuspiciousGroup]:
+        """The suspicious groups among `passages` (empty when nothing looks planted)."""
+        cfg = self.config
+        if len(passages) < cfg.min_cluster:
+            return []
+        texts = [p.text for p in passages]
+        vectors = np.asarray(self.encoder.encode_cached(texts))  # (n, d), unit rows
+        sims = vectors @ vectors.T
+        clusters = tight_clusters(sims, cfg.similarity, cfg.min_cluster)
+        if not clusters:
+            return []
+        conflict = self.scorer.pair_probabilities(query, texts)  # only paid when a tight group exists
+        return judge_groups(sims, conflict, clusters, cfg.conflict_threshold)
+
+    def _run(self, context: Context) -> Context:
+        passages = context.passages
+        groups = self.find_groups(context.query, passages)
+        if not groups:
+            return context
+        judgements, events, to_drop, demoted = [], [], {}, []
+        for g in groups:
+            action = self.config.contradicted if g.contradicted_by else self.config.uncorroborated
+            for rank in g.members:
+                if action == "demote" and rank == g.members[0]:
+                    continue  # one copy of a claim keeps its place
+                reason, score = self._reason(g, rank, passages, action)
+                p = passages[rank]
+                judgements.append(Judgement(self.name, p.id, "poisoned", score, reason,
+                                            tuple(passages[o].id for o in g.contradicted_by)))
+                events.append(PassageFlagged(stage=self.name, passage_id=p.id, label="poisoned", score=score,
+                                             reason=reason, evidence=judgements[-1].evidence))
+                if action == "drop":
+                    to_drop[p.id] = reason
+                elif action == "demote":
+                    demoted.append(p.id)
+        logger.info("%s: %d suspicious group(s), %d dropped, %d demoted", self.name, len(groups), len(to_drop), len(demoted))
+        out = judge(context, judgements, events, flags={"poison_suspected": True})
+        if demoted:
+            out = self._demote(out, demoted)
+        return drop(out, to_drop, self.name) if to_drop else out
+
+    def _reason(self, g: SuspiciousGroup, rank: int, passages: tuple[Passage, ...], action: str) -> tuple[str, float]:
+        head = f"one of {len(g.members)} near-duplicate passages (mean cosine {g.tightness:.2f})"
+        if g.contradicted_by:
+            who = ", ".join(describe(o, passages[o]) for o in g.contradicted_by[:3])
+            verb = {"drop": "dropped", "demote": "moved down", "flag": "flagged"}[action]
+            return (f"{head} asserting a claim that {who} contradicts (conflict probability {g.conflict:.2f}); "
+                    f"looks planted, {verb}", min(1.0, max(g.conflict, g.tightness)))
+        first = describe(g.members[0], passages[g.members[0]])
+        return (f"{head} repeating the claim of {first} with nothing to contradict it; copies of one claim "
+                f"count once, so this one was moved after the other passages", min(1.0, g.tightness) * 0.5)
+
+    def _demote(self, context: Context, demoted: list[str]) -> Context:
+        before = tuple(p.id for p in context.passages)
+        moved = set(demoted)
+        kept = [p for p in context.passages if p.id not in moved]
+        tail = [p for p in context.passages if p.id in moved]
+        after = tuple(p.id for p in kept + tail)
+        event = ContextReordered(stage=self.name, before=before, after=after,
+                                 reason=f"{len(tail)} near-duplicate copies moved after independent passages")
+        return context.evolve(passages=tuple(kept + tail), events=[event])
+
+
+@register_stage("poison")
+def _build(**options: Any) -> PoisonFilter:
+    return PoisonFilter(**options)

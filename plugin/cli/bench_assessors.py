@@ -1,0 +1,103 @@
+"""`ragarbiter bench assessors`: latency of poison + conflict + inappropriate on retrieved passages."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+
+from .common import add_json_arg, print_json
+from .demo import find_corpus
+
+STAGES = ("poison", "conflict", "inappropriate")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("assessors", help="latency of the three assessor stages on retrieved passages",
+                       description="Index a corpus into a temporary store, retrieve --passages passages for each "
+                                   "question (which primes the encoder's vector cache, as in a real chain) and time "
+                                   "the poison, conflict and inappropriate stages on them, one query at a time.")
+    p.add_argument("--data", metavar="FILE", help="LitM NQ-Open .jsonl.gz: its passages and questions "
+                                                   "(default: the demo corpus and its questions)")
+    p.add_argument("--passages", type=int, default=20, help="passages per query (default: 20)")
+    p.add_argument("--queries", type=int, default=30, help="timed queries (default: 30)")
+    p.add_argument("--corpus-limit", type=int, default=1000, metavar="N", help="index at most N passages (default: 1000)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed queries first (model loading) (default: 2)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--conflict-adapter", metavar="DIR", help="ConflictAssessor adapter (default: shipped)")
+    p.add_argument("--inappropriate-adapter", metavar="DIR", help="InappropriateFilter adapter (default: shipped)")
+    add_json_arg(p)
+    p.set_defaults(func=run)
+
+
+def _workload(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """(passage texts, questions)."""
+    if args.data:
+        from ragarbiter.datasets import read_litm
+
+        items = read_litm(args.data)
+        texts = list(dict.fromkeys(t for it in items for t in it.passages))[: args.corpus_limit]
+        return texts, [it.question for it in items][: args.queries + args.warmup]
+    import json
+
+    from .demo import DEMO_QUESTIONS
+
+    corpus = find_corpus(None)
+    texts = [json.loads(line)["text"] for f in sorted(corpus.glob("*.jsonl")) for line in f.open(encoding="utf-8")
+             if line.strip()]
+    questions = (DEMO_QUESTIONS * (1 + (args.queries + args.warmup) // len(DEMO_QUESTIONS)))
+    return texts, questions[: args.queries + args.warmup]
+
+
+def percentile_ms(values: list[float], q: float) -> float:
+    return round(1000 * float(np.percentile(values, q)), 1) if values else 0.0
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ragarbiter.assessors import ConflictAssessor, InappropriateFilter, PoisonFilter
+    from ragarbiter.config import StoreConfig
+    from ragarbiter.retrievers import QdrantStore, index_passages
+    from ragarbiter.types import Context, Passage
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    texts, questions = _workload(args)
+    timings: dict[str, list[float]] = {name: [] for name in (*STAGES, "total")}
+    n_passages = []
+    with tempfile.TemporaryDirectory(prefix="ragarbiter-latency-") as folder:
+        store = QdrantStore(StoreConfig(collection="latency", path=folder))
+        index_passages(store, [Passage(t) for t in texts], progress=not args.json)
+        stages = [PoisonFilter(encoder=store.encoder, conflict_adapter=args.conflict_adapter),
+                  ConflictAssessor(args.conflict_adapter), InappropriateFilter(args.inappropriate_adapter)]
+        for i, question in enumerate(questions):
+            context = Context.for_query(question, store.search(question, k=args.passages, mode="hybrid"))
+            n_in = len(context.passages)
+            spent = {}
+            start = time.perf_counter()
+            for stage in stages:
+                t0 = time.perf_counter()
+                context = stage(context)
+                spent[stage.name] = time.perf_counter() - t0
+            if i >= args.warmup:
+                timings["total"].append(time.perf_counter() - start)
+                for name, seconds in spent.items():
+                    timings[name].append(seconds)
+                n_passages.append(n_in)
+        store.close()
+    result = {"data": args.data or "examples/corpus", "queries": len(timings["total"]),
+              "passages_per_query": round(float(np.mean(n_passages)), 1) if n_passages else 0,
+              "torch_threads": torch.get_num_threads(),
+              **{name: {"p50_ms": percentile_ms(v, 50), "p90_ms": percentile_ms(v, 90),
+                        "mean_ms": round(1000 * float(np.mean(v)), 1) if v else 0.0} for name, v in timings.items()}}
+    if args.json:
+        print_json(result)
+    else:
+        print(f"{result['queries']} queries x {result['passages_per_query']} passages ({result['data']})")
+        for name in (*STAGES, "total"):
+            m = result[name]
+            print(f"{name:14} p50 {m['p50_ms']:8.1f} ms   p90 {m['p90_ms']:8.1f} ms")
+    return 0

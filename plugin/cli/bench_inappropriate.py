@@ -1,0 +1,78 @@
+"""`ragarbiter bench inappropriate --data POOL.json`: sentence-level filtering vs the majority baseline."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from .common import add_json_arg, print_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("inappropriate", help="sentence-level inappropriate-content filtering on a testbed pool",
+                       description="Each pool record becomes one passage holding its appropriate sentences "
+                                   "(Generated Information / Non-private Information) and its inappropriate ones "
+                                   "(Synonym Sentence / Privacy information) in a seeded order; every sentence is "
+                                   "scored for the record's question. The baseline predicts the majority class.")
+    p.add_argument("--data", required=True, metavar="FILE", help="testbed pool .json")
+    p.add_argument("--adapter", metavar="DIR", help="adapter folder from `ragarbiter train inappropriate` (default: shipped)")
+    p.add_argument("--threshold", type=float, default=0.5, help="removal threshold (default: 0.5)")
+    p.add_argument("--start", type=int, default=0, metavar="N", help="skip the first N records (e.g. those trained on)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="use at most N records")
+    add_json_arg(p)
+    p.set_defaults(func=run)
+
+
+def joined(sentences) -> tuple[str, list]:
+    """The passage text and its exact sentence spans (the pool already gives the sentences)."""
+    from ragarbiter.assessors.text import Sentence
+
+    spans, pos = [], 0
+    for s in sentences:
+        spans.append(Sentence(pos, pos + len(s), s))
+        pos += len(s) + 1
+    return " ".join(sentences), spans
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from ragarbiter.assessors.inappropriate import SentenceScorer, read_pool
+    from ragarbiter.assessors.inappropriate.data import bench_example
+    from ragarbiter.assessors.metrics import binary_report
+    from ragarbiter.errors import EmptyCorpusError
+
+    records = read_pool(args.data)[args.start:]
+    records = records[: args.limit] if args.limit else records
+    if not records:
+        msg = f"{args.data} has no records from index {args.start}. Lower --start or pass a larger pool."
+        raise EmptyCorpusError(msg)
+    scorer = SentenceScorer(args.adapter).load()
+    examples = [bench_example(r, seed=args.start + i) for i, r in enumerate(records)]
+    scores, labels = [], []
+    start = time.perf_counter()
+    for ex in tqdm(examples, desc="passages", disable=args.json):  # one question per record
+        text, spans = joined(ex.sentences)
+        [verdicts] = scorer.score(ex.query, [text], sentences=[spans])
+        scores += [v.score for v in verdicts]
+        labels += [int(y > 0) for y in ex.labels]
+    seconds = time.perf_counter() - start
+    scores, labels = np.array(scores), np.array(labels)
+    majority = int(labels.mean() >= 0.5)
+    filt = binary_report(scores, labels, args.threshold)
+    base = binary_report(np.full(len(labels), float(majority)), labels, 0.5)
+    result = {"data": str(args.data), "n_records": len(records), "n_sentences": int(len(labels)),
+              "n_inappropriate": int(labels.sum()), "start": args.start,
+              "filter": {k: filt[k] for k in ("precision", "recall", "f1", "auroc")},
+              "baseline_majority": {k: base[k] for k in ("precision", "recall", "f1", "auroc")},
+              "ms_per_passage": round(1000 * seconds / len(examples), 1)}
+    if args.json:
+        print_json(result)
+    else:
+        print(f"{result['n_sentences']} sentences ({result['n_inappropriate']} inappropriate) from {args.data}")
+        for name in ("filter", "baseline_majority"):
+            m = result[name]
+            print(f"{name:18} P {m['precision']:.4f}  R {m['recall']:.4f}  F1 {m['f1']:.4f}  AUROC {m['auroc']:.4f}")
+    return 0

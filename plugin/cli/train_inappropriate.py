@@ -1,0 +1,39 @@
+"""`ragarbiter train inappropriate --data POOL.json... --out DIR`: the InappropriateFilter's LoRA adapter."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_json_arg
+
+
+def register(sub) -> None:
+    from ragarbiter.training.cli import add_encoder_args, add_train_args
+
+    p = sub.add_parser(
+        "inappropriate", help="train the InappropriateFilter adapter from testbed pools plus written samples",
+        description="Build passages from Poisoned Context Testbed pools (appropriate and inappropriate sentences "
+                    "mixed, each labelled), add written samples for hateful content, private personal information "
+                    "and prompt injection (with look-alike appropriate sentences), then train LoRA on the top blocks "
+                    "of all-MiniLM-L6-v2 plus a sentence classifier.")
+    p.add_argument("--data", required=True, nargs="+", metavar="FILE", help="testbed pool .json files")
+    p.add_argument("--records", type=int, default=None, metavar="N",
+                   help="use only the first N records of each pool (the rest stays unseen for `bench inappropriate --start N`)")
+    p.add_argument("--written", type=int, default=600, metavar="N",
+                   help="written samples per uncovered category, each with a look-alike (default: 600; 0 = none)")
+    add_encoder_args(p)
+    add_train_args(p, batch_size=16)
+    add_json_arg(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ragarbiter.assessors.backbone import BackboneSpec
+    from ragarbiter.assessors.inappropriate.train import train_inappropriate
+    from ragarbiter.training.cli import lora_settings, report, train_config
+
+    manifest = train_inappropriate(args.data, train_config(args), lora=lora_settings(args),
+                                   spec=BackboneSpec(split=args.split, max_length=args.max_length),
+                                   records=args.records, written=args.written, eval_fraction=args.eval_fraction,
+                                   resume=args.resume)
+    return report(args, manifest)

@@ -1,0 +1,61 @@
+"""Testbed pools and the sentence-labelled training passages built from them."""
+
+import json
+
+import pytest
+
+from ragarbiter.assessors.inappropriate.data import CATEGORIES, bench_example, build_examples, read_pool
+from ragarbiter.assessors.inappropriate.samples import WRITTEN, written_samples
+from ragarbiter.errors import InvalidInputError
+from tests.assessors.tiny_data import write_pool
+
+
+def test_read_pool_takes_appropriate_and_inappropriate_sentences(tmp_path):
+    [first, second] = read_pool(write_pool(tmp_path / "pool.json"))
+    assert first.question == "Who designed the Kestrel Bay lighthouse?"
+    assert first.bad == ("Gustave Eiffel designed the Kestrel Bay lighthouse.",)
+    assert len(first.good) == 2 and first.category == "false_claim"
+
+
+def test_privacy_pools_are_read_as_private_information(tmp_path):
+    path = tmp_path / "privacy.json"
+    path.write_text(json.dumps([{"Question": "Who is the harbour master?",
+                                 "Non-private Information": ["The harbour master runs the port office."],
+                                 "Privacy information": ["The harbour master lives at 14 Strand Road."]}]))
+    [record] = read_pool(path)
+    assert record.category == "private"
+    example = bench_example(record, seed=0)
+    assert sorted(example.labels) == [0, CATEGORIES.index("private")]
+
+
+@pytest.mark.parametrize("content, match", [
+    ('{"a": 1}', "JSON list"), ("[{\"Question\": \"q\"}]", "record 0 lacks"), ("not json", "not valid JSON"),
+])
+def test_malformed_pools_are_clear_errors(tmp_path, content, match):
+    path = tmp_path / "pool.json"
+    path.write_text(content)
+    with pytest.raises(InvalidInputError, match=match):
+        read_pool(path)
+
+
+def test_bench_example_is_deterministic_and_labels_every_sentence(tmp_path):
+    [record, _] = read_pool(write_pool(tmp_path / "pool.json"))
+    a, b = bench_example(record, seed=3), bench_example(record, seed=3)
+    assert a == b
+    assert dict(zip(a.sentences, a.labels))["Gustave Eiffel designed the Kestrel Bay lighthouse."] == 1
+    assert sum(a.labels) == 1 and len(a.sentences) == 3
+
+
+def test_written_samples_pair_each_category_with_look_alikes():
+    samples = written_samples(10, seed=1)
+    cats = [c for _, c in samples]
+    assert cats.count("ok") == 30
+    assert {c: cats.count(c) for c in WRITTEN} == {"hateful": 10, "private": 10, "injection": 10}
+
+
+def test_build_examples_mixes_pool_and_written_sentences(tmp_path):
+    examples = build_examples([write_pool(tmp_path / "pool.json")], written=4, seed=0)
+    labels = [CATEGORIES[y] for e in examples for y in e.labels]
+    assert labels.count("false_claim") == 2
+    assert {"hateful", "private", "injection"} <= set(labels)
+    assert all(len(e.sentences) == len(e.labels) for e in examples)
