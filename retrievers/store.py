@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ragarbiter.config import EncoderConfig, StoreConfig, check_k, check_mode
+from ragarbiter.config import HYBRID_WEIGHTS, EncoderConfig, StoreConfig, check_k, check_mode, check_weights
 from ragarbiter.errors import (
     DimensionMismatchError,
     EmptyQueryError,
@@ -291,7 +291,8 @@ class QdrantStore:
         return models.PointStruct(id=passage.id, vector=vector, payload=payload)
 
     # -- searching ------------------------------------------------------------------------
-    def _requests(self, queries: Sequence[str], k: int, mode: str, filter: Any, prefetch_k: int) -> list[Any]:
+    def _requests(self, queries: Sequence[str], k: int, mode: str, filter: Any, prefetch_k: int,
+                  weights: Sequence[float] = HYBRID_WEIGHTS) -> list[Any]:
         """One Qdrant `QueryRequest` per query; the queries are encoded in one batch."""
         for q in queries:
             if not isinstance(q, str) or not q.strip():
@@ -317,7 +318,8 @@ class QdrantStore:
                 prefetch = [models.Prefetch(query=d, using=DENSE, limit=depth, filter=flt)]
                 if sv.indices:  # a query with no indexable term has no sparse branch
                     prefetch.append(models.Prefetch(query=sv, using=SPARSE, limit=depth, filter=flt))
-                requests.append(models.QueryRequest(prefetch=prefetch, query=models.FusionQuery(fusion=models.Fusion.RRF),
+                fusion = models.RrfQuery(rrf=models.Rrf(weights=list(weights[:len(prefetch)])))
+                requests.append(models.QueryRequest(prefetch=prefetch, query=fusion,
                                                     **common))
         return requests
 
@@ -331,28 +333,29 @@ class QdrantStore:
         return out
 
     def search_batch(self, queries: Sequence[str], *, k: int = 10, mode: str = "hybrid", filter: Any = None,
-                     prefetch_k: int = 50) -> list[list[Passage]]:
+                     prefetch_k: int = 50, weights: Sequence[float] = HYBRID_WEIGHTS) -> list[list[Passage]]:
         """Top-k passages for each query (encoded together, sent as one batch request)."""
         self.require_collection()
         queries = list(queries)
         if not queries:
             return []
-        requests = self._requests(queries, k, mode, filter, prefetch_k)
+        requests = self._requests(queries, k, mode, filter, prefetch_k, check_weights(weights))
         responses = self.client.query_batch_points(self.collection, requests=requests)
         return self._answer(requests, responses)
 
     def search(self, query: str, *, k: int = 10, mode: str = "hybrid", filter: Any = None,
-               prefetch_k: int = 50) -> list[Passage]:
+               prefetch_k: int = 50, weights: Sequence[float] = HYBRID_WEIGHTS) -> list[Passage]:
         """Top-k passages for a query, best first; `Passage.score` is the search score."""
-        return self.search_batch([query], k=k, mode=mode, filter=filter, prefetch_k=prefetch_k)[0]
+        return self.search_batch([query], k=k, mode=mode, filter=filter, prefetch_k=prefetch_k, weights=weights)[0]
 
     async def asearch(self, query: str, *, k: int = 10, mode: str = "hybrid", filter: Any = None,
-                      prefetch_k: int = 50) -> list[Passage]:
+                      prefetch_k: int = 50, weights: Sequence[float] = HYBRID_WEIGHTS) -> list[Passage]:
         """Async search: the native async client against a server; a worker thread in embedded mode."""
         if self.aclient is None:
-            return await asyncio.to_thread(self.search, query, k=k, mode=mode, filter=filter, prefetch_k=prefetch_k)
+            return await asyncio.to_thread(self.search, query, k=k, mode=mode, filter=filter, prefetch_k=prefetch_k,
+                                           weights=weights)
         await asyncio.to_thread(self.require_collection)
-        requests = await asyncio.to_thread(self._requests, [query], k, mode, filter, prefetch_k)
+        requests = await asyncio.to_thread(self._requests, [query], k, mode, filter, prefetch_k, check_weights(weights))
         responses = await self.aclient.query_batch_points(self.collection, requests=requests)
         return self._answer(requests, responses)[0]
 

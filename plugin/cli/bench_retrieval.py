@@ -1,5 +1,6 @@
-"""`ragarbiter bench retrieval --data FILE`: R@1, R@5 and MRR@10 for dense, sparse, hybrid and
-hybrid+maxsim (the hybrid top candidates reranked by `MaxSimReranker`) in one run.
+"""`ragarbiter bench retrieval --data FILE`: R@1, R@5 and MRR@10 for dense, sparse, hybrid,
+hybrid with equal-weight RRF, and hybrid+maxsim (the hybrid top candidates reranked by
+`MaxSimReranker`) in one run.
 
 Hybrid is searched once, at the reranking depth; its row scores the top 10 of that list,
 which is the same as a top-10 search because the fused prefetch depth does not depend on
@@ -19,7 +20,8 @@ from .common import add_json_arg, print_json
 logger = logging.getLogger(__name__)
 MODES = ("dense", "sparse", "hybrid")
 RERANKED = "hybrid+maxsim"
-ROWS = (*MODES, RERANKED)
+EQUAL = "hybrid_equal_rrf"  # plain RRF, both branches weighted 1: the fusion the default weights improve on
+ROWS = (*MODES, EQUAL, RERANKED)
 
 
 def register(sub) -> None:
@@ -49,13 +51,15 @@ def ranked_metrics(ranked_ids: Sequence[Sequence[str]], gold_ids: Sequence[set[s
     return {"R@1": round(r1 / n, 4), "R@5": round(r5 / n, 4), "MRR@10": round(mrr / n, 4)}
 
 
-def _search(store, questions: list[str], mode: str, k: int, args: argparse.Namespace) -> tuple[list, float]:
+def _search(store, questions: list[str], mode: str, k: int, args: argparse.Namespace,
+            weights: tuple[float, float] | None = None) -> tuple[list, float]:
     """Top-k passages per question in batches, and the seconds it took."""
     from tqdm.auto import tqdm
 
     hits, start = [], time.perf_counter()
     for i in tqdm(range(0, len(questions), args.batch_size), desc=mode, disable=args.json):
-        hits += store.search_batch(questions[i:i + args.batch_size], k=k, mode=mode)
+        batch = questions[i:i + args.batch_size]
+        hits += store.search_batch(batch, k=k, mode=mode, **({"weights": weights} if weights else {}))
     return hits, time.perf_counter() - start
 
 
@@ -103,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
             hits[mode], seconds = _search(store, questions, mode, k, args)
             result[mode] = {**ranked_metrics([[p.id for p in h] for h in hits[mode]], gold),
                             "query_ms": round(1000 * seconds / n, 2)}
+        equal, seconds = _search(store, questions, "hybrid", max(args.k, 10), args, weights=(1.0, 1.0))
+        result[EQUAL] = {**ranked_metrics([[p.id for p in h] for h in equal], gold),
+                         "query_ms": round(1000 * seconds / n, 2)}
         reranked, seconds = _rerank(MaxSimReranker(store=store, cache_size=4096), questions, hits["hybrid"], args)
         result[RERANKED] = {**ranked_metrics(reranked, gold),
                             "query_ms": round(result["hybrid"]["query_ms"] + 1000 * seconds / n, 2),
@@ -112,8 +119,8 @@ def run(args: argparse.Namespace) -> int:
         print_json(result)
     else:
         print(f"{result['n_questions']} questions, {result['n_passages']} passages ({args.data})")
-        print(f"{'mode':13} {'R@1':>7} {'R@5':>7} {'MRR@10':>7} {'ms/query':>9}")
+        print(f"{'mode':17} {'R@1':>7} {'R@5':>7} {'MRR@10':>7} {'ms/query':>9}")
         for mode in ROWS:
             m = result[mode]
-            print(f"{mode:13} {m['R@1']:7.4f} {m['R@5']:7.4f} {m['MRR@10']:7.4f} {m['query_ms']:9.2f}")
+            print(f"{mode:17} {m['R@1']:7.4f} {m['R@5']:7.4f} {m['MRR@10']:7.4f} {m['query_ms']:9.2f}")
     return 0

@@ -105,3 +105,19 @@ def test_stopwords_carry_no_sparse_weight_unless_asked_for():
     text = "Who is the designer of the lighthouse?"
     assert drop.tokenizer.backend.decode(drop.encode_queries([text])[0].indices) == "designer lighthouse"
     assert len(keep.encode_queries([text])[0].indices) == 6
+
+
+def test_hybrid_weights_shift_the_fusion_toward_a_branch(make_store):
+    from ragarbiter.errors import ConfigError
+
+    store = make_store()
+    semantic = Passage("Light metal alloys keep modern airliners efficient and strong.")
+    lexical = Passage("The Zorbium stall at the Saturday market sells honey and candles.")
+    store.upsert([semantic, lexical])
+    query = "which zorbium alloy is used to build aircraft?"
+    assert store.search(query, k=1, mode="dense")[0].id == semantic.id
+    assert store.search(query, k=1, mode="sparse")[0].id == lexical.id
+    assert store.search(query, k=1, weights=(1.0, 0.0))[0].id == semantic.id
+    assert store.search(query, k=1, weights=(0.0, 1.0))[0].id == lexical.id
+    with pytest.raises(ConfigError, match="non-negative"):
+        store.search(query, weights=(0.0, 0.0))
