@@ -36,15 +36,26 @@ def _positive(owner: str, **values: float) -> None:
             raise ConfigError(msg)
 
 
+ENGINES = ("auto", "edge", "python")
+
+
 @dataclass
 class StoreConfig:
-    """Where vectors live: embedded folder (`path`), `:memory:`, or a server (`url`)."""
+    """Where vectors live: embedded folder (`path`), `:memory:`, or a server (`url`).
+
+    `engine` picks the embedded engine: "edge" (Qdrant Edge, Qdrant's compiled engine
+    in-process), "python" (qdrant-client's pure-Python local mode, linear in the store
+    size), or "auto" (edge when `qdrant-edge-py` is installed). A server ignores it.
+    The two embedded engines keep different files: a folder made by one is not read by
+    the other.
+    """
 
     collection: str = DEFAULT_COLLECTION
     path: str | None = None
     url: str | None = None
     api_key: str | None = None
     timeout: float = 10.0
+    engine: str = "auto"
 
     def __post_init__(self) -> None:
         if self.path and self.url:
@@ -54,6 +65,9 @@ class StoreConfig:
             msg = f"StoreConfig.collection must be a non-empty string, got {self.collection!r}."
             raise ConfigError(msg)
         _positive("StoreConfig", timeout=self.timeout)
+        if self.engine not in ENGINES:
+            msg = f"StoreConfig.engine must be one of {', '.join(ENGINES)}, got {self.engine!r}."
+            raise ConfigError(msg)
 
     @property
     def location(self) -> str:

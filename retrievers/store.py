@@ -130,6 +130,11 @@ class QdrantStore:
                        f"Start it (e.g. `docker run -p 6333:6333 qdrant/qdrant`) or drop --url to use the embedded store.")
                 raise StoreUnreachableError(msg) from exc
             return client
+        engine = self.engine
+        if engine == "edge":
+            from .edge import EdgeClient
+
+            return EdgeClient(None if cfg.path == ":memory:" else Path(cfg.location).expanduser())
         if cfg.path == ":memory:":
             return QdrantClient(location=":memory:")
         folder = Path(cfg.location).expanduser()
@@ -143,6 +148,17 @@ class QdrantStore:
                    f"process at a time: stop the other process, pass a different --store DIR, or run a Qdrant "
                    f"server and point every process at it with --url http://HOST:6333.")
             raise StoreLockedError(msg) from exc
+
+    @property
+    def engine(self) -> str:
+        """"server", or the embedded engine in use: "edge" or "python"."""
+        if self.config.url:
+            return "server"
+        if self.config.engine == "auto":
+            from .edge import available
+
+            return "edge" if available() else "python"
+        return self.config.engine
 
     @property
     def aclient(self):

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from .common import add_json_arg, print_json
+from .common import add_engine_arg, add_json_arg, print_json
 
 # A fixed vocabulary of ordinary English words, so passages tokenize like real text.
 WORDS = (
@@ -41,6 +41,7 @@ def register(sub) -> None:
     p.add_argument("--queries", type=int, default=200, help="timed queries per mode (default: 200)")
     p.add_argument("-k", type=int, default=20, help="passages per query (default: 20)")
     p.add_argument("--seed", type=int, default=0)
+    add_engine_arg(p)
     add_json_arg(p)
     p.set_defaults(func=run)
 
@@ -63,17 +64,17 @@ def run(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed + 1)
     queries = [" ".join(rng.choices(WORDS, k=rng.randint(4, 9))) + "?" for _ in range(args.queries)]
     with tempfile.TemporaryDirectory(prefix="ragarbiter-latency-") as folder:
-        store = QdrantStore(StoreConfig(collection="latency", path=folder))
+        store = QdrantStore(StoreConfig(collection="latency", path=folder, engine=args.engine))
         store.encoder.encode(["warm up"])  # model load is not ingestion
         start = time.perf_counter()
         index_passages(store, [Passage(t) for t in texts], progress=not args.json)
         ingest_s = time.perf_counter() - start
         store.search(queries[0], k=args.k)  # warm the search path
         timings = {mode: _timed_queries(store, queries, args.k, mode) for mode in ("hybrid", "dense", "sparse")}
-        count = store.count()
+        count, engine = store.count(), store.engine
         store.close()
     result = {
-        "passages": count, "k": args.k, "queries": len(queries),
+        "passages": count, "engine": engine, "k": args.k, "queries": len(queries),
         "query_ms_p50": timings["hybrid"]["p50"], "query_ms_p95": timings["hybrid"]["p95"],
         "ingest_passages_per_s": round(count / ingest_s, 1), "ingest_seconds": round(ingest_s, 1),
         "baseline_dense_ms_p50": timings["dense"]["p50"], "baseline_dense_ms_p95": timings["dense"]["p95"],

@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 
-from .common import add_json_arg, print_json
+from .common import add_engine_arg, add_json_arg, print_json
 
 logger = logging.getLogger(__name__)
 MODES = ("dense", "sparse", "hybrid")
@@ -34,6 +34,7 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="queries per search batch (default: 64)")
     p.add_argument("--rerank-depth", type=int, default=30, metavar="N",
                    help="hybrid candidates reranked by MaxSim for the hybrid+maxsim row (default: 30)")
+    add_engine_arg(p)
     add_json_arg(p)
     p.set_defaults(func=run)
 
@@ -97,10 +98,11 @@ def run(args: argparse.Namespace) -> int:
     hits: dict[str, list[list[Passage]]] = {}
     n = max(len(items), 1)
     with tempfile.TemporaryDirectory(prefix="ragarbiter-bench-") as folder:
-        store = QdrantStore(StoreConfig(collection="bench", path=folder))
+        store = QdrantStore(StoreConfig(collection="bench", path=folder, engine=args.engine))
         start = time.perf_counter()
         index_passages(store, [Passage(t, id=i) for i, t in corpus.items()], progress=not args.json)
         result["index_seconds"] = round(time.perf_counter() - start, 1)
+        result["engine"] = store.engine
         questions = [item.question for item in items]
         for mode in MODES:
             k = max(args.k, 10, args.rerank_depth) if mode == "hybrid" else max(args.k, 10)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ragarbiter.config import DEFAULT_COLLECTION, SEARCH_MODES, StoreConfig
+from ragarbiter.config import DEFAULT_COLLECTION, ENGINES, SEARCH_MODES, StoreConfig
 
 
 def add_store_args(parser: argparse.ArgumentParser, collection: str = DEFAULT_COLLECTION) -> None:
@@ -17,6 +17,13 @@ def add_store_args(parser: argparse.ArgumentParser, collection: str = DEFAULT_CO
     where.add_argument("--store", metavar="DIR", help="embedded Qdrant folder (default: per-user data folder; ':memory:' for a throwaway store)")
     where.add_argument("--url", metavar="URL", help="Qdrant server or cluster, e.g. http://localhost:6333")
     parser.add_argument("--collection", default=collection, help=f"collection name (default: {collection})")
+    add_engine_arg(parser)
+
+
+def add_engine_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=ENGINES, default="auto",
+                        help="embedded engine: edge (Qdrant Edge, compiled), python (qdrant-client local mode) or auto "
+                             "(edge when installed) (default: auto)")
 
 
 def add_query_args(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +37,7 @@ def add_json_arg(parser: argparse.ArgumentParser) -> None:
 
 def store_config(args: argparse.Namespace) -> StoreConfig:
     return StoreConfig(collection=args.collection, path=args.store, url=args.url,
-                       api_key=os.environ.get("QDRANT_API_KEY"))
+                       api_key=os.environ.get("QDRANT_API_KEY"), engine=getattr(args, "engine", "auto"))
 
 
 def make_store(args: argparse.Namespace):

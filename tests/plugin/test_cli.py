@@ -104,8 +104,8 @@ def test_unreachable_url_names_the_server_and_the_fix(capsys):
 def test_locked_store_suggests_a_server(indexed, capsys):
     store, _ = indexed
     holder = subprocess.Popen([sys.executable, "-c",
-                               "import sys, time\nfrom qdrant_client import QdrantClient\n"
-                               f"c = QdrantClient(path={store!r})\nprint('ready', flush=True)\ntime.sleep(60)"],
+                               "import sys, time\nfrom ragarbiter.retrievers import QdrantStore\n"
+                               f"c = QdrantStore(path={store!r}).client\nprint('ready', flush=True)\ntime.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ready"
@@ -122,10 +122,12 @@ def test_locked_store_suggests_a_server(indexed, capsys):
 
 
 def test_dimension_mismatch_is_reported(tmp_path, capsys):
-    from qdrant_client import QdrantClient, models
+    from qdrant_client import models
+
+    from ragarbiter.retrievers import QdrantStore
 
     folder = str(tmp_path / "store")
-    client = QdrantClient(path=folder)
+    client = QdrantStore(path=folder).client
     client.create_collection("odd", vectors_config={"dense": models.VectorParams(size=16, distance=models.Distance.COSINE)})
     client.close()
     code = main(["query", QUESTION, "--store", folder, "--collection", "odd"])

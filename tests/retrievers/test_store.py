@@ -121,3 +121,44 @@ def test_hybrid_weights_shift_the_fusion_toward_a_branch(make_store):
     assert store.search(query, k=1, weights=(0.0, 1.0))[0].id == lexical.id
     with pytest.raises(ConfigError, match="non-negative"):
         store.search(query, weights=(0.0, 0.0))
+
+
+def test_both_embedded_engines_give_the_same_hybrid_ranking(tmp_path, encoder, fact_passages):
+    from ragarbiter import StoreConfig
+    from ragarbiter.retrievers import QdrantStore
+
+    rankings = {}
+    for engine in ("edge", "python"):
+        with QdrantStore(StoreConfig(collection="facts", path=str(tmp_path / engine), engine=engine),
+                         encoder=encoder) as store:
+            assert store.engine == engine
+            store.upsert(fact_passages)
+            rankings[engine] = {mode: [p.id for p in store.search("Who founded the observatory?", k=5, mode=mode)]
+                                for mode in ("dense", "sparse", "hybrid")}
+            filtered = store.search("observatory", k=5, filter={"topic": fact_passages[0].metadata["topic"]})
+            assert filtered and {p.metadata["topic"] for p in filtered} == {fact_passages[0].metadata["topic"]}
+    assert rankings["edge"] == rankings["python"]
+
+
+def test_an_edge_store_reopens_with_its_points_and_a_second_opener_is_refused(tmp_path, encoder, fact_passages):
+    from ragarbiter import StoreConfig
+    from ragarbiter.errors import StoreLockedError
+    from ragarbiter.retrievers import QdrantStore
+
+    config = StoreConfig(collection="facts", path=str(tmp_path / "s"), engine="edge")
+    first = QdrantStore(config, encoder=encoder)
+    first.upsert(fact_passages)
+    with pytest.raises(StoreLockedError, match="locked by another process.*--url"):
+        QdrantStore(config, encoder=encoder).count()
+    first.close()
+    with QdrantStore(config, encoder=encoder) as again:
+        assert again.count() == len(fact_passages)
+        assert again.collections() == ["facts"]
+
+
+def test_an_unknown_engine_is_a_config_error():
+    from ragarbiter import StoreConfig
+    from ragarbiter.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="engine must be one of auto, edge, python, got 'rust'"):
+        StoreConfig(engine="rust")
