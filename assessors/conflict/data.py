@@ -18,12 +18,14 @@ from __future__ import annotations
 import random
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from ragarbiter.datasets import iter_jsonl, passage_text
 from ragarbiter.errors import InvalidInputError
+
+from ..text import split_sentences
 
 NEUTRAL = -1
 CONFLICTQA_KEYS = ("question", "parametric_memory", "counter_memory",
@@ -35,9 +37,12 @@ _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "augu
 
 @dataclass(frozen=True)
 class ConflictGroup:
+    """`answers[i]`: the answer strings passage i states (empty when unknown), for span supervision."""
+
     query: str
     texts: tuple[str, ...]
     clusters: tuple[int, ...]
+    answers: tuple[tuple[str, ...], ...] = ()
 
     def pairs(self) -> list[tuple[int, int, int]]:
         """Every (i, j, label) with i < j; label 1 = the two passages give different answers."""
@@ -67,6 +72,12 @@ def sniff(path: str | Path) -> str:
     raise InvalidInputError(msg)
 
 
+def sniff_qa(path: str | Path) -> bool:
+    """Whether `path` is a LitM NQ-Open JSONL file (QA with answer annotations)."""
+    name = str(path).lower()
+    return name.endswith((".jsonl", ".jsonl.gz")) and sniff(path) == "litm"
+
+
 def _require_keys(path, i: int, rec: dict, keys: Iterable[str], fmt: str) -> None:
     missing = [k for k in keys if k not in rec]
     if missing:
@@ -80,7 +91,8 @@ def read_conflictqa(path: str | Path) -> list[dict]:
     for i, rec in enumerate(iter_jsonl(path)):
         _require_keys(path, i, rec, CONFLICTQA_KEYS, "ConflictQA")
         if all(isinstance(rec[k], str) and rec[k].strip() for k in CONFLICTQA_KEYS):
-            out.append({k: rec[k].strip() for k in CONFLICTQA_KEYS})
+            claims = {k: rec[k].strip() for k in ("memory_answer", "counter_answer") if isinstance(rec.get(k), str)}
+            out.append({**{k: rec[k].strip() for k in CONFLICTQA_KEYS}, **claims})
     return out
 
 
@@ -92,6 +104,9 @@ def conflictqa_groups(records: list[dict], rng: random.Random) -> list[ConflictG
         texts = [r["parametric_memory"], r["parametric_memory_aligned_evidence"],
                  r["counter_memory"], r["counter_memory_aligned_evidence"]]
         clusters = [0, 0, 1, 1]
+        if r.get("memory_answer") and r.get("counter_answer"):  # the two one-line claims: a minimal-edit pair
+            texts += [r["memory_answer"], r["counter_answer"]]
+            clusters += [0, 1]
         if other is not None and other is not r:
             texts.append(other[rng.choice(CONFLICTQA_KEYS[1:])])
             clusters.append(NEUTRAL)
@@ -129,7 +144,8 @@ def answer_type(answer: str) -> str:
     return "other"
 
 
-def _mention(answer: str) -> re.Pattern:
+def mention(answer: str) -> re.Pattern:
+    """Whole-word, case-insensitive mentions of `answer`."""
     return re.compile(r"(?<!\w)" + re.escape(answer) + r"(?!\w)", re.IGNORECASE)
 
 
@@ -137,14 +153,14 @@ def swap_answer(text: str, answers: Iterable[str], substitute: str) -> str | Non
     """Replace every mention of any answer alias by `substitute`; None if no mention."""
     out, hit = text, False
     for a in sorted({a for a in answers if a.strip()}, key=len, reverse=True):
-        out, n = _mention(a).subn(substitute, out)
+        out, n = mention(a).subn(substitute, out)
         hit = hit or n > 0
     return out if hit else None
 
 
 def neutral_edit(text: str, answers: Iterable[str], rng: random.Random) -> str:
     """An edit that leaves the answer alone: drop a sentence, crop the edges, or change another number."""
-    spans = [m.span() for a in answers if a.strip() for m in _mention(a).finditer(text)]
+    spans = [m.span() for a in answers if a.strip() for m in mention(a).finditer(text)]
     lo = min((s for s, _ in spans), default=0)
     hi = max((e for _, e in spans), default=len(text))
     choice = rng.random()
@@ -161,14 +177,58 @@ def neutral_edit(text: str, answers: Iterable[str], rng: random.Random) -> str:
             new = str(int(m.group()) + rng.choice([-3, -2, -1, 1, 2, 5, 10]))
             return text[:m.start()] + new.lstrip("-") + text[m.end():]
     sentences = re.split(r"(?<=[.!?])\s+", text)
-    outside = [i for i, s in enumerate(sentences) if not any(_mention(a).search(s) for a in answers if a.strip())]
+    outside = [i for i, s in enumerate(sentences) if not any(mention(a).search(s) for a in answers if a.strip())]
     if len(sentences) > 1 and outside:
         del sentences[rng.choice(outside)]
         return " ".join(sentences)
     return text
 
 
-def litm_groups(path: str | Path, rng: random.Random) -> list[ConflictGroup]:
+def answer_sentences(text: str, answers: Iterable[str]) -> str | None:
+    """Only the sentences that mention an answer (None when that is all of the text or none of it)."""
+    sentences = split_sentences(text)
+    hits = [s.text for s in sentences if any(mention(a).search(s.text) for a in answers if a.strip())]
+    return " ".join(hits) if hits and len(hits) < len(sentences) else None
+
+
+def without_answer(text: str, answers: Iterable[str]) -> str | None:
+    """The sentences that do not mention an answer (None when nothing, or everything, is left)."""
+    sentences = split_sentences(text)
+    rest = [s.text for s in sentences if not any(mention(a).search(s.text) for a in answers if a.strip())]
+    return " ".join(rest) if rest and len(rest) < len(sentences) else None
+
+
+def second_view(text: str, answers: Iterable[str], rng: random.Random) -> str:
+    """Another passage giving the same answer: its answer sentences alone (a different text),
+    or a near-identical copy with an edit elsewhere (so near-identical never means conflicting)."""
+    answers = list(answers)
+    short = answer_sentences(text, answers) if rng.random() < 0.5 else None
+    return short or neutral_edit(text, answers, rng)
+
+
+_FAQ = ("Q: {q}?\nA: {a}.", "{Q}? {a}.", "FAQ - {q}: {a}.", "{a}, according to the answer to \"{q}\".")
+
+
+def faq(question: str, answer: str, rng: random.Random) -> str:
+    """A short question-and-answer text stating `answer`: a different text that gives the same
+    (or, with another answer, a different) answer as a full passage."""
+    q = question.strip().rstrip("?")
+    return rng.choice(_FAQ).format(q=q, Q=q[:1].upper() + q[1:], a=answer)
+
+
+@dataclass(frozen=True)
+class NqSwap:
+    """A gold passage and its NQ-Swap twin: every answer mention replaced by `substitute`."""
+
+    question: str
+    answers: tuple[str, ...]
+    text: str
+    substitute: str
+    swapped: str
+
+
+def read_litm_gold(path: str | Path) -> list[tuple[str, list[str], str]]:
+    """(question, answers, gold passage text) for every LitM NQ-Open record that has both."""
     records = []
     for i, rec in enumerate(iter_jsonl(path)):
         _require_keys(path, i, rec, ("question", "answers", "ctxs"), "LitM NQ-Open")
@@ -176,20 +236,38 @@ def litm_groups(path: str | Path, rng: random.Random) -> list[ConflictGroup]:
         answers = [a for a in rec["answers"] if isinstance(a, str) and a.strip()]
         if gold and answers:
             records.append((rec["question"], answers, passage_text(gold[0])))
+    return records
+
+
+def nq_swaps(records: list[tuple[str, list[str], str]], rng: random.Random) -> Iterator[NqSwap]:
+    """The NQ-Swap recipe: substitute another question's answer of the same type (lazily, so a
+    caller's own draws from `rng` interleave with these the same way on every run)."""
     by_type: dict[str, list[str]] = defaultdict(list)
     for _, answers, _ in records:
         by_type[answer_type(answers[0])].append(answers[0])
-    groups = []
     for question, answers, text in records:
-        pool = by_type[answer_type(answers[0])]
-        substitute = _pick_substitute(pool, answers, text, rng)
+        substitute = _pick_substitute(by_type[answer_type(answers[0])], answers, text, rng)
         swapped = swap_answer(text, answers, substitute) if substitute else None
-        if swapped is None:
-            continue
+        if swapped is not None:
+            yield NqSwap(question, tuple(answers), text, substitute, swapped)
+
+
+def litm_groups(path: str | Path, rng: random.Random) -> list[ConflictGroup]:
+    records = read_litm_gold(path)
+    groups = []
+    for sw in nq_swaps(records, rng):
+        question, answers, text, substitute, swapped = sw.question, list(sw.answers), sw.text, sw.substitute, sw.swapped
         neutral = records[rng.randrange(len(records))][2]
-        texts = (text, neutral_edit(text, answers, rng), swapped, neutral_edit(swapped, [substitute], rng), neutral)
-        clusters = (0, 0, 1, 1, NEUTRAL if neutral != text else 0)
-        groups.append(ConflictGroup(question, texts, clusters))
+        texts = [text, second_view(text, answers, rng), swapped, second_view(swapped, [substitute], rng),
+                 faq(question, answers[0], rng), faq(question, substitute, rng), neutral]
+        clusters = [0, 0, 1, 1, 0, 1, NEUTRAL if neutral != text else 0]
+        stated = [tuple(answers)] * 2 + [(substitute,)] * 2 + [(answers[0],), (substitute,), ()]
+        rest = without_answer(text, answers)
+        if rest:  # same topic, no answer: conflicts with nothing
+            texts.append(rest)
+            clusters.append(NEUTRAL)
+            stated.append(())
+        groups.append(ConflictGroup(question, tuple(texts), tuple(clusters), tuple(stated)))
     return groups
 
 
@@ -197,7 +275,7 @@ def _pick_substitute(pool: list[str], answers: list[str], text: str, rng: random
     taken = {a.casefold() for a in answers}
     for _ in range(10):
         candidate = rng.choice(pool)
-        if candidate.casefold() not in taken and not _mention(candidate).search(text):
+        if candidate.casefold() not in taken and not mention(candidate).search(text):
             return candidate
     return None
 

@@ -28,35 +28,71 @@ logger = logging.getLogger(__name__)
 
 
 class ConflictHead(nn.Module):
-    """Pooled token states -> unit vector (`embed`); two vectors -> conflict logit (`pair_logits`)."""
+    """Token states -> passage code (`embed`); two codes -> conflict probability (`pair_probs`).
+
+    A span scorer marks the passage tokens that answer the query; their attention-weighted
+    mean is projected to a unit vector z: "the answer this passage gives". A relevance
+    logit r says whether the passage answers the query at all. Two passages conflict when
+    both answer it and their answers differ: p = differ(z_a, z_b) * sigmoid(r_a) * sigmoid(r_b).
+    The code is [z, r], (dim + 1) values per passage.
+    """
 
     def __init__(self, hidden: int = 384, dim: int = 128) -> None:
         super().__init__()
-        self.proj = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.GELU(), nn.Linear(hidden, dim))
-        self.pair = nn.Sequential(nn.Linear(2 * dim, dim), nn.GELU(), nn.Linear(dim, 1))
+        self.span = nn.Linear(hidden, 1)
+        self.relevance = nn.Linear(2 * hidden, 1)
+        self.proj = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.differ = nn.Sequential(nn.Linear(2 * dim, dim), nn.GELU(), nn.Linear(dim, 1))
 
-    def embed(self, hidden: torch.Tensor, passage_mask: torch.Tensor) -> torch.Tensor:
-        m = passage_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
-        mean = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)  # (B, H)
-        z = self.proj(torch.cat([hidden[:, 0], mean], dim=-1))  # (B, dim)
-        return nn.functional.normalize(z, dim=-1)
+    def span_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.span(hidden).squeeze(-1)  # (B, T)
 
-    def pair_logits(self, za: torch.Tensor, zb: torch.Tensor) -> torch.Tensor:
-        return self.pair(torch.cat([za * zb, (za - zb).abs()], dim=-1)).squeeze(-1)  # (P,)
+    def embed(self, hidden: torch.Tensor, passage_mask: torch.Tensor, span: torch.Tensor | None = None) -> torch.Tensor:
+        span = self.span_logits(hidden) if span is None else span
+        weights = span.masked_fill(~passage_mask, -1e4).softmax(-1).unsqueeze(-1)  # (B, T, 1)
+        answer = (weights * hidden).sum(1)  # (B, H)
+        z = nn.functional.normalize(self.proj(answer), dim=-1)  # (B, dim)
+        r = self.relevance(torch.cat([answer, hidden[:, 0]], dim=-1))  # (B, 1)
+        return torch.cat([z, r], dim=-1)  # (B, dim + 1)
+
+    def differ_logits(self, ea: torch.Tensor, eb: torch.Tensor) -> torch.Tensor:
+        za, zb = ea[:, :-1], eb[:, :-1]
+        return self.differ(torch.cat([za * zb, (za - zb).abs()], dim=-1)).squeeze(-1)  # (P,)
+
+    def pair_probs(self, ea: torch.Tensor, eb: torch.Tensor) -> torch.Tensor:
+        both = torch.sigmoid(ea[:, -1]) * torch.sigmoid(eb[:, -1])
+        return torch.sigmoid(self.differ_logits(ea, eb)) * both  # (P,)
 
 
 class ConflictNet(AdaptedEncoder):
-    """The trainable model: frozen bottom blocks, LoRA in the top blocks, ConflictHead."""
+    """The trainable model: frozen bottom blocks, LoRA in the top blocks, ConflictHead.
+
+    Loss: BCE on "different answers" for pairs of passages that both answer the query,
+    BCE on relevance for every passage, and, where the stated answer is known, token BCE
+    that teaches the span scorer where it is.
+    """
+
+    span_weight = 0.5
 
     def __init__(self, spec: BackboneSpec, lora: LoraSettings, dim: int = 128) -> None:
         super().__init__(spec, lora, lambda hidden: ConflictHead(hidden, dim), {"head_dim": dim})
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
-        z = self.head.embed(self.top_states(batch), batch["passage_mask"])  # (N, dim)
+        bce = nn.functional.binary_cross_entropy_with_logits
+        hidden = self.top_states(batch)
+        span = self.head.span_logits(hidden)
+        codes = self.head.embed(hidden, batch["passage_mask"], span)  # (N, dim + 1)
         pairs, labels = batch["pairs"], batch["labels"].float()  # (P, 2), (P,)
-        logits = self.head.pair_logits(z[pairs[:, 0]], z[pairs[:, 1]])
-        loss = nn.functional.binary_cross_entropy_with_logits(logits, labels)
-        return {"loss": loss, "scores": torch.sigmoid(logits), "labels": labels}
+        relevant = batch["relevant"]  # (N,)
+        ea, eb = codes[pairs[:, 0]], codes[pairs[:, 1]]
+        both = relevant[pairs[:, 0]] & relevant[pairs[:, 1]]
+        loss = bce(codes[:, -1], relevant.float())
+        if both.any():
+            loss = loss + bce(self.head.differ_logits(ea[both], eb[both]), labels[both])
+        known = batch["answer_known"][:, None] & batch["passage_mask"]  # (N, T)
+        if known.any():
+            loss = loss + self.span_weight * bce(span[known], batch["answer_tokens"][known])
+        return {"loss": loss, "scores": self.head.pair_probs(ea, eb), "labels": labels}
 
 
 def _make_head(hidden: int, settings: dict) -> ConflictHead:
@@ -87,7 +123,7 @@ class ConflictScorer:
         return self
 
     def embed(self, query: str, texts: Sequence[str]) -> torch.Tensor:
-        """(n, dim) unit vectors, one per text, conditioned on `query`."""
+        """(n, dim + 1) passage codes (answer vector, relevance logit), conditioned on `query`."""
         backbone, layers, head = self._parts
         texts = list(texts)
         with self._lock:
@@ -113,10 +149,10 @@ class ConflictScorer:
         if n < 2:
             return np.zeros((n, n), dtype=np.float32)
         _, _, head = self._parts
-        z = self.embed(query, texts)
+        codes = self.embed(query, texts)
         i, j = torch.triu_indices(n, n, offset=1)
         with torch.inference_mode():
-            p = torch.sigmoid(head.pair_logits(z[i], z[j])).numpy()
+            p = head.pair_probs(codes[i], codes[j]).numpy()
         out = np.zeros((n, n), dtype=np.float32)
         out[i.numpy(), j.numpy()] = p
         return out + out.T

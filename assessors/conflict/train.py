@@ -14,7 +14,7 @@ from ragarbiter.training.cli import split_holdout
 
 from ..backbone import Backbone, BackboneSpec, describe_model, pad_batch
 from ..metrics import auroc, prf
-from .data import ConflictGroup, build_groups
+from .data import NEUTRAL, ConflictGroup, build_groups, mention
 from .model import ConflictNet
 
 logger = logging.getLogger(__name__)
@@ -27,17 +27,36 @@ class GroupCollator:
         self.backbone = Backbone(spec)  # tokenizer only; the weights are never loaded here
 
     def __call__(self, groups: Sequence[ConflictGroup]) -> dict:
-        encodings, pairs, labels = [], [], []
+        encodings, pairs, labels, stated, relevant = [], [], [], [], []
         for g in groups:
+            relevant += [c != NEUTRAL for c in g.clusters]
             base = len(encodings)
             encodings += self.backbone.encode_pairs(g.query, g.texts)
+            stated += [(text, g.answers[k] if k < len(g.answers) else ()) for k, text in enumerate(g.texts)]
             for i, j, label in g.pairs():
                 pairs.append((base + i, base + j))
                 labels.append(label)
         batch = pad_batch(encodings)
+        batch["answer_tokens"], batch["answer_known"] = answer_token_labels(encodings, stated, batch["input_ids"].shape[1])
         batch["pairs"] = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2)
         batch["labels"] = torch.tensor(labels, dtype=torch.long)
+        batch["relevant"] = torch.tensor(relevant, dtype=torch.bool)
         return batch
+
+
+def answer_token_labels(encodings, stated, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, T) 1.0 on passage tokens inside a mention of the stated answer; (N,) whether it is known."""
+    tokens = torch.zeros(len(encodings), width)
+    known = torch.zeros(len(encodings), dtype=torch.bool)
+    for r, (enc, (text, answers)) in enumerate(zip(encodings, stated)):
+        spans = [m.span() for a in answers for m in mention(a).finditer(text)]
+        if not spans:
+            continue
+        known[r] = True
+        for t, ((a, b), inside) in enumerate(zip(enc.offsets, enc.in_passage)):
+            if inside and b > a and any(s < b and a < e for s, e in spans):
+                tokens[r, t] = 1.0
+    return tokens, known
 
 
 def pair_metrics(outputs: dict[str, np.ndarray]) -> dict[str, float]:

@@ -103,12 +103,43 @@ def pool_examples(records: Sequence[PoolRecord], rng: random.Random, written: It
     return out
 
 
+def counterfactual_examples(path: str | Path, rng: random.Random, limit: int | None = None) -> list[SentenceExample]:
+    """False claims from QA files with answer annotations (LitM NQ-Open), the NQ-Swap way.
+
+    A gold passage keeps its sentences (appropriate); a copy of one answer sentence with the
+    answer replaced by another question's answer of the same type is inserted (a
+    counterfactual claim), and sometimes a one-line claim of that wrong answer as well.
+    """
+    from ..conflict.data import faq, mention, nq_swaps, read_litm_gold, swap_answer
+    from ..text import split_sentences
+
+    records = read_litm_gold(path)
+    out = []
+    for sw in nq_swaps(records[:limit] if limit else records, rng):
+        sentences = [s.text for s in split_sentences(sw.text)]
+        hits = [s for s in sentences if any(mention(a).search(s) for a in sw.answers)]
+        if not hits:
+            continue
+        false = [swap_answer(rng.choice(hits), sw.answers, sw.substitute)]
+        if rng.random() < 0.5:
+            false.append(faq(sw.question, sw.substitute, rng))
+        cat = CATEGORIES.index("false_claim")
+        items = _insert(rng, [(s, 0) for s in sentences], [(f, cat) for f in false if f])
+        out.append(SentenceExample(sw.question, tuple(s for s, _ in items), tuple(y for _, y in items)))
+    return out
+
+
 def build_examples(paths: Iterable[str | Path], *, records: int | None = None, written: int = 600,
                    seed: int = 0) -> list[SentenceExample]:
-    """Training passages from the first `records` records of each pool plus `written` samples per category."""
+    """Training passages from the first `records` records of each pool (a LitM NQ-Open file gives
+    counterfactual claims instead) plus `written` samples per category."""
+    from ..conflict.data import sniff_qa
+
     rng = random.Random(seed)
     samples = iter(written_samples(written, seed) if written else [])
-    pools = [read_pool(p)[:records] if records else read_pool(p) for p in paths]
+    paths = list(paths)
+    qa = [p for p in paths if sniff_qa(p)]
+    pools = [read_pool(p)[:records] if records else read_pool(p) for p in paths if p not in qa]
     examples: list[SentenceExample] = []
     for pool in pools:
         examples += pool_examples(pool, rng, samples)
@@ -119,5 +150,7 @@ def build_examples(paths: Iterable[str | Path], *, records: int | None = None, w
         items = _insert(rng, context, [(s, CATEGORIES.index(c)) for s, c in rest[i:i + 2]])
         query = rng.choice(pools[0]).question if pools and pools[0] else "What does this page say?"
         examples.append(SentenceExample(query, tuple(s for s, _ in items), tuple(y for _, y in items)))
+    for path in qa:
+        examples += counterfactual_examples(path, rng, records)
     rng.shuffle(examples)
     return examples

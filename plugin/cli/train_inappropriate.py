@@ -16,7 +16,8 @@ def register(sub) -> None:
                     "mixed, each labelled), add written samples for hateful content, private personal information "
                     "and prompt injection (with look-alike appropriate sentences), then train LoRA on the top blocks "
                     "of all-MiniLM-L6-v2 plus a sentence classifier.")
-    p.add_argument("--data", required=True, nargs="+", metavar="FILE", help="testbed pool .json files")
+    p.add_argument("--data", required=True, nargs="+", metavar="FILE", help="testbed pool .json files, and optionally LitM NQ-Open .jsonl[.gz] files (their gold passages "
+                        "with NQ-Swap counterfactual claims inserted)")
     p.add_argument("--records", type=int, default=None, metavar="N",
                    help="use only the first N records of each pool (the rest stays unseen for `bench inappropriate --start N`)")
     p.add_argument("--written", type=int, default=600, metavar="N",

@@ -36,7 +36,7 @@ def test_nq_swap_groups_put_the_substitute_answer_in_the_conflicting_side(tmp_pa
     assert len(groups) == len(LITM)
     answers = {q: a[0] for q, a, _, _ in LITM}
     for g in groups:
-        assert g.clusters[:4] == (0, 0, 1, 1)
+        assert g.clusters[:6] == (0, 0, 1, 1, 0, 1)
         original, swapped = g.texts[0], g.texts[2]
         assert answers[g.query] in original and answers[g.query] not in swapped
         substitute = next(a[0] for _, a, _, _ in LITM if a[0] in swapped and a[0] != answers[g.query])

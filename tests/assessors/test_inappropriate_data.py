@@ -59,3 +59,20 @@ def test_build_examples_mixes_pool_and_written_sentences(tmp_path):
     assert labels.count("false_claim") == 2
     assert {"hateful", "private", "injection"} <= set(labels)
     assert all(len(e.sentences) == len(e.labels) for e in examples)
+
+
+def test_a_litm_file_adds_counterfactual_claims_next_to_the_true_sentences(tmp_path):
+    from tests.assessors.tiny_data import LITM, write_litm
+
+    litm = write_litm(tmp_path / "litm.jsonl")
+    examples = build_examples([write_pool(tmp_path / "pool.json"), litm], written=0)
+    answers = {q: a for q, a, _, _ in LITM}
+    swapped = [ex for ex in examples if ex.query in answers]
+    assert swapped  # every record with an answer sentence gives one passage
+    false = CATEGORIES.index("false_claim")
+    for ex in swapped:
+        claims = [s for s, y in zip(ex.sentences, ex.labels) if y == false]
+        kept = [s for s, y in zip(ex.sentences, ex.labels) if y == 0]
+        assert claims and kept
+        assert any(a in s for a in answers[ex.query] for s in kept)  # the true sentence stays
+        assert not any(a in c for a in answers[ex.query] for c in claims)  # the claim names another answer
