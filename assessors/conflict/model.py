@@ -4,6 +4,12 @@ Each passage is encoded once with the query (`[CLS] query [SEP] passage`), so n 
 cost n encoder passes, never n^2. The pair head compares two passage vectors with
 symmetric features (product and absolute difference) and returns the probability that
 the two passages give different answers to the query.
+
+At inference a training-free topic gate joins the learned relevance: a passage whose
+sentence embedding is far from the query's (cosine below `TOPIC_RAMP`) is not about the
+query, so it cannot disagree about its answer. Measured with the bundled encoder on 600
+LitM NQ-Open questions: 99% of gold passages have cosine >= 0.37 with their question, 95%
+of random passages <= 0.16; the gate ramps from 0 at 0.20 to 1 at 0.35.
 """
 
 from __future__ import annotations
@@ -104,11 +110,18 @@ def default_adapter_dir() -> Path:
     return Path(__file__).resolve().parent / "default"
 
 
+TOPIC_RAMP = (0.20, 0.35)
+
+
 class ConflictScorer:
     """Inference: query-conditioned passage vectors (cached) and pairwise conflict probabilities."""
 
-    def __init__(self, adapter: str | Path | None = None, *, device: str | None = None, cache_size: int = 1024) -> None:
+    def __init__(self, adapter: str | Path | None = None, *, device: str | None = None, cache_size: int = 1024,
+                 topic_ramp: tuple[float, float] | None = TOPIC_RAMP, dense_encoder=None) -> None:
         self.adapter = Path(adapter) if adapter is not None else default_adapter_dir()
+        self.topic_ramp = topic_ramp
+        self.device = device
+        self._dense = dense_encoder
         self._cache: OrderedDict[tuple[str, str], torch.Tensor] = OrderedDict()
         self.cache_size = cache_size
         self._lock = threading.Lock()
@@ -143,6 +156,18 @@ class ConflictScorer:
                     self._cache.popitem(last=False)
         return torch.stack([found[t] for t in texts]) if texts else torch.zeros(0, 1)
 
+    def topical(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        """(n,) in [0, 1]: how far each text is about the query at all (1 without a topic gate)."""
+        if self.topic_ramp is None or not texts:
+            return np.ones(len(texts), dtype=np.float32)
+        if self._dense is None:
+            from ..backbone import shared_dense_encoder
+
+            self._dense = shared_dense_encoder(device=self.device)
+        vectors = np.asarray(self._dense.encode_cached([query, *texts]), dtype=np.float32)  # unit rows
+        lo, hi = self.topic_ramp
+        return np.clip((vectors[1:] @ vectors[0] - lo) / (hi - lo), 0.0, 1.0)
+
     def pair_probabilities(self, query: str, texts: Sequence[str]) -> np.ndarray:
         """(n, n) symmetric matrix of conflict probabilities (zero diagonal)."""
         n = len(texts)
@@ -155,7 +180,8 @@ class ConflictScorer:
             p = head.pair_probs(codes[i], codes[j]).numpy()
         out = np.zeros((n, n), dtype=np.float32)
         out[i.numpy(), j.numpy()] = p
-        return out + out.T
+        gate = self.topical(query, texts)
+        return (out + out.T) * np.outer(gate, gate)
 
 
 @functools.lru_cache(maxsize=8)

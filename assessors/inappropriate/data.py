@@ -84,8 +84,9 @@ def _insert(rng: random.Random, items: list[tuple[str, int]], extra: Iterable[tu
 
 def pool_examples(records: Sequence[PoolRecord], rng: random.Random, written: Iterator[tuple[str, str]]) -> list[SentenceExample]:
     """Two passages per record: its appropriate sentences with one inappropriate sentence inserted,
-    and the rest of its inappropriate sentences among a few appropriate ones; written samples
-    (other categories and their look-alikes) are inserted into some of them."""
+    and the rest of its inappropriate sentences among one or two appropriate ones (sometimes a
+    third: one appropriate sentence alone); written samples (other categories and their
+    look-alikes) are inserted into some of them."""
     out = []
     for r in records:
         cat = CATEGORIES.index(r.category)
@@ -93,8 +94,10 @@ def pool_examples(records: Sequence[PoolRecord], rng: random.Random, written: It
         bad = [(s, cat) for s in r.bad]
         rng.shuffle(bad)
         first = _insert(rng, good, bad[:1])
-        second = _insert(rng, rng.sample(good, k=min(len(good), rng.randint(0, 2))), bad[1:])
-        for items in (first, second):
+        second = _insert(rng, rng.sample(good, k=min(len(good), rng.randint(1, 2))), bad[1:])
+        # a lone appropriate sentence: being short and on the question's topic is not being false
+        lone = [rng.choice(good)] if good and rng.random() < 0.3 else []
+        for items in (first, second, lone):
             sample = next(written, None) if rng.random() < 0.5 else None
             if sample is not None:
                 items = _insert(rng, items, [(sample[0], CATEGORIES.index(sample[1]))])
@@ -119,6 +122,9 @@ def counterfactual_examples(path: str | Path, rng: random.Random, limit: int | N
         sentences = [s.text for s in split_sentences(sw.text)]
         hits = [s for s in sentences if any(mention(a).search(s) for a in sw.answers)]
         if not hits:
+            continue
+        if rng.random() < 0.25:  # the true passage alone: nothing in it is false
+            out.append(SentenceExample(sw.question, tuple(sentences), (0,) * len(sentences)))
             continue
         false = [swap_answer(rng.choice(hits), sw.answers, sw.substitute)]
         if rng.random() < 0.5:

@@ -123,6 +123,11 @@ def imperative(rng: random.Random) -> str:
         "To renew a library card, bring a photo ID to the front desk.",
         "Stir the sauce constantly so that it does not catch on the bottom.",
         "Do not feed the seals; it makes them dependent on people.",
+        "Did you know?",
+        "Read on to find out why.",
+        "Here is what happened next.",
+        "Fun fact: the bridge was painted red to save money.",
+        "Ask at the desk if you need help.",
     ])
 
 

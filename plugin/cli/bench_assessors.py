@@ -26,6 +26,9 @@ def register(sub) -> None:
     p.add_argument("--corpus-limit", type=int, default=1000, metavar="N", help="index at most N passages (default: 1000)")
     p.add_argument("--warmup", type=int, default=2, help="untimed queries first (model loading) (default: 2)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--pairwise-queries", type=int, default=5, metavar="N",
+                   help="queries on which to also time the O(n^2) alternative: one encoder pass per passage pair "
+                        "(default: 5; 0 = skip)")
     p.add_argument("--conflict-adapter", metavar="DIR", help="ConflictAssessor adapter (default: shipped)")
     p.add_argument("--inappropriate-adapter", metavar="DIR", help="InappropriateFilter adapter (default: shipped)")
     add_json_arg(p)
@@ -51,6 +54,17 @@ def _workload(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     return texts, questions[: args.queries + args.warmup]
 
 
+def _pairwise_pass(conflict, question: str, texts: list[str]) -> float:
+    """Seconds for one encoder pass per passage pair (both texts in one input, truncated to the
+    same window), i.e. what a cross-encoder over pairs would cost; a lower bound, since the
+    real thing would need twice the window."""
+    pairs = [f"{a} {b}" for k, a in enumerate(texts) for b in texts[k + 1:]]
+    scorer = conflict.scorer
+    start = time.perf_counter()
+    scorer.embed(f"{question} #pairwise", pairs)  # a query of its own: nothing comes from the cache
+    return time.perf_counter() - start
+
+
 def percentile_ms(values: list[float], q: float) -> float:
     return round(1000 * float(np.percentile(values, q)), 1) if values else 0.0
 
@@ -67,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     texts, questions = _workload(args)
     timings: dict[str, list[float]] = {name: [] for name in (*STAGES, "total")}
+    pairwise: list[float] = []
     n_passages = []
     with tempfile.TemporaryDirectory(prefix="ragarbiter-latency-") as folder:
         store = QdrantStore(StoreConfig(collection="latency", path=folder))
@@ -74,25 +89,29 @@ def run(args: argparse.Namespace) -> int:
         stages = [PoisonFilter(encoder=store.encoder, conflict_adapter=args.conflict_adapter),
                   ConflictAssessor(args.conflict_adapter), InappropriateFilter(args.inappropriate_adapter)]
         for i, question in enumerate(questions):
-            context = Context.for_query(question, store.search(question, k=args.passages, mode="hybrid"))
-            n_in = len(context.passages)
+            found = store.search(question, k=args.passages, mode="hybrid")
+            context = Context.for_query(question, found)
             spent = {}
             start = time.perf_counter()
             for stage in stages:
                 t0 = time.perf_counter()
                 context = stage(context)
                 spent[stage.name] = time.perf_counter() - t0
+            total = time.perf_counter() - start
+            if i >= args.warmup and len(pairwise) < args.pairwise_queries:
+                pairwise.append(_pairwise_pass(stages[1], question, [p.text for p in found]))
             if i >= args.warmup:
-                timings["total"].append(time.perf_counter() - start)
+                timings["total"].append(total)
                 for name, seconds in spent.items():
                     timings[name].append(seconds)
-                n_passages.append(n_in)
+                n_passages.append(len(found))
         store.close()
     result = {"data": args.data or "examples/corpus", "queries": len(timings["total"]),
               "passages_per_query": round(float(np.mean(n_passages)), 1) if n_passages else 0,
               "torch_threads": torch.get_num_threads(),
               **{name: {"p50_ms": percentile_ms(v, 50), "p90_ms": percentile_ms(v, 90),
-                        "mean_ms": round(1000 * float(np.mean(v)), 1) if v else 0.0} for name, v in timings.items()}}
+                        "mean_ms": round(1000 * float(np.mean(v)), 1) if v else 0.0} for name, v in timings.items()},
+              "baseline_pairwise_conflict": {"p50_ms": percentile_ms(pairwise, 50), "queries": len(pairwise)}}
     if args.json:
         print_json(result)
     else:
@@ -100,4 +119,6 @@ def run(args: argparse.Namespace) -> int:
         for name in (*STAGES, "total"):
             m = result[name]
             print(f"{name:14} p50 {m['p50_ms']:8.1f} ms   p90 {m['p90_ms']:8.1f} ms")
+        print(f"{'pairwise':14} p50 {result['baseline_pairwise_conflict']['p50_ms']:8.1f} ms   "
+              f"(one encoder pass per pair, the O(n^2) design the conflict stage avoids)")
     return 0
