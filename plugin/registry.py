@@ -32,6 +32,9 @@ PROVIDERS: dict[str, str] = {
 # `ragarbiter query`, `ragarbiter demo` and the framework adapters all read this list.
 DEFAULT_STAGES: list[tuple[str, dict[str, Any]]] = [
     ("dedupe", {}),
+    ("poison", {}),
+    ("conflict", {}),
+    ("inappropriate", {}),
 ]
 
 

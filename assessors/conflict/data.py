@@ -254,20 +254,14 @@ def nq_swaps(records: list[tuple[str, list[str], str]], rng: random.Random) -> I
 
 def litm_groups(path: str | Path, rng: random.Random) -> list[ConflictGroup]:
     records = read_litm_gold(path)
-    same_type: dict[str, list[str]] = defaultdict(list)  # gold passages by the type of answer they hold
-    for _, answers, text in records:
-        same_type[answer_type(answers[0])].append(text)
     groups = []
     for sw in nq_swaps(records, rng):
         question, answers, text, substitute, swapped = sw.question, list(sw.answers), sw.text, sw.substitute, sw.swapped
         neutral = records[rng.randrange(len(records))][2]
-        # a hard negative: a passage that answers another question with the same type of answer
-        # (a name for a "who" question...), which answers nothing here and so conflicts with nothing
-        decoy = rng.choice(same_type[answer_type(answers[0])])
         texts = [text, second_view(text, answers, rng), swapped, second_view(swapped, [substitute], rng),
-                 faq(question, answers[0], rng), faq(question, substitute, rng), neutral, decoy]
-        clusters = [0, 0, 1, 1, 0, 1, NEUTRAL if neutral != text else 0, NEUTRAL if decoy != text else 0]
-        stated = [tuple(answers)] * 2 + [(substitute,)] * 2 + [(answers[0],), (substitute,), (), ()]
+                 faq(question, answers[0], rng), faq(question, substitute, rng), neutral]
+        clusters = [0, 0, 1, 1, 0, 1, NEUTRAL if neutral != text else 0]
+        stated = [tuple(answers)] * 2 + [(substitute,)] * 2 + [(answers[0],), (substitute,), ()]
         rest = without_answer(text, answers)
         if rest:  # same topic, no answer: conflicts with nothing
             texts.append(rest)

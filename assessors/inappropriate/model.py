@@ -96,11 +96,15 @@ def default_adapter_dir() -> Path:
     return Path(__file__).resolve().parent / "default"
 
 
+ALSO_AT = 0.15  # a second category this likely is named in the reason too (e.g. harassment that doxxes)
+
+
 @dataclass(frozen=True)
 class SentenceVerdict:
     sentence: Sentence
     score: float  # probability that the sentence is inappropriate
     category: str  # the most likely inappropriate category
+    also: tuple[str, ...] = ()  # other inappropriate categories at least ALSO_AT likely
 
 
 class SentenceScorer:
@@ -163,6 +167,8 @@ class SentenceScorer:
             for si in indices:
                 p = probs[k]
                 category = CATEGORIES[1 + int(p[1:].argmax())]
-                verdicts[ti].append(SentenceVerdict(split[ti][si], float(1.0 - p[0]), category))
+                also = tuple(CATEGORIES[c] for c in range(1, len(CATEGORIES))
+                             if CATEGORIES[c] != category and float(p[c]) >= ALSO_AT)
+                verdicts[ti].append(SentenceVerdict(split[ti][si], float(1.0 - p[0]), category, also))
                 k += 1
         return verdicts

@@ -72,14 +72,14 @@ class InappropriateFilter(Stage):
         return drop(out, to_drop, self.name) if to_drop else out
 
     def _reason(self, verdicts: list[SentenceVerdict], bad: list[int]) -> tuple[str, float]:
-        parts = [f"{DESCRIPTIONS[verdicts[i].category]} ({verdicts[i].score:.2f}): {_quote(verdicts[i].sentence.text)}"
-                 for i in bad]
+        parts = [f"{' and '.join(DESCRIPTIONS[c] for c in (verdicts[i].category, *verdicts[i].also))} "
+                 f"({verdicts[i].score:.2f}): {_quote(verdicts[i].sentence.text)}" for i in bad]
         reason = f"removed {len(bad)} of {len(verdicts)} sentences: " + "; ".join(parts)
         return reason, max(verdicts[i].score for i in bad)
 
     def _clean(self, passage: Passage, verdicts: list[SentenceVerdict], bad: list[int]) -> Passage:
         sentences = [v.sentence for v in verdicts]
-        removed = [{"text": verdicts[i].sentence.text, "category": verdicts[i].category,
+        removed = [{"text": verdicts[i].sentence.text, "category": verdicts[i].category, "also": list(verdicts[i].also),
                     "score": round(verdicts[i].score, 4)} for i in bad]
         metadata = {**passage.metadata, "removed_sentences": [*passage.metadata.get("removed_sentences", []), *removed]}
         return passage.evolve(text=join_without(passage.text, sentences, set(bad)), metadata=metadata)

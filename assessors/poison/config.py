@@ -18,8 +18,11 @@ class PoisonConfig:
       this closely; passages written to be retrieved for one question do.
     - `min_cluster`: how many such near-duplicates make a group suspicious. Two agreeing
       sources are never enough.
-    - `conflict_threshold`: conflict probability (ConflictAssessor) from which a passage
-      outside the group counts as contradicting it.
+    - `conflict_threshold`: mean conflict probability (ConflictAssessor, over the group's
+      members) from which a passage outside the group counts as contradicting it. Lower
+      than the ConflictAssessor's own flagging threshold (0.5): a group of near-verbatim
+      copies is suspicious already, so less evidence convicts it. On PoisonedRAG nq targets
+      the planted group's mean conflict with the gold passage has median 0.37.
     - `contradicted`: action for a suspicious group that other evidence contradicts.
     - `uncorroborated`: action for a suspicious group nothing contradicts; "demote" keeps
       its best-ranked member in place and moves the copies after the other passages.
@@ -27,7 +30,7 @@ class PoisonConfig:
 
     similarity: float = 0.75
     min_cluster: int = 3
-    conflict_threshold: float = 0.5
+    conflict_threshold: float = 0.3
     contradicted: str = "drop"
     uncorroborated: str = "demote"
     conflict_adapter: str | None = None

@@ -25,7 +25,8 @@ class SuspiciousGroup:
 
 
 def tight_clusters(sims: np.ndarray, similarity: float, min_size: int) -> list[list[int]]:
-    """Complete-linkage groups whose every pair has cosine >= `similarity`; only groups of `min_size`+."""
+    """Complete-linkage groups whose every pair has cosine >= `similarity`; only groups of `min_size`+.
+    Each group then absorbs the passages whose mean cosine to its core reaches `similarity`."""
     clusters = [[i] for i in range(sims.shape[0])]
     while len(clusters) > 1:
         best, pair = similarity, None
@@ -39,7 +40,16 @@ def tight_clusters(sims: np.ndarray, similarity: float, min_size: int) -> list[l
         a, b = pair
         clusters[a] = sorted(clusters[a] + clusters[b])
         del clusters[b]
-    return [c for c in clusters if len(c) >= min_size]
+    groups = [c for c in clusters if len(c) >= min_size]
+    taken = {i for c in groups for i in c}
+    for c in groups:  # a planted family: outsiders as close to the group on average join it
+        core = list(c)
+        for i in range(sims.shape[0]):
+            if i not in taken and sims[i, core].mean() >= similarity:
+                c.append(i)
+                taken.add(i)
+        c.sort()
+    return groups
 
 
 def mean_pairwise(sims: np.ndarray, members: list[int]) -> float:

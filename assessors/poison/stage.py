@@ -36,7 +36,7 @@ class PoisonFilter(Stage):
 
     name = "poison"
 
-    def __init__(self, *, similarity: float = 0.75, min_cluster: int = 3, conflict_threshold: float = 0.5,
+    def __init__(self, *, similarity: float = 0.75, min_cluster: int = 3, conflict_threshold: float = 0.3,
                  contradicted: str = "drop", uncorroborated: str = "demote", conflict_adapter: str | None = None,
                  encoder: Any = None, scorer: ConflictScorer | None = None, device: str | None = None) -> None:
         self.config = PoisonConfig(similarity=similarity, min_cluster=min_cluster,

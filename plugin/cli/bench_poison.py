@@ -52,42 +52,50 @@ def run(args: argparse.Namespace) -> int:
     corpus = {content_id(t): Passage(t, source="corpus") for it in items for t in it.passages}
     adv = {content_id(t): Passage(t, source=f"adv/{tg.id}") for tg in targets for t in tg.adv_texts}
     clean = items[: args.clean_questions]
-    under, defended, clean_under, clean_def, seconds = [], [], [], [], []
+    names = ("undefended", "defended", "defended_strict")
+    adv_counts: dict[str, list[int]] = {n: [] for n in names}
+    clean_hits: dict[str, list[bool]] = {n: [] for n in names}
+    seconds: list[float] = []
     with tempfile.TemporaryDirectory(prefix="ragarbiter-poison-") as folder:
         store = QdrantStore(StoreConfig(collection="poison", path=folder))
         index_passages(store, [*corpus.values(), *adv.values()], progress=not args.json)
-        defence = PoisonFilter(encoder=store.encoder, conflict_adapter=args.conflict_adapter)
+        defences = {"defended": PoisonFilter(encoder=store.encoder, conflict_adapter=args.conflict_adapter),
+                    # the same filter, dropping also the planted-looking groups that nothing contradicts
+                    "defended_strict": PoisonFilter(encoder=store.encoder, conflict_adapter=args.conflict_adapter,
+                                                    uncorroborated="drop")}
 
-        def both(question: str, found: list) -> tuple[list[str], list[str]]:
-            start = time.perf_counter()
-            out = defence(Context.for_query(question, found))
-            seconds.append(time.perf_counter() - start)
-            return [p.id for p in found[:5]], [p.id for p in out.passages[:5]]
+        def top5(question: str, found: list) -> dict[str, list[str]]:
+            out = {"undefended": [p.id for p in found[:5]]}
+            for name, defence in defences.items():
+                start = time.perf_counter()
+                ctx = defence(Context.for_query(question, found))
+                if name == "defended":
+                    seconds.append(time.perf_counter() - start)
+                out[name] = [p.id for p in ctx.passages[:5]]
+            return out
 
         questions = [t.question for t in targets] + [it.question for it in clean]
         hits = []
         for i in range(0, len(questions), 64):
             hits += store.search_batch(questions[i:i + 64], k=args.candidates, mode=args.mode)
         for tg, found in tqdm(list(zip(targets, hits)), desc="targets", disable=args.json):
-            a, b = both(tg.question, found)
-            under.append(sum(pid in adv for pid in a))
-            defended.append(sum(pid in adv for pid in b))
+            for name, ids in top5(tg.question, found).items():
+                adv_counts[name].append(sum(pid in adv for pid in ids))
         for it, found in tqdm(list(zip(clean, hits[len(targets):])), desc="clean", disable=args.json):
             gold = {content_id(t) for t in it.gold}
-            a, b = both(it.question, found)
-            clean_under.append(bool(gold & set(a)))
-            clean_def.append(bool(gold & set(b)))
+            for name, ids in top5(it.question, found).items():
+                clean_hits[name].append(bool(gold & set(ids)))
         store.close()
     result = {"data": str(args.data), "corpus": str(args.corpus), "candidates": args.candidates, "mode": args.mode,
-              "undefended": {**attack_metrics(under), "clean_R@5": round(float(np.mean(clean_under)), 4)},
-              "defended": {**attack_metrics(defended), "clean_R@5": round(float(np.mean(clean_def)), 4)},
+              **{n: {**attack_metrics(adv_counts[n]), "clean_R@5": round(float(np.mean(clean_hits[n])), 4)}
+                 for n in names},
               "n_targets": len(targets), "n_clean_questions": len(clean),
               "ms_per_query": round(1000 * float(np.mean(seconds)), 1)}
     if args.json:
         print_json(result)
     else:
         print(f"{len(targets)} targets, {len(clean)} clean questions, {args.candidates} candidates ({args.mode})")
-        for name in ("undefended", "defended"):
+        for name in ("undefended", "defended", "defended_strict"):
             m = result[name]
             print(f"{name:11} adv in top-5 {m['adv_in_top5']:.2f}  ASR any {m['asr_any']:.2f}  "
                   f"ASR majority {m['asr_majority']:.2f}  clean R@5 {m['clean_R@5']:.4f}")

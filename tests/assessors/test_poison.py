@@ -41,7 +41,8 @@ def poison(encoder):
 
 def test_tight_clusters_use_complete_linkage():
     sims = np.array([[1, .9, .8, .1], [.9, 1, .7, .1], [.8, .7, 1, .1], [.1, .1, .1, 1]])
-    assert tight_clusters(sims, 0.75, 2) == [[0, 1]]
+    assert tight_clusters(sims, 0.76, 2) == [[0, 1]]  # 2 is 0.7 from 1: not in the complete-linkage core
+    assert tight_clusters(sims, 0.75, 2) == [[0, 1, 2]]  # ...but 0.75 from the core on average: it joins
     assert tight_clusters(sims, 0.65, 3) == [[0, 1, 2]]
     assert tight_clusters(sims, 0.95, 2) == []
 

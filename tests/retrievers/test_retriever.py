@@ -51,8 +51,8 @@ def test_dedupe_flags_near_duplicates_with_evidence(encoder):
 
 def test_default_pipeline_is_retrieval_then_the_default_stages(filled_store):
     pipe = default_pipeline(filled_store, k=4)
-    assert [s.name for s in pipe.stages] == ["retrieve", "dedupe"]
-    assert [s.name for s in pipe.without_retrieval().stages] == ["dedupe"]
+    assert [s.name for s in pipe.stages] == ["retrieve", "dedupe", "poison", "conflict", "inappropriate"]
+    assert [s.name for s in pipe.without_retrieval().stages] == ["dedupe", "poison", "conflict", "inappropriate"]
     assert len(pipe.run("observatory").passages) == 4
 
 
