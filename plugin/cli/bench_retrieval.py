@@ -33,7 +33,7 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N questions only")
     p.add_argument("--batch-size", type=int, default=64, help="queries per search batch (default: 64)")
     p.add_argument("--rerank-depth", type=int, default=30, metavar="N",
-                   help="hybrid candidates reranked by MaxSim for the hybrid+maxsim row (default: 30)")
+                   help="hybrid candidates reranked by MaxSim for the hybrid+maxsim row (default: 30; 0 = skip the row)")
     add_engine_arg(p)
     add_json_arg(p)
     p.set_defaults(func=run)
@@ -84,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
     from ragarbiter.retrievers import MaxSimReranker, QdrantStore, index_passages
     from ragarbiter.types import Passage, content_id
 
-    if args.rerank_depth < 1:
-        msg = f"--rerank-depth must be a positive integer, got {args.rerank_depth}. The default is 30."
+    if args.rerank_depth < 0:
+        msg = f"--rerank-depth must be 0 (no rerank row) or a positive integer, got {args.rerank_depth}. The default is 30."
         raise ConfigError(msg)
     items = read_retrieval(args.data)
     if not items:
@@ -112,17 +112,18 @@ def run(args: argparse.Namespace) -> int:
         equal, seconds = _search(store, questions, "hybrid", max(args.k, 10), args, weights=(1.0, 1.0))
         result[EQUAL] = {**ranked_metrics([[p.id for p in h] for h in equal], gold),
                          "query_ms": round(1000 * seconds / n, 2)}
-        reranked, seconds = _rerank(MaxSimReranker(store=store, cache_size=4096), questions, hits["hybrid"], args)
-        result[RERANKED] = {**ranked_metrics(reranked, gold),
-                            "query_ms": round(result["hybrid"]["query_ms"] + 1000 * seconds / n, 2),
-                            "rerank_ms": round(1000 * seconds / n, 2), "depth": args.rerank_depth}
+        if args.rerank_depth:
+            reranked, seconds = _rerank(MaxSimReranker(store=store, cache_size=4096), questions, hits["hybrid"], args)
+            result[RERANKED] = {**ranked_metrics(reranked, gold),
+                                "query_ms": round(result["hybrid"]["query_ms"] + 1000 * seconds / n, 2),
+                                "rerank_ms": round(1000 * seconds / n, 2), "depth": args.rerank_depth}
         store.close()
     if args.json:
         print_json(result)
     else:
         print(f"{result['n_questions']} questions, {result['n_passages']} passages ({args.data})")
         print(f"{'mode':17} {'R@1':>7} {'R@5':>7} {'MRR@10':>7} {'ms/query':>9}")
-        for mode in ROWS:
+        for mode in (r for r in ROWS if r in result):
             m = result[mode]
             print(f"{mode:17} {m['R@1']:7.4f} {m['R@5']:7.4f} {m['MRR@10']:7.4f} {m['query_ms']:9.2f}")
     return 0
