@@ -118,17 +118,6 @@ class EdgeClient:
             self._shards[name] = qe.EdgeShard.create(str(folder), qe.EdgeConfig(vectors=vectors, sparse_vectors=sparse))
         return True
 
-    def delete_collection(self, name: str) -> bool:
-        with self._guard:
-            shard = self._shards.pop(name, None)
-            if shard is not None:
-                shard.close()
-            folder = self._dir(name)
-            if folder.exists():
-                shutil.rmtree(folder)
-                return True
-        return False
-
     def get_collection(self, name: str):
         """The collection's vector parameters, read from the shard's own config file."""
         models = _models()
@@ -215,11 +204,8 @@ def _vector(vector: Any) -> Any:
 def _record(r: Any) -> SimpleNamespace:
     """A qdrant-client-shaped point: `id` (str for UUIDs), `payload`, `score`, `vector`."""
     pid = r.id if isinstance(r.id, int) else str(r.id)
-    vector = getattr(r, "vector", None)
-    if isinstance(vector, dict):
-        vector = {k: (SimpleNamespace(indices=v.indices, values=v.values) if hasattr(v, "indices") else v)
-                  for k, v in vector.items()}
-    return SimpleNamespace(id=pid, payload=getattr(r, "payload", None), score=getattr(r, "score", None), vector=vector)
+    return SimpleNamespace(id=pid, payload=getattr(r, "payload", None), score=getattr(r, "score", None),
+                           vector=getattr(r, "vector", None))
 
 
 def _filter(flt: Any) -> Any:
@@ -238,8 +224,6 @@ def _filter(flt: Any) -> Any:
             return qe.FieldCondition(key=c.key, match=qe.MatchValue(match.value))
         if isinstance(match, models.MatchAny):
             return qe.FieldCondition(key=c.key, match=qe.MatchAny(list(match.any)))
-        if isinstance(match, models.MatchExcept):
-            return qe.FieldCondition(key=c.key, match=qe.MatchExcept(list(match.except_)))
         if c.range is not None:
             r = c.range
             return qe.FieldCondition(key=c.key, range=qe.RangeFloat(gt=r.gt, gte=r.gte, lt=r.lt, lte=r.lte))
@@ -260,8 +244,6 @@ def _scoring(query: Any, using: str | None) -> Any:
     if isinstance(query, models.RrfQuery):
         weights = list(query.rrf.weights) if query.rrf.weights else None
         return qe.Fusion.Rrf(k=query.rrf.k or RRF_K, weights=weights)
-    if isinstance(query, models.FusionQuery) and query.fusion == models.Fusion.RRF:
-        return qe.Fusion.Rrf(k=RRF_K)
     if isinstance(query, models.SparseVector):
         return qe.Query.Nearest(_named(query), using=using)
     if isinstance(query, list):

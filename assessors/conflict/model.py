@@ -169,7 +169,7 @@ class ConflictScorer:
         return np.clip((vectors[1:] @ vectors[0] - lo) / (hi - lo), 0.0, 1.0)
 
     def pair_probabilities(self, query: str, texts: Sequence[str]) -> np.ndarray:
-        """(n, n) symmetric matrix of conflict probabilities (zero diagonal)."""
+        """(n, n) symmetric matrix of conflict probabilities (zero diagonal), topic gate applied."""
         n = len(texts)
         if n < 2:
             return np.zeros((n, n), dtype=np.float32)

