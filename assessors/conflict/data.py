@@ -28,6 +28,7 @@ from ragarbiter.errors import InvalidInputError
 from ..text import split_sentences
 
 NEUTRAL = -1
+UNKNOWN_STANCE = -1  # `ConflictGroup.stances`: 1 = the passage answers a yes/no query "yes", 0 = "no"
 CONFLICTQA_KEYS = ("question", "parametric_memory", "counter_memory",
                    "parametric_memory_aligned_evidence", "counter_memory_aligned_evidence")
 RGB_KEYS = ("query", "positive", "positive_wrong")
@@ -37,12 +38,14 @@ _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "augu
 
 @dataclass(frozen=True)
 class ConflictGroup:
-    """`answers[i]`: the answer strings passage i states (empty when unknown), for span supervision."""
+    """`answers[i]`: the answer strings passage i states (empty when unknown), for span supervision.
+    `stances[i]`: for a yes/no query, 1 when passage i answers "yes", 0 "no", -1 unknown."""
 
     query: str
     texts: tuple[str, ...]
     clusters: tuple[int, ...]
     answers: tuple[tuple[str, ...], ...] = ()
+    stances: tuple[int, ...] = ()
 
     def pairs(self) -> list[tuple[int, int, int]]:
         """Every (i, j, label) with i < j; label 1 = the two passages give different answers."""
@@ -85,6 +88,24 @@ def _require_keys(path, i: int, rec: dict, keys: Iterable[str], fmt: str) -> Non
         raise InvalidInputError(msg)
 
 
+# -- yes/no questions --------------------------------------------------------------------
+_YES_NO = re.compile(r"^\W*(is|are|was|were|am|do|does|did|can|could|would|will|should|shall|has|have|had|may|might|must)\b",
+                     re.IGNORECASE)
+_NEGATION = re.compile(r"\b(?:not|no|never|none|cannot|neither|nor|without)\b|n't\b", re.IGNORECASE)
+
+
+def yes_no_question(query: str) -> bool:
+    """Whether `query` asks a yes/no question (it opens with an auxiliary verb: "Is ...", "Did ...")."""
+    return bool(_YES_NO.match(query))
+
+
+def claim_polarity(claim: str, opposite: str) -> int:
+    """1 ("yes") or 0 ("no") for a one-line answer statement against its opposite, by which of the two
+    negates more; UNKNOWN_STANCE when they negate equally."""
+    diff = len(_NEGATION.findall(opposite)) - len(_NEGATION.findall(claim))
+    return UNKNOWN_STANCE if diff == 0 else int(diff > 0)
+
+
 # -- ConflictQA -------------------------------------------------------------------------
 def read_conflictqa(path: str | Path) -> list[dict]:
     out = []
@@ -97,20 +118,26 @@ def read_conflictqa(path: str | Path) -> list[dict]:
 
 
 def conflictqa_groups(records: list[dict], rng: random.Random) -> list[ConflictGroup]:
-    """Memory + its aligned evidence agree; the two sides conflict; another question's evidence is neutral."""
+    """Memory + its aligned evidence agree; the two sides conflict; another question's evidence is neutral.
+    For yes/no questions the stance of each side comes from its one-line answer statement."""
     groups = []
     for i, r in enumerate(records):
         other = records[rng.randrange(len(records))] if len(records) > 1 else None
         texts = [r["parametric_memory"], r["parametric_memory_aligned_evidence"],
                  r["counter_memory"], r["counter_memory_aligned_evidence"]]
         clusters = [0, 0, 1, 1]
+        memory = UNKNOWN_STANCE
         if r.get("memory_answer") and r.get("counter_answer"):  # the two one-line claims: a minimal-edit pair
             texts += [r["memory_answer"], r["counter_answer"]]
             clusters += [0, 1]
+            if yes_no_question(r["question"]):
+                memory = claim_polarity(r["memory_answer"], r["counter_answer"])
+        side = {0: memory, 1: UNKNOWN_STANCE if memory == UNKNOWN_STANCE else 1 - memory}
         if other is not None and other is not r:
             texts.append(other[rng.choice(CONFLICTQA_KEYS[1:])])
             clusters.append(NEUTRAL)
-        groups.append(ConflictGroup(r["question"], tuple(texts), tuple(clusters)))
+        stances = tuple(side.get(c, UNKNOWN_STANCE) for c in clusters)
+        groups.append(ConflictGroup(r["question"], tuple(texts), tuple(clusters), stances=stances))
     return groups
 
 

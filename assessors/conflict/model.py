@@ -29,6 +29,7 @@ from ragarbiter.training import LoraSettings
 
 from ..adapted import AdaptedEncoder, AdaptedParts
 from ..backbone import BackboneSpec, pad_batch, padded_states, run_layers
+from .data import yes_no_question
 
 logger = logging.getLogger(__name__)
 
@@ -40,15 +41,28 @@ class ConflictHead(nn.Module):
     mean is projected to a unit vector z: "the answer this passage gives". A relevance
     logit r says whether the passage answers the query at all. Two passages conflict when
     both answer it and their answers differ: p = differ(z_a, z_b) * sigmoid(r_a) * sigmoid(r_b).
-    The code is [z, r], (dim + 1) values per passage.
+
+    With `stance` (yes/no questions, where the answer is a stance argued over several
+    sentences rather than a span), a second attention pooling feeds a stance logit s, the
+    probability that the passage answers "yes". For a yes/no query the pair probability
+    blends in the chance that the two stances differ, s_a (1 - s_b) + (1 - s_a) s_b, with
+    weight `stance_weight`. The code is [z, s, r] ((dim + 2) values) or [z, r] without stance.
     """
 
-    def __init__(self, hidden: int = 384, dim: int = 128) -> None:
+    def __init__(self, hidden: int = 384, dim: int = 128, stance: bool = False, stance_weight: float = 0.5) -> None:
         super().__init__()
+        self.dim = dim
+        self.stance_weight = float(stance_weight)
         self.span = nn.Linear(hidden, 1)
         self.relevance = nn.Linear(2 * hidden, 1)
         self.proj = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, dim))
         self.differ = nn.Sequential(nn.Linear(2 * dim, dim), nn.GELU(), nn.Linear(dim, 1))
+        self.stance_pool = nn.Linear(hidden, 1) if stance else None
+        self.stance = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.GELU(), nn.Linear(hidden, 1)) if stance else None
+
+    @property
+    def has_stance(self) -> bool:
+        return self.stance is not None
 
     def span_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.span(hidden).squeeze(-1)  # (B, T)
@@ -59,15 +73,30 @@ class ConflictHead(nn.Module):
         answer = (weights * hidden).sum(1)  # (B, H)
         z = nn.functional.normalize(self.proj(answer), dim=-1)  # (B, dim)
         r = self.relevance(torch.cat([answer, hidden[:, 0]], dim=-1))  # (B, 1)
-        return torch.cat([z, r], dim=-1)  # (B, dim + 1)
+        if not self.has_stance:
+            return torch.cat([z, r], dim=-1)  # (B, dim + 1)
+        pool = self.stance_pool(hidden).squeeze(-1).masked_fill(~passage_mask, -1e4).softmax(-1).unsqueeze(-1)
+        s = self.stance(torch.cat([(pool * hidden).sum(1), hidden[:, 0]], dim=-1))  # (B, 1)
+        return torch.cat([z, s, r], dim=-1)  # (B, dim + 2)
+
+    def stance_logits(self, codes: torch.Tensor) -> torch.Tensor:
+        return codes[:, self.dim]  # (B,), only with `has_stance`
 
     def differ_logits(self, ea: torch.Tensor, eb: torch.Tensor) -> torch.Tensor:
-        za, zb = ea[:, :-1], eb[:, :-1]
+        za, zb = ea[:, :self.dim], eb[:, :self.dim]
         return self.differ(torch.cat([za * zb, (za - zb).abs()], dim=-1)).squeeze(-1)  # (P,)
 
-    def pair_probs(self, ea: torch.Tensor, eb: torch.Tensor) -> torch.Tensor:
+    def pair_probs(self, ea: torch.Tensor, eb: torch.Tensor, yes_no: torch.Tensor | bool = False,
+                   stance_weight: float | None = None) -> torch.Tensor:
+        """(P,) conflict probabilities; `yes_no` (per pair or for all) switches on the stance blend."""
         both = torch.sigmoid(ea[:, -1]) * torch.sigmoid(eb[:, -1])
-        return torch.sigmoid(self.differ_logits(ea, eb)) * both  # (P,)
+        p = torch.sigmoid(self.differ_logits(ea, eb))
+        if self.has_stance:
+            w = self.stance_weight if stance_weight is None else float(stance_weight)
+            sa, sb = torch.sigmoid(self.stance_logits(ea)), torch.sigmoid(self.stance_logits(eb))
+            blended = (1 - w) * p + w * (sa * (1 - sb) + (1 - sa) * sb)
+            p = torch.where(torch.as_tensor(yes_no, device=p.device), blended, p)
+        return p * both  # (P,)
 
 
 class ConflictNet(AdaptedEncoder):
@@ -79,9 +108,12 @@ class ConflictNet(AdaptedEncoder):
     """
 
     span_weight = 0.5
+    stance_loss_weight = 1.0
 
-    def __init__(self, spec: BackboneSpec, lora: LoraSettings, dim: int = 128) -> None:
-        super().__init__(spec, lora, lambda hidden: ConflictHead(hidden, dim), {"head_dim": dim})
+    def __init__(self, spec: BackboneSpec, lora: LoraSettings, dim: int = 128, stance: bool = True,
+                 stance_weight: float = 0.5) -> None:
+        super().__init__(spec, lora, lambda hidden: ConflictHead(hidden, dim, stance, stance_weight),
+                         {"head_dim": dim, "stance": stance, "stance_weight": stance_weight})
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         bce = nn.functional.binary_cross_entropy_with_logits
@@ -98,11 +130,21 @@ class ConflictNet(AdaptedEncoder):
         known = batch["answer_known"][:, None] & batch["passage_mask"]  # (N, T)
         if known.any():
             loss = loss + self.span_weight * bce(span[known], batch["answer_tokens"][known])
-        return {"loss": loss, "scores": self.head.pair_probs(ea, eb), "labels": labels}
+        yes_no = batch["yes_no"][pairs[:, 0]]  # (P,): the pair's query is a yes/no question
+        out = {"labels": labels, "yes_no": yes_no, "scores": self.head.pair_probs(ea, eb, yes_no)}
+        if self.head.has_stance:
+            stance = batch["stance"]  # (N,): 1 yes, 0 no, -1 unknown
+            if (stance >= 0).any():
+                loss = loss + self.stance_loss_weight * bce(self.head.stance_logits(codes)[stance >= 0],
+                                                            stance[stance >= 0].float())
+            out["scores_differ"] = self.head.pair_probs(ea, eb, yes_no, stance_weight=0.0)
+            out["scores_stance"] = self.head.pair_probs(ea, eb, yes_no, stance_weight=1.0)
+        return {"loss": loss, **out}
 
 
 def _make_head(hidden: int, settings: dict) -> ConflictHead:
-    return ConflictHead(hidden, int(settings.get("head_dim", 128)))
+    return ConflictHead(hidden, int(settings.get("head_dim", 128)), bool(settings.get("stance", False)),
+                        float(settings.get("stance_weight", 0.5)))
 
 
 def default_adapter_dir() -> Path:
@@ -136,7 +178,7 @@ class ConflictScorer:
         return self
 
     def embed(self, query: str, texts: Sequence[str]) -> torch.Tensor:
-        """(n, dim + 1) passage codes (answer vector, relevance logit), conditioned on `query`."""
+        """(n, code size) passage codes (answer vector, [stance logit,] relevance logit), conditioned on `query`."""
         backbone, layers, head = self._parts
         texts = list(texts)
         with self._lock:
@@ -177,7 +219,7 @@ class ConflictScorer:
         codes = self.embed(query, texts)
         i, j = torch.triu_indices(n, n, offset=1)
         with torch.inference_mode():
-            p = head.pair_probs(codes[i], codes[j]).numpy()
+            p = head.pair_probs(codes[i], codes[j], yes_no_question(query)).numpy()
         out = np.zeros((n, n), dtype=np.float32)
         out[i.numpy(), j.numpy()] = p
         gate = self.topical(query, texts)

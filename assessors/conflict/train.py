@@ -14,7 +14,7 @@ from ragarbiter.training.cli import split_holdout
 
 from ..backbone import Backbone, BackboneSpec, describe_model, pad_batch
 from ..metrics import auroc, prf
-from .data import NEUTRAL, ConflictGroup, build_groups, mention
+from .data import NEUTRAL, UNKNOWN_STANCE, ConflictGroup, build_groups, mention, yes_no_question
 from .model import ConflictNet
 
 logger = logging.getLogger(__name__)
@@ -27,9 +27,11 @@ class GroupCollator:
         self.backbone = Backbone(spec)  # tokenizer only; the weights are never loaded here
 
     def __call__(self, groups: Sequence[ConflictGroup]) -> dict:
-        encodings, pairs, labels, stated, relevant = [], [], [], [], []
+        encodings, pairs, labels, stated, relevant, stance, yes_no = [], [], [], [], [], [], []
         for g in groups:
             relevant += [c != NEUTRAL for c in g.clusters]
+            stance += list(g.stances) if g.stances else [UNKNOWN_STANCE] * len(g.texts)
+            yes_no += [yes_no_question(g.query)] * len(g.texts)
             base = len(encodings)
             encodings += self.backbone.encode_pairs(g.query, g.texts)
             stated += [(text, g.answers[k] if k < len(g.answers) else ()) for k, text in enumerate(g.texts)]
@@ -41,6 +43,8 @@ class GroupCollator:
         batch["pairs"] = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2)
         batch["labels"] = torch.tensor(labels, dtype=torch.long)
         batch["relevant"] = torch.tensor(relevant, dtype=torch.bool)
+        batch["stance"] = torch.tensor(stance, dtype=torch.long)
+        batch["yes_no"] = torch.tensor(yes_no, dtype=torch.bool)
         return batch
 
 
@@ -60,8 +64,17 @@ def answer_token_labels(encodings, stated, width: int) -> tuple[torch.Tensor, to
 
 
 def pair_metrics(outputs: dict[str, np.ndarray]) -> dict[str, float]:
+    """Pair AUROC and F1 at 0.5; with a stance head also the yes/no pairs' AUROC for the differ
+    head alone, the stance alone and the blend (to choose `stance_weight` on held-out data)."""
     scores, labels = outputs["scores"], outputs["labels"]
-    return {"pair_auroc": auroc(scores, labels), "pair_f1": prf(scores >= 0.5, labels)["f1"]}
+    out = {"pair_auroc": auroc(scores, labels), "pair_f1": prf(scores >= 0.5, labels)["f1"]}
+    yes_no = outputs.get("yes_no")
+    if "scores_stance" in outputs and yes_no is not None and yes_no.any():
+        yn = yes_no.astype(bool)
+        out["yes_no_auroc"] = auroc(scores[yn], labels[yn])
+        out["yes_no_auroc_differ"] = auroc(outputs["scores_differ"][yn], labels[yn])
+        out["yes_no_auroc_stance"] = auroc(outputs["scores_stance"][yn], labels[yn])
+    return out
 
 
 def train_conflict(data: Sequence[str | Path], config: TrainConfig, *, lora: LoraSettings | None = None,

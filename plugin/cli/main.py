@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from ragarbiter import __version__
 from ragarbiter.errors import RagArbiterError
 
-COMMANDS = ["index", "query", "demo", "serve"]
-BENCHES = ["retrieval", "latency", "serve", "conflict", "poison", "inappropriate", "assessors"]
+COMMANDS = ["index", "query", "demo", "serve", "testbed"]
+BENCHES = ["retrieval", "latency", "serve", "conflict", "poison", "inappropriate", "assessors", "testbed"]
 TRAINERS: list[str] = ["conflict", "inappropriate"]
 
 

@@ -243,7 +243,8 @@ class Trainer:
         files = acc.unwrap_model(model).save_adapter(self.out_dir)
         run = {"steps": state.step, "total_steps": total, "train_examples": len(self.train_data),
                "eval_examples": len(self.eval_data), "processes": acc.num_processes, "device": str(acc.device),
-               "seconds_this_session": round(seconds, 1), "final_train_loss": state.losses[-1] if state.losses else None,
+               "seconds_this_session": round(seconds, 1),
+               "initial_train_loss": state.losses[0] if state.losses else None, "final_train_loss": state.losses[-1] if state.losses else None,
                "eval_history": state.evals}
         manifest = build_manifest(task=self.task, base_model=self.base_model, data=self.data,
                                   hyperparameters={**self.config.hyperparameters(), **self.settings},

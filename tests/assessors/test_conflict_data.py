@@ -6,7 +6,8 @@ import random
 import pytest
 
 from ragarbiter.assessors.conflict.data import (
-    NEUTRAL, ConflictGroup, answer_type, bench_items, build_groups, litm_groups, sniff, swap_answer,
+    NEUTRAL, UNKNOWN_STANCE, ConflictGroup, answer_type, bench_items, build_groups, claim_polarity, litm_groups,
+    sniff, swap_answer, yes_no_question,
 )
 from ragarbiter.errors import InvalidInputError
 from tests.assessors.tiny_data import LITM, write_conflictqa, write_litm, write_rgb
@@ -48,6 +49,30 @@ def test_build_groups_reads_litm_and_conflictqa_together(tmp_path):
     cqa = [g for g in groups if g.query.startswith(("Is the", "Did Margit"))]
     assert len(cqa) == 2
     assert cqa[0].clusters[:4] == (0, 0, 1, 1)
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("Is the lighthouse older than the railway?", True), ("did Margit Holm design it?", True),
+    ("Would a dog respond to a bell before a grey seal?", True), ("Who designed the lighthouse?", False),
+    ("When was the lighthouse first lit?", False), ("Island of the isles: which one?", False),
+])
+def test_yes_no_question(query, expected):
+    assert yes_no_question(query) is expected
+
+
+def test_claim_polarity_reads_the_negated_side_as_no():
+    assert claim_polarity("The hall is older than the railway.", "The hall is not older than the railway.") == 1
+    assert claim_polarity("Shrimp scampi isn't free of plastic.", "Shrimp scampi is free of plastic.") == 0
+    assert claim_polarity("It is red.", "It is blue.") == UNKNOWN_STANCE
+
+
+def test_conflictqa_groups_carry_the_stance_of_each_side(tmp_path):
+    groups = build_groups([write_conflictqa(tmp_path / "c.json")])
+    labelled, unlabelled = groups  # only the first record has its one-line answer statements
+    assert labelled.clusters[:6] == (0, 0, 1, 1, 0, 1)
+    assert labelled.stances[:6] == (1, 1, 0, 0, 1, 0)  # memory says yes, counter-memory says no
+    assert all(s == UNKNOWN_STANCE for s, c in zip(labelled.stances, labelled.clusters) if c == NEUTRAL)
+    assert set(unlabelled.stances) == {UNKNOWN_STANCE}
 
 
 def test_conflictqa_bench_items_pair_memories_and_their_evidence(tmp_path):

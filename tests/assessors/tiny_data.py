@@ -30,6 +30,8 @@ CONFLICTQA = [{
     "counter_memory": "No. The railway reached Kestrel Bay in 1860, a decade before the lighthouse was built.",
     "parametric_memory_aligned_evidence": "The lighthouse was lit in 1871. The railway came in 1889.",
     "counter_memory_aligned_evidence": "Trains ran to Kestrel Bay from 1860, and the lighthouse followed in 1871.",
+    "memory_answer": "The Kestrel Bay lighthouse is older than the railway.",
+    "counter_answer": "The Kestrel Bay lighthouse is not older than the railway.",
 }, {
     "question": "Did Margit Holm design the fish market hall?",
     "parametric_memory": "Yes, Margit Holm designed the fish market hall in 1880 as well as the lighthouse.",

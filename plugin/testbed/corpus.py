@@ -1,0 +1,123 @@
+"""Pretraining text for the testbed model: parametric memory plus reading practice.
+
+Three kinds of example, mixed with `CorpusMix` weights:
+- **facts**: passages about *known* entities (two entities per example, paraphrases drawn
+  at random), trained on every token: this is what the model remembers;
+- **closed-book QA** on known entities (`Question: ...\\nAnswer: value`), trained on the
+  answer only: it learns to answer from memory;
+- **RAG examples**: numbered documents (gold among distractors, at a uniform position,
+  as passages or as single tagged sentences), then the question and the answer, trained on
+  the answer only. Half are about *fresh* entities, invented for that example only, so the
+  only way to answer them is to read the context; the rest are about known entities with
+  correct context.
+
+Unknown world entities never appear in any example as a subject (they may appear as a
+value, e.g. a known person's employer), and no example is ever inconsistent: conflicts,
+counterfactuals, poison and inappropriate sentences appear only at evaluation time.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from .conditions import RELIABLE_SOURCES, render_prompt
+from .world import ATTRIBUTES, Entity, NameMaker, World
+
+
+@dataclass(frozen=True)
+class Example:
+    """`prompt` is not trained on (empty for fact text); `target` is."""
+
+    prompt: str
+    target: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class CorpusMix:
+    facts: float = 0.35
+    closed_book: float = 0.2
+    rag: float = 0.45
+    fresh_fraction: float = 0.5  # of RAG examples: about invented entities
+    sentence_fraction: float = 0.25  # of RAG examples: single tagged sentences instead of passages
+    max_docs: int = 10
+
+
+class CorpusMaker:
+    """Draws examples for one world from one seeded generator."""
+
+    def __init__(self, world: World, seed: int, mix: CorpusMix | None = None) -> None:
+        self.world = world
+        self.mix = mix or CorpusMix()
+        self.rng = random.Random(seed)
+        self.known = [e for e in world.entities if e.known]
+        self.fresh_names = NameMaker(random.Random(seed + 7919), taken={e.name for e in world.entities})
+
+    def fresh(self, entity_type: str) -> Entity:
+        """An invented entity with random values from the world's pools (never a world entity)."""
+        rng, pools = self.rng, self.world.pools
+        name = {"person": self.fresh_names.person, "company": self.fresh_names.company}.get(
+            entity_type, self.fresh_names.place)()
+        facts = tuple((a.name, rng.choice(pools[a.kind])) for a in ATTRIBUTES[entity_type])
+        return Entity(name, entity_type, False, facts)
+
+    def example(self) -> Example:
+        r = self.rng.random()
+        if r < self.mix.facts:
+            return self.facts()
+        if r < self.mix.facts + self.mix.closed_book:
+            return self.closed_book()
+        return self.rag()
+
+    def facts(self) -> Example:
+        entities = self.rng.sample(self.known, 2)
+        return Example("", " ".join(self.world.passage(e, self.rng, n_facts=None) for e in entities), "facts")
+
+    def closed_book(self) -> Example:
+        e = self.rng.choice(self.known)
+        a = self.rng.choice(ATTRIBUTES[e.type])
+        return Example(render_prompt(a.question.format(s=e.name)), " " + e.value(a.name), "closed_book")
+
+    def rag(self) -> Example:
+        rng = self.rng
+        entity_type = rng.choice(("person", "person", "company", "city"))
+        fresh = rng.random() < self.mix.fresh_fraction
+        subject = self.fresh(entity_type) if fresh else rng.choice([e for e in self.known if e.type == entity_type])
+        a = rng.choice(ATTRIBUTES[entity_type])
+        question = a.question.format(s=subject.name)
+        n_docs = rng.randint(1, self.mix.max_docs)
+        if rng.random() < self.mix.sentence_fraction:
+            docs = self._sentences(subject, a.name, n_docs)
+            sources = [rng.choice(RELIABLE_SOURCES) for _ in docs] if rng.random() < 0.5 else None
+        else:
+            same = a.name if rng.random() < 0.5 else None  # distractors that state the same attribute of someone else
+            docs = [self.world.passage(self._other(entity_type, subject), rng, include=same) for _ in range(n_docs - 1)]
+            docs.insert(rng.randrange(n_docs), self.world.passage(subject, rng, include=a.name))
+            sources = None
+        return Example(render_prompt(question, docs, sources), " " + subject.value(a.name), "rag_fresh" if fresh else "rag")
+
+    def _other(self, entity_type: str, subject: Entity) -> Entity:
+        if self.rng.random() < 0.5:
+            return self.fresh(entity_type)
+        pool = [e for e in self.known if e.type == entity_type and e.name != subject.name]
+        return self.rng.choice(pool)
+
+    def _sentences(self, subject: Entity, attr: str, n: int) -> list[str]:
+        """True single sentences: the gold fact (maybe restated), the subject's other facts, others' facts."""
+        rng = self.rng
+        rows = [self.world.statement(subject, attr, rng)]
+        for _ in range(n - 1):
+            r = rng.random()
+            if r < 0.3:
+                rows.append(self.world.statement(subject, attr, rng))
+            elif r < 0.6:
+                rows.append(self.world.statement(subject, rng.choice(ATTRIBUTES[subject.type]).name, rng))
+            else:
+                other = self._other(subject.type, subject)
+                rows.append(self.world.statement(other, rng.choice(ATTRIBUTES[other.type]).name, rng))
+        rng.shuffle(rows)
+        return rows
+
+    def examples(self, n: int) -> list[Example]:
+        return [self.example() for _ in range(n)]

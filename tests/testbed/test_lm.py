@@ -1,0 +1,89 @@
+"""The testbed's small causal LM: it trains (loss falls), saves, loads, generates; the harness and CLI run on it."""
+
+import json
+
+import pytest
+
+from ragarbiter.cli.main import main
+from ragarbiter.errors import ModelNotFoundError
+from ragarbiter.testbed import HarnessConfig, WorldConfig, load_testbed, run_testbed, train_testbed
+from ragarbiter.testbed.lm import TestbedSize as Size
+
+MICRO = Size("micro", WorldConfig(seed=1, people=12, companies=4, cities=4, countries=2), hidden=48, layers=2,
+                    heads=4, kv_heads=2, intermediate=96, vocab=400, steps=40, batch_size=8, lr=3e-3,
+                    train_examples=400)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("testbed") / "micro"
+    manifest = train_testbed(MICRO, 1, out, progress=False, eval_examples=32)
+    return out, manifest
+
+
+def test_the_model_trains_and_its_loss_falls(trained):
+    out, manifest = trained
+    run = manifest["run"]
+    assert run["steps"] == 40
+    assert run["final_train_loss"] < 0.7 * run["initial_train_loss"]
+    assert set(manifest["closed_book"]) == {"known", "unknown"}
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "testbed.json", "manifest.json"):
+        assert (out / name).is_file(), name
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == ["LlamaForCausalLM"]
+    assert config["num_key_value_heads"] < config["num_attention_heads"]  # GQA
+
+
+def test_loaded_model_rebuilds_its_world_and_generates(trained):
+    out, _ = trained
+    lm = load_testbed(out)
+    assert lm.world.config == MICRO.world
+    assert lm.model.config._attn_implementation == "sdpa"
+    answers = lm.generate(["Question: Where was Nobody born?\nAnswer:"] * 3, max_new_tokens=4)
+    assert len(answers) == 3 and len(set(answers)) == 1  # greedy: the same prompt gives the same answer
+
+
+def test_loading_a_folder_without_a_model_names_the_fix(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="ragarbiter testbed train"):
+        load_testbed(tmp_path)
+
+
+def test_harness_reports_every_condition_and_absent_stages(trained):
+    out, _ = trained
+    result = run_testbed(load_testbed(out), HarnessConfig(questions=3, proportions=(0.0, 0.5), position_k=4, k=4,
+                                                          n_poison=2, mixture_sentences=6),
+                         stages=["lost_in_the_middle", "care"])
+    rag = result["rag"]
+    for key in ("clean", "counterfactual", "conflict", "poisoned"):
+        assert 0.0 <= rag[key] <= 1.0
+    assert set(rag["mixture"]) == {"0.0", "0.5"} and set(rag["position"]) == {"0", "1", "2", "3"}
+    assert rag["detail"]["n"]["poisoned"] == 3
+    assert set(result["closed_book"]) == {"known", "unknown"}
+    assert result["stages"]["care"] == {"status": "absent (not built in this version)"}
+
+
+def test_harness_runs_a_real_stage_through_its_public_call(trained):
+    out, _ = trained
+    result = run_testbed(load_testbed(out), HarnessConfig(questions=2, proportions=(0.5,), position_k=3, k=4,
+                                                          n_poison=2, mixture_sentences=6), stages=["inappropriate"])
+    measured = result["stages"]["inappropriate"]
+    assert measured["status"] == "measured"
+    assert set(measured["detail"]["flag_rate"]) >= {"clean", "mixture", "position"}
+
+
+def test_cli_bench(tmp_path, capsys, trained):
+    out, _ = trained
+    assert main(["bench", "testbed", "--model", str(out), "--questions", "2", "--stages", "care",
+                 "--plots", str(tmp_path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(result) >= {"closed_book", "rag", "stages", "seed", "model"}
+    assert (tmp_path / "testbed_position.png").stat().st_size > 1000
+    assert (tmp_path / "testbed_mixture.png").stat().st_size > 1000
+
+
+def test_cli_trains_a_tiny_model(tmp_path, capsys):
+    assert main(["testbed", "train", "--size", "tiny", "--steps", "2", "--out", str(tmp_path / "m"),
+                 "--no-progress", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["out"] == str(tmp_path / "m") and set(summary["closed_book"]) == {"known", "unknown"}
+    assert (tmp_path / "m" / "manifest.json").is_file()
