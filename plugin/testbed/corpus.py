@@ -6,10 +6,10 @@ Three kinds of example, mixed with `CorpusMix` weights:
 - **closed-book QA** on known entities (`Question: ...\\nAnswer: value`), trained on the
   answer only: it learns to answer from memory;
 - **RAG examples**: numbered documents (gold among distractors, at a uniform position,
-  as passages or as single tagged sentences), then the question and the answer, trained on
-  the answer only. Half are about *fresh* entities, invented for that example only, so the
-  only way to answer them is to read the context; the rest are about known entities with
-  correct context.
+  as passages or as single tagged sentences), then the question and the answer. Most (75%) are about *fresh* entities, invented for that example only, so
+  the only way to answer them is to read the context; the rest are about known entities with
+  correct context. Short contexts (one to three documents) are drawn more often: they teach
+  finding the attribute before longer ones teach finding the subject.
 
 Unknown world entities never appear in any example as a subject (they may appear as a
 value, e.g. a known person's employer), and no example is ever inconsistent: conflicts,
@@ -36,10 +36,10 @@ class Example:
 
 @dataclass(frozen=True)
 class CorpusMix:
-    facts: float = 0.35
-    closed_book: float = 0.2
-    rag: float = 0.45
-    fresh_fraction: float = 0.5  # of RAG examples: about invented entities
+    facts: float = 0.25
+    closed_book: float = 0.1
+    rag: float = 0.65
+    fresh_fraction: float = 0.75  # of RAG examples: about invented entities (reading is the only way)
     sentence_fraction: float = 0.25  # of RAG examples: single tagged sentences instead of passages
     max_docs: int = 10
 
@@ -52,7 +52,7 @@ class CorpusMaker:
         self.mix = mix or CorpusMix()
         self.rng = random.Random(seed)
         self.known = [e for e in world.entities if e.known]
-        self.fresh_names = NameMaker(random.Random(seed + 7919), taken={e.name for e in world.entities})
+        self.fresh_names = NameMaker(random.Random(seed + 7919), taken={e.name for e in world.entities}, remember=False)
 
     def fresh(self, entity_type: str) -> Entity:
         """An invented entity with random values from the world's pools (never a world entity)."""
@@ -86,7 +86,7 @@ class CorpusMaker:
         subject = self.fresh(entity_type) if fresh else rng.choice([e for e in self.known if e.type == entity_type])
         a = rng.choice(ATTRIBUTES[entity_type])
         question = a.question.format(s=subject.name)
-        n_docs = rng.randint(1, self.mix.max_docs)
+        n_docs = rng.choices(range(1, self.mix.max_docs + 1), [3, 3, 2] + [1] * (self.mix.max_docs - 3))[0]
         if rng.random() < self.mix.sentence_fraction:
             docs = self._sentences(subject, a.name, n_docs)
             sources = [rng.choice(RELIABLE_SOURCES) for _ in docs] if rng.random() < 0.5 else None

@@ -125,9 +125,10 @@ class WorldConfig:
 class NameMaker:
     """Unique capitalised names from syllables, drawn from one seeded generator."""
 
-    def __init__(self, rng: random.Random, taken: set[str] | None = None) -> None:
+    def __init__(self, rng: random.Random, taken: set[str] | None = None, remember: bool = True) -> None:
         self.rng = rng
         self.taken = taken if taken is not None else set()
+        self.remember = remember  # False: avoid `taken`, but a name may come back (throwaway entities)
 
     def word(self, lo: int = 2, hi: int = 3) -> str:
         return "".join(self.rng.choice(SYLLABLES) for _ in range(self.rng.randint(lo, hi))).capitalize()
@@ -136,7 +137,8 @@ class NameMaker:
         for _ in range(1000):
             name = make()
             if name not in self.taken:
-                self.taken.add(name)
+                if self.remember:
+                    self.taken.add(name)
                 return name
         msg = "ran out of unique syllable names; make the world smaller."
         raise ConfigError(msg)
