@@ -2,14 +2,15 @@
 
 Three kinds of example, mixed with `CorpusMix` weights:
 - **facts**: passages about *known* entities (two entities per example, paraphrases drawn
-  at random), trained on every token: this is what the model remembers;
-- **closed-book QA** on known entities (`Question: ...\\nAnswer: value`), trained on the
-  answer only: it learns to answer from memory;
+  at random): this is what the model remembers;
+- **closed-book QA** on known entities (`Question: ...\\nAnswer: value`): it learns to
+  answer from memory;
 - **RAG examples**: numbered documents (gold among distractors, at a uniform position,
-  as passages or as single tagged sentences), then the question and the answer. Most (75%) are about *fresh* entities, invented for that example only, so
-  the only way to answer them is to read the context; the rest are about known entities with
-  correct context. Short contexts (one to three documents) are drawn more often: they teach
-  finding the attribute before longer ones teach finding the subject.
+  as passages or as single tagged sentences), then the question and the answer. Most (75%)
+  are about *fresh* entities, invented for that example only, so the only way to answer
+  them is to read the context; the rest are about known entities with correct context.
+  Short contexts (one to three documents) are drawn more often: they teach finding the
+  attribute before longer ones teach finding the subject.
 
 Unknown world entities never appear in any example as a subject (they may appear as a
 value, e.g. a known person's employer), and no example is ever inconsistent: conflicts,
@@ -27,7 +28,7 @@ from .world import ATTRIBUTES, Entity, NameMaker, World
 
 @dataclass(frozen=True)
 class Example:
-    """`prompt` is not trained on (empty for fact text); `target` is."""
+    """`prompt` (empty for fact text) then `target`, the answer; `ExampleCollator` decides which tokens carry loss."""
 
     prompt: str
     target: str
