@@ -110,7 +110,7 @@ class ConflictNet(AdaptedEncoder):
     span_weight = 0.5
     stance_loss_weight = 1.0
 
-    def __init__(self, spec: BackboneSpec, lora: LoraSettings, dim: int = 128, stance: bool = True,
+    def __init__(self, spec: BackboneSpec, lora: LoraSettings, dim: int = 128, stance: bool = False,
                  stance_weight: float = 0.5) -> None:
         super().__init__(spec, lora, lambda hidden: ConflictHead(hidden, dim, stance, stance_weight),
                          {"head_dim": dim, "stance": stance, "stance_weight": stance_weight})

@@ -78,14 +78,15 @@ def pair_metrics(outputs: dict[str, np.ndarray]) -> dict[str, float]:
 
 
 def train_conflict(data: Sequence[str | Path], config: TrainConfig, *, lora: LoraSettings | None = None,
-                   spec: BackboneSpec | None = None, eval_fraction: float = 0.05, resume: bool = False) -> dict | None:
+                   spec: BackboneSpec | None = None, eval_fraction: float = 0.05, resume: bool = False,
+                   stance: bool = False) -> dict | None:
     """Build the groups, hold some out, train, and write the adapter folder to `config.out_dir`."""
     spec = spec or BackboneSpec()
     groups = build_groups(data, seed=config.seed)
     train, held = split_holdout(groups, eval_fraction, config.seed)
     logger.info("conflict: %d training groups, %d held out", len(train), len(held))
     torch.manual_seed(config.seed)
-    model = ConflictNet(spec, lora or LoraSettings())
+    model = ConflictNet(spec, lora or LoraSettings(), stance=stance)
     trainer = Trainer(model, config, train_data=train, eval_data=held, collate=GroupCollator(spec),
                       metrics=pair_metrics, task="conflict",
                       base_model=describe_model(spec.model, spec.split),

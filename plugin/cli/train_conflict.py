@@ -18,6 +18,10 @@ def register(sub) -> None:
                     "`accelerate launch -m ragarbiter.cli.main train conflict ...`.")
     p.add_argument("--data", required=True, nargs="+", metavar="FILE",
                    help="LitM NQ-Open .jsonl[.gz] and/or ConflictQA .json(l) files")
+    p.add_argument("--stance-head", action="store_true",
+                   help="add a yes/no stance head (trained where a ConflictQA record's answer statements give the "
+                        "stance; blended into the pair probability for yes/no questions). Not yet measured on the "
+                        "benchmarks, so the shipped adapter does not use it")
     add_encoder_args(p)
     add_train_args(p, batch_size=4)
     add_json_arg(p)
@@ -31,5 +35,5 @@ def run(args: argparse.Namespace) -> int:
 
     manifest = train_conflict(args.data, train_config(args), lora=lora_settings(args),
                               spec=BackboneSpec(split=args.split, max_length=args.max_length),
-                              eval_fraction=args.eval_fraction, resume=args.resume)
+                              eval_fraction=args.eval_fraction, resume=args.resume, stance=args.stance_head)
     return report(args, manifest)
