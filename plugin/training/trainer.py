@@ -107,6 +107,13 @@ class Trainer:
         accelerate = require("accelerate", "train", "training")
         cfg = self.config
         cpu = cfg.cpu or not torch.cuda.is_available()  # a CPU-only multi-process launch needs cpu=True (gloo)
+        from accelerate.state import AcceleratorState
+
+        state_now = AcceleratorState._shared_state
+        if state_now and state_now.get("_mixed_precision", cfg.mixed_precision) != cfg.mixed_precision:
+            # An earlier run in this process fixed another precision; the process state is
+            # kept (it holds the distributed setup), only the precision part is rebuilt.
+            AcceleratorState._reset_state(reset_partial_state=False)
         acc = accelerate.Accelerator(cpu=cpu, mixed_precision=cfg.mixed_precision,
                                      gradient_accumulation_steps=cfg.grad_accum)
         accelerate.utils.set_seed(cfg.seed)

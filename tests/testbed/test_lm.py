@@ -10,7 +10,7 @@ from ragarbiter.testbed import HarnessConfig, WorldConfig, load_testbed, run_tes
 from ragarbiter.testbed.lm import TestbedSize as Size
 
 MICRO = Size("micro", WorldConfig(seed=1, people=12, companies=4, cities=4, countries=2), hidden=48, layers=2,
-                    heads=4, kv_heads=2, intermediate=96, vocab=400, steps=40, batch_size=8, lr=3e-3,
+                    heads=4, kv_heads=2, intermediate=96, vocab=400, steps=80, batch_size=8, lr=3e-3,
                     train_examples=400)
 
 
@@ -24,7 +24,7 @@ def trained(tmp_path_factory):
 def test_the_model_trains_and_its_loss_falls(trained):
     out, manifest = trained
     run = manifest["run"]
-    assert run["steps"] == 40
+    assert run["steps"] == 80
     assert run["final_train_loss"] < 0.7 * run["initial_train_loss"]
     assert set(manifest["closed_book"]) == {"known", "unknown"}
     for name in ("config.json", "model.safetensors", "tokenizer.json", "testbed.json", "manifest.json"):
