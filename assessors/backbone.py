@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ragarbiter.errors import ConfigError, InvalidInputError, ModelNotFoundError
-from ragarbiter.models import default_device, resolve_model_path
+from ragarbiter.models import default_device, native_bf16, resolve_model_path
 
 logger = logging.getLogger(__name__)
 _LOAD_LOCK = threading.Lock()
@@ -75,11 +75,7 @@ def inference_dtype(device: str):
             msg = f"RAGARBITER_ASSESSOR_DTYPE must be float32 or bfloat16, got {forced!r}."
             raise ConfigError(msg)
         return getattr(torch, forced)
-    if str(device).startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or \
-        getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    return torch.bfloat16 if native else torch.float32
+    return torch.bfloat16 if native_bf16(device) else torch.float32
 
 
 def load_encoder_model(model: str):

@@ -75,6 +75,16 @@ def _from_hub_cache(repo_id: str) -> Path:
         raise ModelNotFoundError(msg) from exc
 
 
+def native_bf16(device: str) -> bool:
+    """Whether `device` runs bfloat16 natively: CUDA with bf16 support, or a CPU with AVX512-BF16 / AMX."""
+    import torch
+
+    if str(device).startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+                or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
+
+
 def default_device() -> str:
     """CUDA when available, else CPU."""
     import torch

@@ -101,12 +101,11 @@ class ContextBuilder:
 
     def _place(self, condition: str, item: QAItem, special: list[tuple[str, str]], n_distractors: int,
                rng: random.Random, wrong: str | None = None, level=None) -> ContextSet:
-        """Shuffle `special` (text, label) pairs in among distractors."""
+        """Shuffle `special` (text, label) pairs in among distractors (passage sets carry no source tags)."""
         rows = special + [(t, "distractor") for t in self.distractors(item, n_distractors, rng)]
         rng.shuffle(rows)
-        labels = [label for _, label in rows]
-        sources = self._sources(labels, rng) if condition == "mixture" else ("",) * len(rows)
-        return ContextSet(condition, item, tuple(t for t, _ in rows), tuple(labels), sources, wrong, level)
+        return ContextSet(condition, item, tuple(t for t, _ in rows), tuple(label for _, label in rows),
+                          ("",) * len(rows), wrong, level)
 
     # -- conditions ----------------------------------------------------------------------
     def clean(self, item: QAItem, rng: random.Random) -> ContextSet:

@@ -186,14 +186,10 @@ def _metrics(outputs: dict) -> dict[str, float]:
 
 
 def default_mixed_precision() -> str:
-    """bf16 autocast where the CPU runs it natively (AMX / AVX512-BF16) or on CUDA, else fp32."""
-    import torch
+    """bf16 autocast where the device runs it natively (AMX / AVX512-BF16 CPUs, CUDA), else fp32."""
+    from ragarbiter.models import default_device, native_bf16
 
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "no"
-    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or \
-        getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    return "bf16" if native else "no"
+    return "bf16" if native_bf16(default_device()) else "no"
 
 
 def train_testbed(size_name: str | TestbedSize, seed: int, out: str | Path, *, steps: int | None = None, resume: bool = False,

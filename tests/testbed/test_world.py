@@ -97,11 +97,11 @@ def test_counterfactual_set_asserts_another_value_and_holds_no_gold(world, build
 
 
 def test_conflict_set_holds_both_values(world, builder):
-    item = world.qa_items(known=False)[0]
-    s = builder.conflict(item, random.Random(3))
-    texts = dict(zip(s.labels, s.passages))
-    assert item.answer in texts["gold"] and s.wrong in texts["conflicting"]
-    assert item.answer not in texts["conflicting"].replace(s.wrong, "") or item.kind == "year"
+    for item in world.qa_items(known=False)[:20]:
+        s = builder.conflict(item, random.Random(3))
+        texts = dict(zip(s.labels, s.passages))
+        assert item.answer in texts["gold"] and s.wrong in texts["conflicting"]
+        assert item.answer not in texts["conflicting"]  # the conflicting side never states the true value
 
 
 def _jaccard(a: str, b: str) -> float:
