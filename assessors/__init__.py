@@ -4,6 +4,9 @@
 - `PoisonFilter` ("poison"): planted groups of near-duplicates contradicted by other evidence.
 - `InappropriateFilter` ("inappropriate"): removes false claims, hateful content, private
   information and injected instructions, sentence by sentence.
+- `AttentionSorter` ("attention_sort"): orders passages by the attention a local causal LM pays
+  them, most attended last (it needs a model; the stages above do not).
+- `LostInTheMiddleReorder` ("lost_in_the_middle"): most relevant passages at both ends.
 
 Importing this package is cheap; each stage's module (and torch) loads on first use.
 """
@@ -17,6 +20,8 @@ _EXPORTS = {
     "ConflictAssessor": "ragarbiter.assessors.conflict",
     "PoisonFilter": "ragarbiter.assessors.poison",
     "InappropriateFilter": "ragarbiter.assessors.inappropriate",
+    "AttentionSorter": "ragarbiter.assessors.attention_sort",
+    "LostInTheMiddleReorder": "ragarbiter.assessors.attention_sort",
 }
 
 __all__ = sorted(_EXPORTS)

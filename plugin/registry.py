@@ -26,6 +26,8 @@ PROVIDERS: dict[str, str] = {
     "poison": "ragarbiter.assessors.poison",
     "conflict": "ragarbiter.assessors.conflict",
     "inappropriate": "ragarbiter.assessors.inappropriate",
+    "attention_sort": "ragarbiter.assessors.attention_sort",
+    "lost_in_the_middle": "ragarbiter.assessors.attention_sort",
 }
 
 # The post-retrieval stages every default chain runs, in order, with their options.

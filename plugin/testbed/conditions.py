@@ -65,6 +65,15 @@ def render_prompt(question: str, passages: Sequence[str] = (), sources: Sequence
     return "\n".join(lines)
 
 
+def prompt_template():
+    """`render_prompt` as a `ragarbiter.adapters.hf.PromptTemplate`, for stages that build the prompt
+    themselves (attention sorting reads the attention of exactly the prompt the model answers)."""
+    from ragarbiter.adapters.hf import PromptTemplate
+
+    return PromptTemplate(instruction="Documents:\n", document="[{index}] {source_tag}{text}\n",
+                          question="Question: {question}\nAnswer:")
+
+
 class ContextBuilder:
     """Builds context sets for one world; `k` passages per set (`position_k` for `position`)."""
 

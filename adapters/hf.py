@@ -1,0 +1,372 @@
+"""Hugging Face causal-LM glue: per-document attention capture without eager attention.
+
+`capture_attention(model)` switches the model, for the duration of a ``with`` block, to an
+attention function registered through transformers' ``AttentionInterface``. That function
+calls the model's own implementation (SDPA, flash, flex, ...) unchanged, and for the rows a
+`CaptureRequest` names it also calls `ragarbiter.kernels.segment_attention_mass` on the
+query rows and the key cache the layer already has in hand. ``output_attentions`` and the
+eager (L x L) attention matrix are never needed.
+
+`SegmentAttention` builds on it: prompts with exact token spans per document (from the
+tokenizer's offsets), the key/value cache of the shared prefix reused across calls, several
+prompts in one forward pass, and per-document attention mass averaged over heads, then layers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import inspect
+import logging
+import sys
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from ragarbiter.errors import ConfigError, InvalidInputError, ShapeError
+
+logger = logging.getLogger(__name__)
+
+CAPTURE_IMPL = "ragarbiter_capture"
+SUPPORTED_FAMILIES = ("Llama", "Qwen2", "Qwen3", "Mistral", "Gemma", "Phi-3", "Olmo", "Granite")
+_ACTIVE: ContextVar[CaptureRequest | None] = ContextVar("ragarbiter_attention_capture", default=None)
+_REGISTER_LOCK = threading.Lock()
+_SWITCH_LOCK = threading.RLock()
+_registered = False
+
+
+@dataclass
+class CaptureRequest:
+    """What to capture in one forward pass, and where the captured mass goes.
+
+    For batch row ``b``: ``query_index[b]`` is the row of the layer's query tensor to read
+    (the last real token), ``key_end[b]`` the absolute number of keys that row sees, and
+    ``segments[b]`` an (S_b, 2) tensor of absolute ``[start, end)`` key ranges.
+    ``total_keys`` is the absolute length of the padded sequence (cache plus new tokens).
+    """
+
+    query_index: Sequence[int]
+    key_end: Sequence[int]
+    segments: Sequence[Any]
+    total_keys: int
+    layers: frozenset[int] | None = None
+    backend: str = "auto"
+    base: str = "sdpa"
+    mass: dict[int, list[Any]] = field(default_factory=dict)  # layer -> per row (Hq, S_b) fp32
+
+    def wants(self, layer: int) -> bool:
+        return self.layers is None or layer in self.layers
+
+
+def _capture_attention(module, query, key, value, attention_mask, **kwargs):
+    """The registered attention function: the model's own attention, plus segment mass on request."""
+    request = _ACTIVE.get()
+    out = _base_function(module, _current_base(module.config))(module, query, key, value, attention_mask, **kwargs)
+    layer = getattr(module, "layer_idx", None)
+    if request is not None and layer is not None and request.wants(layer):
+        request.mass[layer] = _segment_mass(module, request, query, key, kwargs)
+    return out
+
+
+def _current_base(config=None) -> str:
+    request = _ACTIVE.get()
+    if request is not None:
+        return request.base
+    return getattr(config, "_ragarbiter_base_attn", "sdpa")
+
+
+def _capture_mask(*args, **kwargs):
+    """The mask function of the wrapped implementation (what `sdpa`, `eager` or flash would get)."""
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
+
+    return ALL_MASK_ATTENTION_FUNCTIONS[_current_base(kwargs.get("config"))](*args, **kwargs)
+
+
+def _base_function(module, base: str):
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    if base == "eager":
+        fn = getattr(sys.modules[type(module).__module__], "eager_attention_forward", None)
+        if fn is None:
+            raise ConfigError(f"{type(module).__name__} has no eager attention function to wrap; load it with "
+                              f"attn_implementation='sdpa'.")
+        return fn
+    return ALL_ATTENTION_FUNCTIONS[base]
+
+
+def _segment_mass(module, request: CaptureRequest, query, key, kwargs) -> list:
+    import torch
+
+    from ragarbiter.kernels import segment_attention_mass
+
+    for name in ("softcap", "s_aux"):
+        if kwargs.get(name) is not None:
+            msg = (f"{type(module).__name__} uses attention {name!r}, which changes the softmax; per-document "
+                   f"attention mass cannot be read exactly from it. Supported families: {', '.join(SUPPORTED_FAMILIES)}.")
+            raise ConfigError(msg)
+    window = kwargs.get("sliding_window") or None
+    # With a sliding-window cache the layer sees only the last keys: local index j is absolute base + j.
+    base = request.total_keys - key.shape[2]
+    out = []
+    for b, (qi, end, segs) in enumerate(zip(request.query_index, request.key_end, request.segments)):
+        lo = max(base, end - window) if window else base
+        q = query[b:b + 1, :, qi:qi + 1]  # (1, Hq, 1, d)
+        k = key[b:b + 1, :, lo - base:end - base]  # (1, Hkv, n, d)
+        local = (segs - lo).clamp(0, end - lo)  # (S, 2)
+        mass = segment_attention_mass(q, k, local, scale=kwargs.get("scaling"), backend=request.backend)
+        out.append(mass[0, :, 0].detach().to(torch.float32))  # (Hq, S)
+    return out
+
+
+def register_capture() -> None:
+    """Register the capture function with transformers' AttentionInterface (once per process)."""
+    global _registered  # noqa: PLW0603
+    with _REGISTER_LOCK:
+        if _registered:
+            return
+        try:
+            from transformers import AttentionInterface
+        except ImportError as exc:  # transformers older than the attention interface
+            msg = ("Attention capture needs transformers with AttentionInterface (4.48 or later); "
+                   "upgrade with `pip install -U transformers`.")
+            raise ConfigError(msg) from exc
+        from transformers.masking_utils import AttentionMaskInterface
+
+        AttentionInterface.register(CAPTURE_IMPL, _capture_attention)
+        # The mask must be the one the wrapped implementation expects (causal offset, sliding window).
+        AttentionMaskInterface.register(CAPTURE_IMPL, _capture_mask)
+        _registered = True
+
+
+def check_hookable(model) -> None:
+    """Raise a clear error unless `model` routes its attention through the AttentionInterface."""
+    config = getattr(model, "config", None)
+    supports = getattr(model, "_supports_attention_backend", False)
+    can_set = getattr(model, "_can_set_attn_implementation", None)
+    if config is None or not supports or (callable(can_set) and not can_set()):
+        msg = (f"{type(model).__name__} does not route its attention through transformers' AttentionInterface, "
+               f"so its per-document attention cannot be captured. Supported families: "
+               f"{', '.join(SUPPORTED_FAMILIES)} (any model whose attention layers call "
+               f"ALL_ATTENTION_FUNCTIONS).")
+        raise ConfigError(msg)
+
+
+@contextlib.contextmanager
+def capture_attention(model, request: CaptureRequest | None = None) -> Iterator[CaptureRequest | None]:
+    """Run the model's forward passes inside this block with the capture function switched in."""
+    register_capture()
+    check_hookable(model)
+    with _SWITCH_LOCK:
+        base = model.config._attn_implementation
+        if base == CAPTURE_IMPL:  # nested use
+            base = getattr(model.config, "_ragarbiter_base_attn", "sdpa")
+        if request is not None:
+            request.base = base
+        model.config._ragarbiter_base_attn = base
+        model.set_attn_implementation(CAPTURE_IMPL)
+        token = _ACTIVE.set(request)
+        try:
+            yield request
+        finally:
+            _ACTIVE.reset(token)
+            model.set_attn_implementation(base)
+
+
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PromptTemplate:
+    """How documents and the question are laid out for the model.
+
+    ``document`` holds ``{text}`` and may hold ``{index}`` (1-based position) and
+    ``{source_tag}`` (``"(source) "`` or nothing). The attention span of a document is the
+    tokens of its ``{text}`` only, found from the tokenizer's character offsets.
+    """
+
+    instruction: str = "Answer the question using only the documents below.\n\n"
+    document: str = "Document [{index}] {source_tag}{text}\n"
+    question: str = "\nQuestion: {question}\nAnswer:"
+
+    def __post_init__(self) -> None:
+        if self.document.count("{text}") != 1:
+            raise ConfigError(f"PromptTemplate.document must contain '{{text}}' exactly once, got {self.document!r}.")
+        if self.question.count("{question}") != 1:
+            msg = f"PromptTemplate.question must contain '{{question}}' exactly once, got {self.question!r}."
+            raise ConfigError(msg)
+
+    def render(self, question: str, texts: Sequence[str], sources: Sequence[str | None] | None = None
+               ) -> tuple[str, list[tuple[int, int]]]:
+        """The prompt, and the character span ``[start, end)`` of each document's text in it."""
+        head, tail = self.document.split("{text}")
+        parts, spans, at = [self.instruction], [], len(self.instruction)
+        for i, text in enumerate(texts):
+            source = sources[i] if sources else None
+            fields = {"index": i + 1, "source_tag": f"({source}) " if source else ""}
+            before, after = head.format(**fields), tail.format(**fields)
+            spans.append((at + len(before), at + len(before) + len(text)))
+            parts += [before, text, after]
+            at += len(before) + len(text) + len(after)
+        parts.append(self.question.format(question=question))
+        return "".join(parts), spans
+
+
+@dataclass
+class EncodedPrompt:
+    ids: list[int]
+    spans: list[tuple[int, int]]  # token [start, end) per document
+
+
+class SegmentAttention:
+    """Per-document attention mass of the last prompt token, for any AttentionInterface causal LM.
+
+    One instance holds the model, its tokenizer and a small cache of prefix key/value states
+    (the instruction), reused by every later call whose prompts start with the same tokens.
+    """
+
+    def __init__(self, model, tokenizer, *, layers: Sequence[int] | None = None, heads: Sequence[int] | None = None,
+                 backend: str = "auto", prefix_cache: bool = True, max_cached_prefixes: int = 4) -> None:
+        check_hookable(model)
+        if not getattr(tokenizer, "is_fast", False):
+            msg = (f"{type(tokenizer).__name__} is not a fast tokenizer, so it gives no character offsets and the "
+                   f"document spans could only be guessed. Load it with AutoTokenizer.from_pretrained(..., use_fast=True).")
+            raise ConfigError(msg)
+        self.model, self.tokenizer = model, tokenizer
+        config = model.config
+        n_layers, n_heads = config.num_hidden_layers, config.num_attention_heads
+        self.layers = _check_indices(layers, n_layers, "layers")
+        self.heads = _check_indices(heads, n_heads, "heads")
+        self.backend = backend
+        self.prefix_cache = prefix_cache
+        self.max_positions = getattr(config, "max_position_embeddings", None)
+        self._prefixes: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+        self._max_prefixes = max_cached_prefixes
+        self._cache_arg = "cache" if "cache" in inspect.signature(model.base_model.forward).parameters \
+            else "past_key_values"
+
+    # -- tokenization -------------------------------------------------------------------------
+    def encode(self, prompt: str, char_spans: Sequence[tuple[int, int]]) -> EncodedPrompt:
+        """Token ids of `prompt` (with BOS when the model has one) and each span's exact token range."""
+        tok = self.tokenizer
+        enc = tok(prompt, return_offsets_mapping=True, add_special_tokens=True)
+        ids, offsets = list(enc["input_ids"]), list(enc["offset_mapping"])
+        bos = getattr(tok, "bos_token_id", None)
+        if bos is not None and (not ids or ids[0] != bos):
+            ids, offsets = [bos, *ids], [(0, 0), *offsets]
+        spans = []
+        for start, end in char_spans:
+            inside = [i for i, (a, b) in enumerate(offsets) if b > a and a < end and b > start]
+            if not inside:
+                raise InvalidInputError(f"document characters [{start}, {end}) map to no token; pass non-empty text.")
+            spans.append((inside[0], inside[-1] + 1))
+        return EncodedPrompt(ids, spans)
+
+    # -- forward ------------------------------------------------------------------------------
+    def mass(self, prompts: Sequence[EncodedPrompt], batch_size: int = 8) -> list[list[float]]:
+        """Per prompt, each span's mass averaged over the selected heads, then layers: sum over its tokens."""
+        out: list[list[float]] = []
+        for i in range(0, len(prompts), batch_size):
+            out += self._batch_mass(prompts[i:i + batch_size])
+        return out
+
+    def _batch_mass(self, prompts: Sequence[EncodedPrompt]) -> list[list[float]]:
+        import torch
+
+        device = self.model.device
+        prefix_len, cache = self._prefix_for(prompts)
+        suffixes = [p.ids[prefix_len:] for p in prompts]
+        width = max(len(s) for s in suffixes)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        ids = torch.tensor([s + [pad] * (width - len(s)) for s in suffixes], device=device)  # (B, L), right padded
+        # Right padding needs no mask: causality already hides the pads from every real token.
+        request = CaptureRequest(
+            query_index=[len(s) - 1 for s in suffixes],
+            key_end=[len(p.ids) for p in prompts],
+            segments=[torch.tensor(p.spans, dtype=torch.int64, device=device).reshape(-1, 2) for p in prompts],
+            total_keys=prefix_len + width,
+            layers=frozenset(self.layers) if self.layers is not None else None,
+            backend=self.backend,
+        )
+        kwargs: dict[str, Any] = {"input_ids": ids, "use_cache": cache is not None}
+        if cache is not None:
+            cache = copy.deepcopy(cache)
+            if len(prompts) > 1:
+                cache.batch_repeat_interleave(len(prompts))
+            kwargs[self._cache_arg] = cache
+            kwargs["position_ids"] = (torch.arange(width, device=device) + prefix_len)[None].expand(len(prompts), -1)
+        with torch.inference_mode(), capture_attention(self.model, request):
+            self.model.base_model(**kwargs)
+        layers = sorted(request.mass)
+        if not layers:
+            raise ConfigError(f"{type(self.model).__name__}: no attention layer reported to the capture function; "
+                              f"supported families: {', '.join(SUPPORTED_FAMILIES)}.")
+        result = []
+        for b in range(len(prompts)):
+            per_layer = torch.stack([request.mass[layer][b] for layer in layers])  # (layers, Hq, S)
+            if self.heads is not None:
+                per_layer = per_layer[:, self.heads]
+            result.append(per_layer.mean(dim=1).mean(dim=0).tolist())  # heads, then layers
+        return result
+
+    def _prefix_for(self, prompts: Sequence[EncodedPrompt]) -> tuple[int, Any]:
+        """The longest cached (or newly cached) token prefix all prompts share, leaving >= 1 new token each."""
+        if not self.prefix_cache:
+            return 0, None
+        limit = min(min(len(p.ids) for p in prompts) - 1, min(p.spans[0][0] if p.spans else len(p.ids) for p in prompts))
+        first = prompts[0].ids
+        shared = 0
+        while shared < limit and all(p.ids[shared] == first[shared] for p in prompts):
+            shared += 1
+        for key in sorted(self._prefixes, key=len, reverse=True):
+            if len(key) <= shared and tuple(first[:len(key)]) == key:
+                self._prefixes.move_to_end(key)
+                return len(key), self._prefixes[key]
+        if shared < 2:
+            return 0, None
+        cache = self._prefill(first[:shared])
+        self._prefixes[tuple(first[:shared])] = cache
+        while len(self._prefixes) > self._max_prefixes:
+            self._prefixes.popitem(last=False)
+        return shared, cache
+
+    def _prefill(self, ids: Sequence[int]):
+        import torch
+
+        with torch.inference_mode():
+            out = self.model.base_model(input_ids=torch.tensor([list(ids)], device=self.model.device), use_cache=True)
+        cache = getattr(out, "cache", None)
+        return cache if cache is not None else out.past_key_values
+
+    def clear_cache(self) -> None:
+        self._prefixes.clear()
+
+
+def _check_indices(values: Sequence[int] | None, limit: int, what: str) -> list[int] | None:
+    if values is None:
+        return None
+    picked = [int(v) for v in values]
+    if not picked or any(not 0 <= v < limit for v in picked):
+        msg = f"{what}={list(values)!r} must be a non-empty list of indices in [0, {limit}) (or None for all)."
+        raise ShapeError(msg)
+    return picked
+
+
+def load_causal_lm(path: str, *, device: str | None = None, dtype: Any = None):
+    """Load a local causal LM and its fast tokenizer with SDPA attention; a clear error if the folder is wrong."""
+    from pathlib import Path
+
+    from ragarbiter.errors import ModelNotFoundError
+
+    folder = Path(path).expanduser()
+    if not (folder / "config.json").is_file():
+        msg = (f"{folder} holds no Hugging Face model (no config.json). Pass a folder written by "
+               f"save_pretrained, e.g. one made by `ragarbiter testbed train --size small --seed 0`.")
+        raise ModelNotFoundError(msg)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, use_fast=True)
+    model = AutoModelForCausalLM.from_pretrained(folder, attn_implementation="sdpa", dtype=dtype or "auto")
+    if device:
+        model = model.to(device)
+    return model.eval(), tokenizer

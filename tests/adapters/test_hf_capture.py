@@ -1,0 +1,192 @@
+"""Attention capture through transformers' AttentionInterface equals eager attention.
+
+Tiny Llama-, Qwen2- and Mistral-style models (GQA and MHA, one with a sliding window) are built
+in code with random weights; the tokenizer is a byte-level BPE trained on a small world. The
+reference is the eager implementation's ``output_attentions`` summed over each document's
+tokens, for the last prompt position, averaged over heads then layers.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+pytest.importorskip("transformers")
+
+from transformers import (  # noqa: E402
+    LlamaConfig,
+    LlamaForCausalLM,
+    MistralConfig,
+    MistralForCausalLM,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+)
+
+from ragarbiter.adapters.hf import (  # noqa: E402
+    CAPTURE_IMPL,
+    PromptTemplate,
+    SegmentAttention,
+    capture_attention,
+    check_hookable,
+)
+from ragarbiter.errors import ConfigError, ShapeError  # noqa: E402
+from tests.eager import eager_document_mass  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def world_and_tokenizer():
+    from ragarbiter.testbed.lm import build_tokenizer
+    from ragarbiter.testbed.world import WorldConfig, build_world
+
+    world = build_world(WorldConfig(seed=3, people=16, companies=4, cities=4, countries=2))
+    return world, build_tokenizer(world, 400)
+
+
+@pytest.fixture(scope="module")
+def documents(world_and_tokenizer):
+    world, _ = world_and_tokenizer
+    texts = list(world.texts())
+    return [" ".join(texts[3 * i:3 * i + 3]) for i in range(5)]
+
+
+def _model(family: str, vocab: int):
+    torch.manual_seed(0)
+    common = dict(vocab_size=vocab, hidden_size=64, intermediate_size=96, num_hidden_layers=3,
+                  max_position_embeddings=2048)
+    if family == "llama-gqa":
+        model = LlamaForCausalLM(LlamaConfig(**common, num_attention_heads=8, num_key_value_heads=2))
+    elif family == "qwen2-gqa":
+        model = Qwen2ForCausalLM(Qwen2Config(**common, num_attention_heads=4, num_key_value_heads=2))
+    elif family == "mistral-mha-window":
+        # A window shorter than the prompt: the last token sees only part of the documents.
+        model = MistralForCausalLM(MistralConfig(**common, num_attention_heads=4, num_key_value_heads=4,
+                                                 sliding_window=160))
+    else:  # pragma: no cover
+        raise AssertionError(family)
+    return model.eval()
+
+
+def _eager_mass(model, prompt) -> list[float]:
+    return eager_document_mass(model, prompt.ids, prompt.spans)
+
+
+FAMILIES = ("llama-gqa", "qwen2-gqa", "mistral-mha-window")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("prefix_cache", [True, False])
+def test_captured_mass_equals_eager_attention(family, prefix_cache, world_and_tokenizer, documents):
+    _, tok = world_and_tokenizer
+    model = _model(family, len(tok))
+    model.set_attn_implementation("sdpa")
+    attention = SegmentAttention(model, tok, prefix_cache=prefix_cache)
+    template = PromptTemplate()
+    orders = ([0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 0], [1, 4, 3])  # different lengths in one batch
+    prompts = [attention.encode(*template.render("Where was Tavo born?", [documents[i] for i in order]))
+               for order in orders]
+    got = attention.mass(prompts, batch_size=3)  # a batch of 3, then a batch of 1
+    for prompt, mass in zip(prompts, got):
+        want = _eager_mass(model, prompt)
+        assert mass == pytest.approx(want, abs=2e-5), family
+    if family == "mistral-mha-window":  # the window really cuts the first document off
+        assert got[0][0] == 0.0 and got[0][-1] > 0.0
+    else:
+        assert all(m > 0 for m in got[0])
+    assert model.config._attn_implementation == "sdpa"  # restored after capture
+
+
+def test_prefix_cache_is_reused_across_calls(world_and_tokenizer, documents):
+    _, tok = world_and_tokenizer
+    model = _model("llama-gqa", len(tok))
+    attention = SegmentAttention(model, tok)
+    template = PromptTemplate(instruction="Read every document carefully, then answer the question briefly.\n")
+    first = attention.encode(*template.render("Where was Tavo born?", documents[:3]))
+    second = attention.encode(*template.render("Who employs Kiri?", documents[2:]))
+    attention.mass([first])
+    calls = []
+    original = attention._prefill
+    attention._prefill = lambda ids: calls.append(len(ids)) or original(ids)
+    attention.mass([second])
+    assert calls == []  # the instruction's key/value cache from the first call served the second
+    assert len(attention._prefixes) == 1
+
+
+def test_eager_attention_is_never_called(world_and_tokenizer, documents, monkeypatch):
+    import transformers.models.llama.modeling_llama as llama
+
+    _, tok = world_and_tokenizer
+    model = _model("llama-gqa", len(tok))
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("eager attention was called")
+
+    monkeypatch.setattr(llama, "eager_attention_forward", forbidden)
+    attention = SegmentAttention(model, tok)
+    mass = attention.mass([attention.encode(*PromptTemplate().render("q?", documents[:2]))])
+    assert len(mass[0]) == 2
+
+
+def test_triton_kernel_path_matches_eager(world_and_tokenizer, documents):
+    from ragarbiter.kernels._dispatch import interpreting, triton_available
+
+    if not triton_available() or not (interpreting() or torch.cuda.is_available()):
+        pytest.skip("needs triton and a GPU or TRITON_INTERPRET=1")
+    import triton.language as tl
+    from triton.runtime.interpreter import InterpretedFunction
+
+    if not torch.cuda.is_available() and not isinstance(tl.zeros, InterpretedFunction):
+        pytest.skip("triton was imported before TRITON_INTERPRET=1 was set")
+    _, tok = world_and_tokenizer
+    model = _model("qwen2-gqa", len(tok))
+    attention = SegmentAttention(model, tok, backend="triton")
+    prompt = attention.encode(*PromptTemplate().render("Where was Tavo born?", documents[:3]))
+    assert attention.mass([prompt])[0] == pytest.approx(_eager_mass(model, prompt), abs=2e-5)
+
+
+def test_document_spans_come_from_offsets(world_and_tokenizer, documents):
+    _, tok = world_and_tokenizer
+    model = _model("llama-gqa", len(tok))
+    attention = SegmentAttention(model, tok)
+    prompt_text, spans = PromptTemplate().render("q?", documents[:3], ["wiki", None, "forum"])
+    assert [prompt_text[s:e] for s, e in spans] == documents[:3]
+    enc = attention.encode(prompt_text, spans)
+    assert enc.ids[0] == tok.bos_token_id
+    for (s, e), doc in zip(enc.spans, documents[:3]):
+        assert tok.decode(enc.ids[s:e]).strip() == doc
+
+
+def test_unhookable_model_gets_a_clear_error():
+    class NotAnHFModel(torch.nn.Module):
+        config = None
+
+    with pytest.raises(ConfigError, match="Supported families: Llama"):
+        check_hookable(NotAnHFModel())
+
+
+def test_bad_layer_or_head_indices_are_named(world_and_tokenizer):
+    _, tok = world_and_tokenizer
+    model = _model("llama-gqa", len(tok))
+    with pytest.raises(ShapeError, match=r"layers=\[7\]"):
+        SegmentAttention(model, tok, layers=[7])
+    with pytest.raises(ShapeError, match="heads"):
+        SegmentAttention(model, tok, heads=[])
+
+
+def test_slow_tokenizer_is_refused(world_and_tokenizer):
+    _, tok = world_and_tokenizer
+    model = _model("llama-gqa", len(tok))
+
+    class Slow:
+        is_fast = False
+
+    with pytest.raises(ConfigError, match="use_fast=True"):
+        SegmentAttention(model, Slow())
+
+
+def test_capture_block_restores_the_implementation_on_error(world_and_tokenizer):
+    _, tok = world_and_tokenizer
+    model = _model("llama-gqa", len(tok))
+    with pytest.raises(RuntimeError), capture_attention(model):
+        assert model.config._attn_implementation == CAPTURE_IMPL
+        raise RuntimeError("boom")
+    assert model.config._attn_implementation == "sdpa"

@@ -1,0 +1,226 @@
+"""AttentionSorter and LostInTheMiddleReorder through their public calls, on a tiny Llama built in code."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ragarbiter import Context, Passage, Pipeline
+from ragarbiter.errors import ConfigError
+from ragarbiter.registry import build_stage
+from tests.eager import eager_document_mass
+
+transformers = pytest.importorskip("transformers")
+
+
+# -- LostInTheMiddleReorder ----------------------------------------------------------------------
+def _ids(context):
+    return [p.text for p in context.passages]
+
+
+@pytest.mark.parametrize(("arrived", "placed"), [
+    ("abcde", "acedb"),  # LongContextReorder: walking from the weakest, alternately front and back
+    ("abcdef", "bdfeca"),
+    ("ab", "ab"),
+])
+def test_lost_in_the_middle_puts_the_best_at_both_ends(arrived, placed):
+    stage = build_stage("lost_in_the_middle")
+    out = stage(Context.for_query("q?", [Passage(c) for c in arrived]))
+    assert "".join(_ids(out)) == placed
+    if arrived != placed:
+        event = out.trace[-1]
+        assert event.kind == "context_reordered" and "both ends" in event.reason
+
+
+def test_lost_in_the_middle_ranks_by_score_when_every_passage_has_one():
+    scored = [Passage(c, score=s) for c, s in zip("abcde", (0.1, 0.9, 0.5, 0.7, 0.3))]  # ranks: b d c e a -> r1 r3 r5 r4 r2
+    out = build_stage("lost_in_the_middle")(Context.for_query("q?", scored))
+    assert "".join(_ids(out)) == "bcaed"
+    assert "retrieval score" in out.trace[-1].reason
+
+
+# -- AttentionSorter ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from ragarbiter.testbed.lm import build_tokenizer
+    from ragarbiter.testbed.world import WorldConfig, build_world
+
+    world = build_world(WorldConfig(seed=5, people=16, companies=4, cities=4, countries=2))
+    tok = build_tokenizer(world, 400)
+    torch.manual_seed(1)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=96,
+                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                         max_position_embeddings=1024)).eval()
+    texts = list(world.texts())
+    docs = [Passage(" ".join(texts[2 * i:2 * i + 2 + i % 3]), source=f"src{i}") for i in range(6)]
+    return model, tok, docs
+
+
+def _sorter(tiny, **options):
+    from ragarbiter.assessors import AttentionSorter
+
+    model, tok, _ = tiny
+    return AttentionSorter(model, tok, **options)
+
+
+def _eager_scores(tiny, sorter, query, passages):
+    """The reference: eager attention of the last token, per document, for the prompt in this order."""
+    model = tiny[0]
+    prompt, spans = sorter.template.render(query, [p.text for p in passages], [p.source for p in passages])
+    enc = sorter.attention.encode(prompt, spans)
+    return eager_document_mass(model, enc.ids, enc.spans)
+
+
+def test_one_iteration_sorts_by_eager_attention_most_attended_last(tiny):
+    _, _, docs = tiny
+    sorter = _sorter(tiny, iterations=1)
+    query = "Where was Tavo born?"
+    want = _eager_scores(tiny, sorter, query, docs)
+    out = sorter(Context.for_query(query, docs))
+    expected = [p.id for _, p in sorted(zip(want, docs), key=lambda t: t[0])]
+    assert [p.id for p in out.passages] == expected
+    scores = {j.passage_id: j.score for j in out.judgements}
+    assert [scores[p.id] for p in out.passages] == pytest.approx(sorted(want), abs=1e-5)
+    assert all(j.label == "attention" and "attention mass" in j.reason for j in out.judgements)
+    assert out.trace[-1].kind == "context_reordered"
+
+
+def test_iterations_repeat_the_sort_on_the_new_order(tiny):
+    _, _, docs = tiny
+    query = "Who employs Kiri?"
+    once = _sorter(tiny, iterations=1)
+    twice = _sorter(tiny, iterations=2)
+    step1 = once(Context.for_query(query, docs))
+    step2 = once(Context.for_query(query, step1.passages))
+    assert [p.id for p in twice(Context.for_query(query, docs)).passages] == [p.id for p in step2.passages]
+
+
+def test_batched_contexts_sort_like_single_ones(tiny):
+    _, _, docs = tiny
+    sorter = _sorter(tiny, iterations=2, batch_size=3)
+    contexts = [Context.for_query(q, docs[i:]) for i, q in enumerate(["a?", "Where was Tavo born?", "b?", "c?"])]
+    together = sorter.sort_many(contexts)
+    for context, batched in zip(contexts, together):
+        assert [p.id for p in sorter(context).passages] == [p.id for p in batched.passages]
+
+
+def test_mean_aggregate_divides_by_the_span_length(tiny):
+    _, _, docs = tiny
+    total = _sorter(tiny, iterations=1)(Context.for_query("q?", docs))
+    mean = _sorter(tiny, iterations=1, aggregate="mean")(Context.for_query("q?", docs))
+    sums = {j.passage_id: j.score for j in total.judgements}
+    means = {j.passage_id: j.score for j in mean.judgements}
+    sorter = _sorter(tiny)
+    prompt, spans = sorter.template.render("q?", [p.text for p in docs], [p.source for p in docs])
+    lengths = [e - s for s, e in sorter.attention.encode(prompt, spans).spans]
+    for p, n in zip(docs, lengths):
+        assert means[p.id] == pytest.approx(sums[p.id] / n, rel=1e-4)
+    assert "per token" in mean.judgements[0].reason
+
+
+def test_empty_documents_are_skipped_with_a_reason_and_kept(tiny):
+    _, _, docs = tiny
+    passages = [docs[0], Passage("   ", id="blank"), docs[1]]
+    out = _sorter(tiny)(Context.for_query("q?", passages))
+    assert out.passages[0].id == "blank"
+    blank = out.judgements_for("blank")[0]
+    assert blank.score == 0.0 and "empty text" in blank.reason
+    assert len(out.passages) == 3
+
+
+def test_truncate_to_keeps_the_most_attended_and_says_why_the_rest_went(tiny):
+    _, _, docs = tiny
+    full = _sorter(tiny)(Context.for_query("q?", docs))
+    cut = _sorter(tiny, truncate_to=2)(Context.for_query("q?", docs))
+    assert [p.id for p in cut.passages] == [p.id for p in full.passages][-2:]
+    assert len(cut.dropped) == 4 and all("truncate_to" in d.reason for d in cut.dropped)
+
+
+def test_prompt_longer_than_the_window_is_an_error_or_drops_the_lowest_ranked(tiny):
+    model, tok, docs = tiny
+    sorter = _sorter(tiny)
+    sorter.attention.max_positions = 200
+    with pytest.raises(ConfigError, match=r"longer than the model's window of 200.*overflow='drop'"):
+        sorter(Context.for_query("q?", docs))
+    dropping = _sorter(tiny, overflow="drop")
+    dropping.attention.max_positions = 200
+    out = dropping(Context.for_query("q?", docs))
+    assert out.dropped and all("over the model's window of 200" in d.reason for d in out.dropped)
+    kept = {p.id for p in out.passages}
+    assert kept == {p.id for p in docs[:len(kept)]}  # the lowest-ranked (last to arrive) went first
+    assert len(kept) + len(out.dropped) == len(docs)
+
+
+def test_bad_options_name_the_value_and_the_fix(tiny):
+    model, tok, _ = tiny
+    with pytest.raises(ConfigError, match="needs a causal LM"):
+        build_stage("attention_sort")
+    with pytest.raises(ConfigError, match="tokenizer"):
+        build_stage("attention_sort", model=model)
+    for bad in ({"iterations": 0}, {"aggregate": "max"}, {"truncate_to": 0}, {"overflow": "wrap"}):
+        with pytest.raises(ConfigError, match=repr(next(iter(bad.values())))):
+            build_stage("attention_sort", model=model, tokenizer=tok, **bad)
+
+
+def test_a_model_folder_loads_by_path(tiny, tmp_path):
+    model, tok, docs = tiny
+    model.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    by_path = build_stage("attention_sort", model=str(tmp_path), iterations=1)
+    by_object = _sorter(tiny, iterations=1)
+    assert [p.id for p in by_path(Context.for_query("q?", docs)).passages] == \
+           [p.id for p in by_object(Context.for_query("q?", docs)).passages]
+    from ragarbiter.errors import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError, match="no config.json"):
+        build_stage("attention_sort", model=str(tmp_path / "missing"))
+
+
+# -- proxy use: a small local model sorts the context for a larger LLM called through a framework --
+def test_langchain_chain_sends_the_larger_llm_the_sorted_context(tiny):
+    pytest.importorskip("langchain_core")
+    from langchain_core.documents import Document
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_core.runnables import RunnableLambda
+
+    from ragarbiter.adapters.langchain import ArbiterCompressor
+
+    _, _, docs = tiny
+    sorter = _sorter(tiny)
+    expected = [p.text for p in sorter(Context.for_query("Where was Tavo born?", docs)).passages]
+    seen = []
+
+    def remember(prompt_value):
+        seen.append(prompt_value.to_string())
+        return prompt_value
+
+    chain = (
+        {"documents": RunnableLambda(lambda q: [Document(p.text) for p in docs]), "query": lambda q: q}
+        | ArbiterCompressor(pipeline=Pipeline([sorter]))
+        | RunnableLambda(lambda ds: {"context": "\n".join(d.page_content for d in ds), "question": "Where was Tavo born?"})
+        | ChatPromptTemplate.from_template("{context}\n\nQuestion: {question}")
+        | RunnableLambda(remember)
+        | FakeListChatModel(responses=["Vesh"])
+    )
+    assert chain.invoke("Where was Tavo born?").content == "Vesh"
+    positions = [seen[0].index(text) for text in expected]
+    assert positions == sorted(positions)  # the large model read the documents in sorted order
+
+
+def test_llama_index_postprocessor_sorts_nodes(tiny):
+    pytest.importorskip("llama_index.core")
+    from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+    from ragarbiter.adapters.llama_index import ArbiterPostprocessor
+
+    _, _, docs = tiny
+    sorter = _sorter(tiny)
+    expected = [p.text for p in sorter(Context.for_query("Where was Tavo born?", docs)).passages]
+    nodes = [NodeWithScore(node=TextNode(text=p.text), score=1.0 - i / 10) for i, p in enumerate(docs)]
+    out = ArbiterPostprocessor(pipeline=Pipeline([sorter])).postprocess_nodes(
+        nodes, query_bundle=QueryBundle("Where was Tavo born?"))
+    assert [n.node.get_content() for n in out] == expected
+    assert all(n.node.metadata["ragarbiter"][0]["label"] == "attention" for n in out)
