@@ -223,10 +223,18 @@ class SegmentAttention:
 
     One instance holds the model, its tokenizer and a small cache of prefix key/value states
     (the instruction), reused by every later call whose prompts start with the same tokens.
+
+    The prefix cache is used when the shared prefix has at least `min_prefix_tokens` tokens.
+    Below that, recomputing the prefix is cheaper: with a cache the new tokens need an
+    explicit causal mask with an offset, which takes SDPA off its mask-free causal path
+    (measured on CPU: a 580-token instruction in a 2,260-token prompt still ran 1.29x a plain
+    prefill with the cache and 1.08x without). Long system prompts and few-shot blocks on
+    large models are where it pays.
     """
 
     def __init__(self, model, tokenizer, *, layers: Sequence[int] | None = None, heads: Sequence[int] | None = None,
-                 backend: str = "auto", prefix_cache: bool = True, max_cached_prefixes: int = 4) -> None:
+                 backend: str = "auto", prefix_cache: bool = True, min_prefix_tokens: int = 1024,
+                 max_cached_prefixes: int = 4) -> None:
         check_hookable(model)
         if not getattr(tokenizer, "is_fast", False):
             msg = (f"{type(tokenizer).__name__} is not a fast tokenizer, so it gives no character offsets and the "
@@ -239,6 +247,7 @@ class SegmentAttention:
         self.heads = _check_indices(heads, n_heads, "heads")
         self.backend = backend
         self.prefix_cache = prefix_cache
+        self.min_prefix_tokens = max(1, int(min_prefix_tokens))
         self.max_positions = getattr(config, "max_position_embeddings", None)
         self._prefixes: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         self._max_prefixes = max_cached_prefixes
@@ -322,7 +331,7 @@ class SegmentAttention:
             if len(key) <= shared and tuple(first[:len(key)]) == key:
                 self._prefixes.move_to_end(key)
                 return len(key), self._prefixes[key]
-        if shared < 2:
+        if shared < self.min_prefix_tokens:
             return 0, None
         cache = self._prefill(first[:shared])
         self._prefixes[tuple(first[:shared])] = cache

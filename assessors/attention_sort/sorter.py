@@ -59,6 +59,8 @@ class AttentionSorter(Stage):
             removes passages from the end of the arrival order (the lowest-ranked by the
             retriever) until it fits, each with a reason.
         batch_size: prompts per forward pass when several contexts are sorted together.
+        min_prefix_tokens: reuse the key/value cache of the prompt prefix that every prompt
+            shares (the instruction) when it is at least this long.
     """
 
     name = "attention_sort"
@@ -66,7 +68,7 @@ class AttentionSorter(Stage):
     def __init__(self, model: Any = None, tokenizer: Any = None, *, iterations: int = 3, template: Any = None,
                  aggregate: str = "sum", layers: Sequence[int] | None = None, heads: Sequence[int] | None = None,
                  truncate_to: int | None = None, overflow: str = "error", batch_size: int = 8,
-                 device: str | None = None, backend: str = "auto") -> None:
+                 device: str | None = None, backend: str = "auto", min_prefix_tokens: int = 1024) -> None:
         from ragarbiter.adapters.hf import PromptTemplate, SegmentAttention, load_causal_lm
 
         if model is None:
@@ -92,7 +94,8 @@ class AttentionSorter(Stage):
         self.template = template or PromptTemplate()
         self.iterations, self.aggregate = iterations, aggregate
         self.truncate_to, self.overflow, self.batch_size = truncate_to, overflow, batch_size
-        self.attention = SegmentAttention(model, tokenizer, layers=layers, heads=heads, backend=backend)
+        self.attention = SegmentAttention(model, tokenizer, layers=layers, heads=heads, backend=backend,
+                                          min_prefix_tokens=min_prefix_tokens)
 
     # -- Stage ------------------------------------------------------------------------------------
     def _run(self, context: Context) -> Context:

@@ -16,7 +16,8 @@ from ragarbiter import __version__
 from ragarbiter.errors import RagArbiterError
 
 COMMANDS = ["index", "query", "demo", "serve", "testbed"]
-BENCHES = ["retrieval", "latency", "serve", "conflict", "poison", "inappropriate", "assessors", "testbed"]
+BENCHES = ["retrieval", "latency", "serve", "conflict", "poison", "inappropriate", "assessors", "testbed",
+           "attention_sort"]
 TRAINERS: list[str] = ["conflict", "inappropriate"]
 
 

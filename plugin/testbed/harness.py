@@ -157,10 +157,18 @@ def stage_transform(stage) -> Transform:
     return run
 
 
-def build_stages(names: Sequence[str]) -> dict[str, object | str]:
+def generator_options(lm) -> dict[str, dict]:
+    """Stages that run a causal LM get the testbed model, its tokenizer and the exact prompt layout."""
+    from .conditions import prompt_template
+
+    return {"attention_sort": {"model": lm.model, "tokenizer": lm.tokenizer, "template": prompt_template()}}
+
+
+def build_stages(names: Sequence[str], lm=None) -> dict[str, object | str]:
     """Each name -> a built stage, or why it is absent (a stage this version does not have is never faked)."""
     from ragarbiter.registry import build_stage, stage_factory
 
+    options = generator_options(lm) if lm is not None else {}
     out: dict[str, object | str] = {}
     for name in names:
         try:
@@ -168,7 +176,7 @@ def build_stages(names: Sequence[str]) -> dict[str, object | str]:
         except ConfigError:
             out[name] = "absent (not built in this version)"
             continue
-        out[name] = build_stage(name)
+        out[name] = build_stage(name, **options.get(name, {}))
     return out
 
 
@@ -178,7 +186,7 @@ def run_testbed(lm, config: HarnessConfig | None = None, stages: Sequence[str] =
     started = time.perf_counter()
     harness = Harness(lm, config)
     result = {"closed_book": closed_book_accuracy(lm, lm.world), "rag": harness.evaluate(), "stages": {}}
-    for name, stage in build_stages(stages).items():
+    for name, stage in build_stages(stages, lm).items():
         if isinstance(stage, str):
             result["stages"][name] = {"status": stage}
             continue

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -79,6 +79,11 @@ def size(name: str, seed: int = 0) -> TestbedSize:
 def build_tokenizer(world: World, vocab_size: int, extra: Sequence[str] = ()):
     """A byte-level BPE trained on the world's text (exact round trip, offsets for every token),
     wrapped as a `PreTrainedTokenizerFast` so it saves and loads like any HF tokenizer."""
+    return bpe_tokenizer([*world.texts(known_only=False), SCAFFOLD, *extra], vocab_size)
+
+
+def bpe_tokenizer(texts: Iterable[str], vocab_size: int):
+    """A byte-level BPE tokenizer trained on `texts`, with <pad>, <s>, </s> and <unk>."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -87,7 +92,6 @@ def build_tokenizer(world: World, vocab_size: int, extra: Sequence[str] = ()):
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    texts = [*world.texts(known_only=False), SCAFFOLD, *extra]
     tok.train_from_iterator(texts, trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
                                    unk_token="<unk>", padding_side="left", clean_up_tokenization_spaces=False)

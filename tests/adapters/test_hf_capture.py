@@ -79,7 +79,7 @@ def test_captured_mass_equals_eager_attention(family, prefix_cache, world_and_to
     _, tok = world_and_tokenizer
     model = _model(family, len(tok))
     model.set_attn_implementation("sdpa")
-    attention = SegmentAttention(model, tok, prefix_cache=prefix_cache)
+    attention = SegmentAttention(model, tok, prefix_cache=prefix_cache, min_prefix_tokens=1)
     template = PromptTemplate()
     orders = ([0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 0], [1, 4, 3])  # different lengths in one batch
     prompts = [attention.encode(*template.render("Where was Tavo born?", [documents[i] for i in order]))
@@ -98,7 +98,7 @@ def test_captured_mass_equals_eager_attention(family, prefix_cache, world_and_to
 def test_prefix_cache_is_reused_across_calls(world_and_tokenizer, documents):
     _, tok = world_and_tokenizer
     model = _model("llama-gqa", len(tok))
-    attention = SegmentAttention(model, tok)
+    attention = SegmentAttention(model, tok, min_prefix_tokens=8)
     template = PromptTemplate(instruction="Read every document carefully, then answer the question briefly.\n")
     first = attention.encode(*template.render("Where was Tavo born?", documents[:3]))
     second = attention.encode(*template.render("Who employs Kiri?", documents[2:]))
@@ -109,6 +109,9 @@ def test_prefix_cache_is_reused_across_calls(world_and_tokenizer, documents):
     attention.mass([second])
     assert calls == []  # the instruction's key/value cache from the first call served the second
     assert len(attention._prefixes) == 1
+    short = SegmentAttention(model, tok, min_prefix_tokens=10_000)
+    short.mass([first])
+    assert not short._prefixes  # a prefix this short is recomputed, not cached
 
 
 def test_eager_attention_is_never_called(world_and_tokenizer, documents, monkeypatch):
@@ -190,3 +193,20 @@ def test_capture_block_restores_the_implementation_on_error(world_and_tokenizer)
         assert model.config._attn_implementation == CAPTURE_IMPL
         raise RuntimeError("boom")
     assert model.config._attn_implementation == "sdpa"
+
+
+def test_sliding_window_cache_shorter_than_the_cached_prefix(world_and_tokenizer, documents):
+    """The prefix cache keeps only the last `window` keys; absolute spans must still line up."""
+    _, tok = world_and_tokenizer
+    torch.manual_seed(0)
+    model = MistralForCausalLM(MistralConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=96,
+                                             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                             sliding_window=64, max_position_embeddings=2048)).eval()
+    attention = SegmentAttention(model, tok, min_prefix_tokens=1)
+    template = PromptTemplate(instruction="Please read the documents. " * 30 + "\n")
+    prompts = [attention.encode(*template.render("q?", documents[:2])),
+               attention.encode(*template.render("q?", [documents[1]]))]
+    got = attention.mass(prompts)
+    assert [len(k) for k in attention._prefixes] and min(len(k) for k in attention._prefixes) > 64
+    for prompt, mass in zip(prompts, got):
+        assert mass == pytest.approx(_eager_mass(model, prompt), abs=2e-5)
