@@ -224,3 +224,61 @@ def test_llama_index_postprocessor_sorts_nodes(tiny):
         nodes, query_bundle=QueryBundle("Where was Tavo born?"))
     assert [n.node.get_content() for n in out] == expected
     assert all(n.node.metadata["ragarbiter"][0]["label"] == "attention" for n in out)
+
+
+# -- the benchmark ---------------------------------------------------------------------------------
+def test_bench_attention_sort_cli_reports_every_order_and_the_cost(tmp_path, capsys):
+    import csv
+    import json
+
+    from ragarbiter.cli.main import main
+
+    data = tmp_path / "synthwiki.csv"
+    people = [("Asha Kell", "Doran Pike", "Lisbon"), ("Mira Voss", "Tobin Hale", "Quito"),
+              ("Ravi Sand", "Ulla Brek", "Hanoi"), ("Nena Orr", "Piet Lamb", "Accra")]
+    with data.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["context", "question", "answer"])
+        for name, friend, city in people:
+            context = f"{name} is a painter born in {city}. {name}'s closest friend is {friend}, a sculptor."
+            writer.writerow([context, f"Who is {name}'s best friend?", friend])
+            writer.writerow([context, f"Where was {name} born?", city])
+    code = main(["bench", "attention-sort", "--data", str(data), "--random-llama", "--docs", "3", "--questions", "5",
+                 "--iterations", "2", "--timing-questions", "2", "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["questions"] == 5 and result["docs"] == 3 and result["iterations"] == 2
+    for name in ("random", "lost_in_the_middle", "attention_sort"):
+        assert 0.0 <= result[name]["gold_last"] <= result[name]["gold_last3"] <= 1.0
+        assert 1.0 <= result[name]["mean_rank_from_end"] <= 3.0
+    # Three documents: the gold is always in the last three, and LongContextReorder puts the
+    # encoder's best match (the gold, for these questions) first.
+    assert result["lost_in_the_middle"]["mean_rank_from_end"] == 3.0
+    cost = result["cost"]
+    assert cost["questions"] == 2 and cost["prefill_s"] > 0 and cost["sort_iteration_s"] > 0
+    assert cost["eager_forward_s"] > 0
+
+
+def test_synthwiki_cases_place_the_gold_at_random_positions(tmp_path):
+    import csv
+
+    from ragarbiter.assessors.attention_sort.bench import gold_figures, synthwiki_cases
+
+    data = tmp_path / "s.csv"
+    with data.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["context", "question", "answer"])
+        for i in range(30):
+            writer.writerow([f"Paragraph {i} says the code is {i * 7}.", f"What is code {i}?", str(i * 7)])
+    cases = synthwiki_cases(str(data), docs=5, questions=None, seed=1)
+    assert len(cases) == 30
+    positions = set()
+    for case in cases:
+        texts = [p.text for p in case.passages]
+        gold = next(p for p in case.passages if p.id == case.gold_id)
+        assert len(set(texts)) == 5 and gold.text.startswith(f"Paragraph {case.question.split()[-1][:-1]} ")
+        positions.add([p.id for p in case.passages].index(case.gold_id))
+    assert positions == set(range(5))
+    assert synthwiki_cases(str(data), docs=5, questions=None, seed=1) == cases  # deterministic in the seed
+    orders = [[p.id for p in c.passages if p.id != c.gold_id] + [c.gold_id] for c in cases]
+    assert gold_figures(cases, orders) == {"gold_last": 1.0, "gold_last3": 1.0, "mean_rank_from_end": 1.0}
