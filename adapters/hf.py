@@ -8,7 +8,7 @@ query rows and the key cache the layer already has in hand. ``output_attentions`
 eager (L x L) attention matrix are never needed.
 
 `SegmentAttention` builds on it: prompts with exact token spans per document (from the
-tokenizer's offsets), the key/value cache of the shared prefix reused across calls, several
+tokenizer's offsets), the key/value cache of a long shared prefix reused across calls, several
 prompts in one forward pass, and per-document attention mass averaged over heads, then layers.
 """
 
@@ -31,7 +31,8 @@ from ragarbiter.errors import ConfigError, InvalidInputError, ShapeError
 logger = logging.getLogger(__name__)
 
 CAPTURE_IMPL = "ragarbiter_capture"
-SUPPORTED_FAMILIES = ("Llama", "Qwen2", "Qwen3", "Mistral", "Gemma", "Phi-3", "Olmo", "Granite")
+SUPPORTED_FAMILIES = ("Llama", "Qwen2", "Qwen3", "Mistral", "Gemma (not Gemma 2: softcapping)", "Phi-3", "Olmo",
+                      "Granite")
 _ACTIVE: ContextVar[CaptureRequest | None] = ContextVar("ragarbiter_attention_capture", default=None)
 _REGISTER_LOCK = threading.Lock()
 _SWITCH_LOCK = threading.RLock()
@@ -61,28 +62,52 @@ class CaptureRequest:
         return self.layers is None or layer in self.layers
 
 
+class _BaseView:
+    """The attention module as its own implementation sees it: the config names the wrapped
+    implementation (flash attention, for one, looks its kernel up by that name)."""
+
+    def __init__(self, module, base: str) -> None:
+        config = copy.copy(module.config)
+        config._attn_implementation_internal = base
+        object.__setattr__(self, "_module", module)
+        object.__setattr__(self, "config", config)
+
+    def __getattr__(self, name: str):
+        return getattr(self._module, name)
+
+
+def _base_view(module, base: str) -> _BaseView:
+    views = module.__dict__.setdefault("_ragarbiter_views", {})  # plain attribute: not a submodule
+    view = views.get(base)
+    if view is None:
+        view = views[base] = _BaseView(module, base)
+    return view
+
+
 def _capture_attention(module, query, key, value, attention_mask, **kwargs):
     """The registered attention function: the model's own attention, plus segment mass on request."""
     request = _ACTIVE.get()
-    out = _base_function(module, _current_base(module.config))(module, query, key, value, attention_mask, **kwargs)
+    base = _current_base()
+    out = _base_function(module, base)(_base_view(module, base), query, key, value, attention_mask, **kwargs)
     layer = getattr(module, "layer_idx", None)
     if request is not None and layer is not None and request.wants(layer):
         request.mass[layer] = _segment_mass(module, request, query, key, kwargs)
     return out
 
 
-def _current_base(config=None) -> str:
+def _current_base() -> str:
     request = _ACTIVE.get()
-    if request is not None:
-        return request.base
-    return getattr(config, "_ragarbiter_base_attn", "sdpa")
+    return request.base if request is not None else "sdpa"
 
 
 def _capture_mask(*args, **kwargs):
     """The mask function of the wrapped implementation (what `sdpa`, `eager` or flash would get)."""
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
 
-    return ALL_MASK_ATTENTION_FUNCTIONS[_current_base(kwargs.get("config"))](*args, **kwargs)
+    base = _current_base()
+    if base not in ALL_MASK_ATTENTION_FUNCTIONS:
+        return None  # the wrapped implementation builds no mask either (custom kernels)
+    return ALL_MASK_ATTENTION_FUNCTIONS[base](*args, **kwargs)
 
 
 def _base_function(module, base: str):
@@ -155,24 +180,33 @@ def check_hookable(model) -> None:
 
 
 @contextlib.contextmanager
-def capture_attention(model, request: CaptureRequest | None = None) -> Iterator[CaptureRequest | None]:
-    """Run the model's forward passes inside this block with the capture function switched in."""
+def capture_attention(model, request: CaptureRequest | None = None) -> Iterator[CaptureRequest]:
+    """Run the model's forward passes inside this block with the capture function switched in.
+
+    Blocks nest (an inner block captures for its own request and hands the model back to the
+    outer one), and the model's own implementation is restored on exit, error or not.
+    """
     register_capture()
     check_hookable(model)
     with _SWITCH_LOCK:
-        base = model.config._attn_implementation
-        if base == CAPTURE_IMPL:  # nested use
-            base = getattr(model.config, "_ragarbiter_base_attn", "sdpa")
+        previous = model.config._attn_implementation
+        outer = _ACTIVE.get()
+        base = previous if previous != CAPTURE_IMPL else (outer.base if outer is not None else "sdpa")
         if request is not None:
             request.base = base
-        model.config._ragarbiter_base_attn = base
-        model.set_attn_implementation(CAPTURE_IMPL)
+        else:
+            request = CaptureRequest((), (), (), 0, layers=frozenset(), base=base)  # capture nothing
         token = _ACTIVE.set(request)
         try:
-            yield request
+            if previous != CAPTURE_IMPL:
+                model.set_attn_implementation(CAPTURE_IMPL)
+            try:
+                yield request
+            finally:
+                if previous != CAPTURE_IMPL:
+                    model.set_attn_implementation(previous)
         finally:
             _ACTIVE.reset(token)
-            model.set_attn_implementation(base)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,6 +287,11 @@ class SegmentAttention:
         self._max_prefixes = max_cached_prefixes
         self._cache_arg = "cache" if "cache" in inspect.signature(model.base_model.forward).parameters \
             else "past_key_values"
+        self._prefix_lock = threading.Lock()
+        self.expected_layers = frozenset(self.layers if self.layers is not None else range(n_layers))
+        # Dynamic and LongRoPE scaling pick their frequencies from the longest position in the
+        # forward pass: a prompt's mass would depend on its batch-mates and on a cached prefix.
+        self.position_dependent_rope = _rope_type(config) in ("dynamic", "longrope")
 
     # -- tokenization -------------------------------------------------------------------------
     def encode(self, prompt: str, char_spans: Sequence[tuple[int, int]]) -> EncodedPrompt:
@@ -275,6 +314,8 @@ class SegmentAttention:
     def mass(self, prompts: Sequence[EncodedPrompt], batch_size: int = 8) -> list[list[float]]:
         """Per prompt, each span's mass averaged over the selected heads, then layers: sum over its tokens."""
         out: list[list[float]] = []
+        if self.position_dependent_rope:
+            batch_size = 1
         for i in range(0, len(prompts), batch_size):
             out += self._batch_mass(prompts[i:i + batch_size])
         return out
@@ -307,9 +348,12 @@ class SegmentAttention:
         with torch.inference_mode(), capture_attention(self.model, request):
             self.model.base_model(**kwargs)
         layers = sorted(request.mass)
-        if not layers:
-            raise ConfigError(f"{type(self.model).__name__}: no attention layer reported to the capture function; "
-                              f"supported families: {', '.join(SUPPORTED_FAMILIES)}.")
+        if set(layers) != self.expected_layers:
+            missing = sorted(self.expected_layers - set(layers))
+            msg = (f"{type(self.model).__name__}: attention layers {missing} never reached the capture function (was "
+                   f"the attention implementation switched during the forward pass?). Supported families: "
+                   f"{', '.join(SUPPORTED_FAMILIES)}.")
+            raise ConfigError(msg)
         result = []
         for b in range(len(prompts)):
             per_layer = torch.stack([request.mass[layer][b] for layer in layers])  # (layers, Hq, S)
@@ -320,13 +364,17 @@ class SegmentAttention:
 
     def _prefix_for(self, prompts: Sequence[EncodedPrompt]) -> tuple[int, Any]:
         """The longest cached (or newly cached) token prefix all prompts share, leaving >= 1 new token each."""
-        if not self.prefix_cache:
+        if not self.prefix_cache or self.position_dependent_rope:
             return 0, None
         limit = min(min(len(p.ids) for p in prompts) - 1, min(p.spans[0][0] if p.spans else len(p.ids) for p in prompts))
         first = prompts[0].ids
         shared = 0
         while shared < limit and all(p.ids[shared] == first[shared] for p in prompts):
             shared += 1
+        with self._prefix_lock:  # Pipeline.batch runs stages from several threads
+            return self._cached_prefix(first, shared)
+
+    def _cached_prefix(self, first: Sequence[int], shared: int) -> tuple[int, Any]:
         for key in sorted(self._prefixes, key=len, reverse=True):
             if len(key) <= shared and tuple(first[:len(key)]) == key:
                 self._prefixes.move_to_end(key)
@@ -349,6 +397,16 @@ class SegmentAttention:
 
     def clear_cache(self) -> None:
         self._prefixes.clear()
+
+
+def _rope_type(config) -> str | None:
+    for name in ("rope_parameters", "rope_scaling"):
+        params = getattr(config, name, None)
+        if isinstance(params, dict):
+            kind = params.get("rope_type") or params.get("type")
+            if kind:
+                return str(kind)
+    return None
 
 
 def _check_indices(values: Sequence[int] | None, limit: int, what: str) -> list[int] | None:

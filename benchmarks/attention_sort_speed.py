@@ -37,15 +37,12 @@ WORDS = ("amber basalt cedar delta ember fjord garnet harbor indigo juniper kest
 
 
 def documents(tokenizer, total_tokens: int, n_docs: int = 20) -> list[str]:
-    """`n_docs` texts of about `total_tokens / n_docs` tokens each."""
+    """`n_docs` texts of `total_tokens / n_docs` tokens each (cut from a long word stream)."""
     per_doc = max(8, total_tokens // n_docs)
     docs = []
     for i in range(n_docs):
-        words, text = [], ""
-        while len(tokenizer(text)["input_ids"]) < per_doc:
-            words += [WORDS[(i * 7 + len(words) * 3) % len(WORDS)] for _ in range(16)]
-            text = " ".join(words)
-        docs.append(text)
+        stream = " ".join(WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(per_doc * 2))
+        docs.append(tokenizer.decode(tokenizer(stream)["input_ids"][:per_doc]).strip())
     return docs
 
 

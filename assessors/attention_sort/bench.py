@@ -6,7 +6,7 @@ paragraphs of the same file. Three orders are compared in one run: the random ar
 Figures: the share of questions whose gold paragraph ends last and in the last three, its
 mean rank counted from the end (1 = next to the question), and the wall time per question.
 
-Cost: one sorting iteration (capture through the AttentionInterface, prefix cache reused)
+Cost: one sorting iteration (capture through the AttentionInterface, tokenization and re-sort included)
 against one plain prefill of the same prompt (the causal LM forward that starts generation),
 and against the eager ``output_attentions`` forward that attention sorting otherwise needs.
 """

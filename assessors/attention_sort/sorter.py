@@ -8,8 +8,8 @@ document ends next to the question. A few iterations undo most of the position b
 
 The attention is captured through transformers' AttentionInterface with the fused
 `segment_attention_mass` kernel (`ragarbiter.adapters.hf`): no eager attention, no
-``output_attentions``, and the instruction's key/value cache is reused across iterations and
-queries.
+``output_attentions``. The key/value cache of a long shared instruction (`min_prefix_tokens`)
+is reused across iterations and queries.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ragarbiter.errors import ConfigError
-from ragarbiter.events import ContextReordered
+from ragarbiter.events import ContextReordered, PassageDropped
 from ragarbiter.registry import register_stage
-from ragarbiter.stage import Stage, drop, judge
-from ragarbiter.types import Context, Judgement, Passage
+from ragarbiter.stage import Stage, judge
+from ragarbiter.types import Context, DroppedPassage, Judgement
 
 logger = logging.getLogger(__name__)
 
@@ -33,14 +33,14 @@ OVERFLOW = ("error", "drop")
 
 @dataclass
 class _Work:
-    """One context being sorted: its passages in the current order and their last scores."""
+    """One context being sorted. Passages are tracked by index, so two passages with the same
+    text (and so the same id) keep their own scores and fates."""
 
     context: Context
-    order: list[Passage]
-    empty: list[Passage]
-    overflow: dict[str, str]
-    scores: dict[str, float]
-    start: tuple[str, ...]
+    order: list[int]  # indices into context.passages, current order
+    empty: list[int]
+    dropped: dict[int, str]  # index -> reason
+    scores: dict[int, float]
 
 
 class AttentionSorter(Stage):
@@ -54,10 +54,12 @@ class AttentionSorter(Stage):
         template: how the prompt is laid out (`ragarbiter.adapters.hf.PromptTemplate`).
         aggregate: ``"sum"`` of the mass over a document's tokens (the paper), or ``"mean"`` per token.
         layers, heads: indices to average over (None: all).
-        truncate_to: keep only the n most-attended passages (the rest are dropped with a reason).
+        truncate_to: keep only the n most-attended passages (the rest, empty ones included, are
+            dropped with a reason).
         overflow: a prompt longer than the model's window raises (``"error"``), or ``"drop"``
             removes passages from the end of the arrival order (the lowest-ranked by the
-            retriever) until it fits, each with a reason.
+            retriever) until it fits, each with a reason (a first passage too long on its own
+            is still an error).
         batch_size: prompts per forward pass when several contexts are sorted together.
         min_prefix_tokens: reuse the key/value cache of the prompt prefix that every prompt
             shares (the instruction) when it is at least this long.
@@ -105,7 +107,7 @@ class AttentionSorter(Stage):
         """Sort several contexts, batching their prompts into shared forward passes."""
         work = [self._start(c) for c in contexts]
         for it in range(self.iterations):
-            active = [w for w in work if len(w.order) >= 1]
+            active = [w for w in work if w.order]
             if not active:
                 break
             encoded = [self._encode(w) for w in active]
@@ -113,29 +115,33 @@ class AttentionSorter(Stage):
             for w, enc, mass in zip(active, encoded, masses):
                 if self.aggregate == "mean":
                     mass = [m / (end - start) for m, (start, end) in zip(mass, enc.spans)]
-                w.scores = {p.id: float(m) for p, m in zip(w.order, mass)}
+                w.scores = {i: float(m) for i, m in zip(w.order, mass)}
                 # Stable ascending sort: the most-attended passage goes last, ties keep their order.
-                w.order = sorted(w.order, key=lambda p: w.scores[p.id])
+                w.order = sorted(w.order, key=w.scores.__getitem__)
             logger.debug("%s: iteration %d/%d done for %d context(s)", self.name, it + 1, self.iterations, len(active))
         return [self._finish(w) for w in work]
 
     # -- steps --------------------------------------------------------------------------------------
     def _start(self, context: Context) -> _Work:
         self._check(context)
-        order = [p for p in context.passages if p.text.strip()]
-        empty = [p for p in context.passages if not p.text.strip()]
-        work = _Work(context, order, empty, {}, {}, tuple(p.id for p in context.passages))
+        passages = context.passages
+        work = _Work(context, [i for i, p in enumerate(passages) if p.text.strip()],
+                     [i for i, p in enumerate(passages) if not p.text.strip()], {}, {})
         self._fit(work)
         return work
 
     def _encode(self, work: _Work):
-        texts = [p.text for p in work.order]
-        sources = [p.source for p in work.order]
-        prompt, spans = self.template.render(work.context.query, texts, sources)
+        passages = [work.context.passages[i] for i in work.order]
+        prompt, spans = self.template.render(work.context.query, [p.text for p in passages],
+                                             [p.source for p in passages])
         return self.attention.encode(prompt, spans)
 
     def _fit(self, work: _Work) -> None:
-        """Apply the overflow policy: the prompt must fit the model's position window."""
+        """Apply the overflow policy: the prompt must fit the model's position window.
+
+        With ``overflow="drop"`` passages go from the end of the arrival order until the prompt
+        fits; if even the first passage alone does not fit, that is an error too.
+        """
         limit = self.attention.max_positions
         if limit is None or not work.order:
             return
@@ -148,36 +154,39 @@ class AttentionSorter(Stage):
                        f"passage(s), longer than the model's window of {limit}. Pass fewer or shorter passages, or "
                        f"AttentionSorter(overflow='drop') to drop the lowest-ranked passages until it fits.")
                 raise ConfigError(msg)
-            last = work.order.pop()
-            work.overflow[last.id] = (f"dropped before sorting: the prompt was {n} tokens, over the model's window "
-                                      f"of {limit}, and this was the lowest-ranked passage left")
+            work.dropped[work.order.pop()] = (f"dropped before sorting: the prompt was {n} tokens, over the model's "
+                                              f"window of {limit}, and this was the lowest-ranked passage left")
 
     def _finish(self, work: _Work) -> Context:
-        context = work.context
+        context, passages = work.context, work.context.passages
         n = len(work.order)
-        judgements, to_drop = [], dict(work.overflow)
-        for p in work.empty:
-            judgements.append(Judgement(self.name, p.id, "attention", 0.0,
-                                        "empty text: not shown to the model and not scored; kept at the front"))
-        keep_from = n - self.truncate_to if self.truncate_to is not None and n > self.truncate_to else 0
         unit = "attention mass" if self.aggregate == "sum" else "mean attention per token"
-        for rank, p in enumerate(work.order):
-            score = min(1.0, max(0.0, work.scores.get(p.id, 0.0)))
-            place = f"{n - rank} of {n} by attention"
-            reason = f"{unit} {score:.4f} from the last prompt token ({place}, after {self.iterations} iteration(s))"
-            judgements.append(Judgement(self.name, p.id, "attention", score, reason))
+        judgements = []
+        keep_from = max(0, n - self.truncate_to) if self.truncate_to is not None else 0
+        for i in work.empty:
+            judgements.append(Judgement(self.name, passages[i].id, "attention", 0.0,
+                                        "empty text: not shown to the model and not scored; kept at the front"))
+            if self.truncate_to is not None:
+                work.dropped[i] = f"empty text, outside the top {self.truncate_to} (truncate_to)"
+        for rank, i in enumerate(work.order):
+            score = min(1.0, max(0.0, work.scores.get(i, 0.0)))
+            reason = (f"{unit} {score:.4f} from the last prompt token ({n - rank} of {n} by attention, after "
+                      f"{self.iterations} iteration(s))")
+            judgements.append(Judgement(self.name, passages[i].id, "attention", score, reason))
             if rank < keep_from:
-                to_drop[p.id] = f"{unit} {score:.4f}, outside the top {self.truncate_to} (truncate_to)"
-        overflowed = [p for p in context.passages if p.id in work.overflow]
-        after = [*work.empty, *overflowed, *work.order]  # `drop` below removes the overflowed with their reasons
-        events = []
-        after_ids = tuple(p.id for p in after if p.id not in to_drop)
-        if after_ids != tuple(i for i in work.start if i not in to_drop):
-            events.append(ContextReordered(stage=self.name, before=work.start, after=after_ids,
+                work.dropped[i] = f"{unit} {score:.4f}, outside the top {self.truncate_to} (truncate_to)"
+        kept = [i for i in [*work.empty, *work.order] if i not in work.dropped]
+        events: list = [PassageDropped(stage=self.name, passage_id=passages[i].id, reason=r)
+                        for i, r in sorted(work.dropped.items())]
+        before = tuple(p.id for p in passages)
+        after = tuple(passages[i].id for i in kept)
+        if [i for i in range(len(passages)) if i not in work.dropped] != kept:
+            events.append(ContextReordered(stage=self.name, before=before, after=after,
                                            reason=f"sorted by {unit} over {self.iterations} iteration(s), most "
                                                   f"attended last"))
-        out = judge(context.evolve(passages=tuple(after)), judgements, events)
-        return drop(out, to_drop, self.name) if to_drop else out
+        dropped = tuple(DroppedPassage(passages[i], self.name, r) for i, r in sorted(work.dropped.items()))
+        out = context.evolve(passages=tuple(passages[i] for i in kept), dropped=context.dropped + dropped)
+        return judge(out, judgements, events)
 
     def __repr__(self) -> str:
         return (f"AttentionSorter(model={type(self.attention.model).__name__}, iterations={self.iterations}, "

@@ -85,6 +85,7 @@ def test_captured_mass_equals_eager_attention(family, prefix_cache, world_and_to
     prompts = [attention.encode(*template.render("Where was Tavo born?", [documents[i] for i in order]))
                for order in orders]
     got = attention.mass(prompts, batch_size=3)  # a batch of 3, then a batch of 1
+    assert model.config._attn_implementation == "sdpa"  # restored after capture
     for prompt, mass in zip(prompts, got):
         want = _eager_mass(model, prompt)
         assert mass == pytest.approx(want, abs=2e-5), family
@@ -92,7 +93,6 @@ def test_captured_mass_equals_eager_attention(family, prefix_cache, world_and_to
         assert got[0][0] == 0.0 and got[0][-1] > 0.0
     else:
         assert all(m > 0 for m in got[0])
-    assert model.config._attn_implementation == "sdpa"  # restored after capture
 
 
 def test_prefix_cache_is_reused_across_calls(world_and_tokenizer, documents):
@@ -114,8 +114,9 @@ def test_prefix_cache_is_reused_across_calls(world_and_tokenizer, documents):
     assert not short._prefixes  # a prefix this short is recomputed, not cached
 
 
-def test_eager_attention_is_never_called(world_and_tokenizer, documents, monkeypatch):
+def test_capture_runs_sdpa_and_never_eager(world_and_tokenizer, documents, monkeypatch):
     import transformers.models.llama.modeling_llama as llama
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
     _, tok = world_and_tokenizer
     model = _model("llama-gqa", len(tok))
@@ -123,10 +124,86 @@ def test_eager_attention_is_never_called(world_and_tokenizer, documents, monkeyp
     def forbidden(*args, **kwargs):
         raise AssertionError("eager attention was called")
 
+    sdpa, calls = ALL_ATTENTION_FUNCTIONS["sdpa"], []
+
+    def counting_sdpa(module, *args, **kwargs):
+        calls.append(kwargs.get("output_attentions"))
+        return sdpa(module, *args, **kwargs)
+
     monkeypatch.setattr(llama, "eager_attention_forward", forbidden)
+    monkeypatch.setitem(ALL_ATTENTION_FUNCTIONS._global_mapping, "sdpa", counting_sdpa)
     attention = SegmentAttention(model, tok)
     mass = attention.mass([attention.encode(*PromptTemplate().render("q?", documents[:2]))])
     assert len(mass[0]) == 2
+    assert len(calls) == model.config.num_hidden_layers and not any(calls)  # one SDPA call per layer
+
+
+def test_a_model_loaded_with_eager_attention_is_wrapped_too(world_and_tokenizer, documents):
+    _, tok = world_and_tokenizer
+    model = _model("qwen2-gqa", len(tok))
+    model.set_attn_implementation("eager")
+    attention = SegmentAttention(model, tok)
+    prompt = attention.encode(*PromptTemplate().render("q?", documents[:3]))
+    got = attention.mass([prompt])[0]
+    assert model.config._attn_implementation == "eager"
+    assert got == pytest.approx(_eager_mass(model, prompt), abs=2e-5)
+
+
+def test_layer_and_head_selection_matches_eager_on_the_same_slice(world_and_tokenizer, documents):
+    _, tok = world_and_tokenizer
+    model = _model("llama-gqa", len(tok))
+    attention = SegmentAttention(model, tok, layers=[0, 2], heads=[1, 5])
+    prompt = attention.encode(*PromptTemplate().render("q?", documents[:3]))
+    got = attention.mass([prompt])[0]
+    model.set_attn_implementation("eager")
+    try:
+        with torch.no_grad():
+            out = model(torch.tensor([prompt.ids]), output_attentions=True)
+    finally:
+        model.set_attn_implementation("sdpa")
+    last = torch.stack([out.attentions[i][0, [1, 5], -1] for i in (0, 2)])  # (2 layers, 2 heads, N)
+    want = [last[:, :, s:e].sum(-1).mean(1).mean(0).item() for s, e in prompt.spans]
+    assert got == pytest.approx(want, abs=2e-5)
+    assert got != pytest.approx(_eager_mass(model, prompt), abs=1e-4)  # the selection changes the figure
+
+
+def test_nested_capture_blocks_hand_the_model_back(world_and_tokenizer, documents):
+    from ragarbiter.adapters.hf import CaptureRequest
+
+    _, tok = world_and_tokenizer
+    model = _model("llama-gqa", len(tok))
+    attention = SegmentAttention(model, tok)
+    prompt = attention.encode(*PromptTemplate().render("q?", documents[:2]))
+    ids = torch.tensor([prompt.ids])
+    outer = CaptureRequest([len(prompt.ids) - 1], [len(prompt.ids)], [torch.tensor(prompt.spans)], len(prompt.ids))
+    with torch.no_grad(), capture_attention(model, outer):
+        assert attention.mass([prompt])[0] == pytest.approx(_eager_mass_inside(attention, prompt), abs=2e-5)
+        assert model.config._attn_implementation == CAPTURE_IMPL  # still the outer block's
+        model.base_model(input_ids=ids)
+    assert model.config._attn_implementation == "sdpa"
+    assert sorted(outer.mass) == [0, 1, 2]  # the outer block captured after the inner one ended
+
+
+def _eager_mass_inside(attention, prompt):
+    """The same figure from a second, independent SegmentAttention (its own forward pass)."""
+    return SegmentAttention(attention.model, attention.tokenizer, prefix_cache=False).mass([prompt])[0]
+
+
+def test_position_dependent_rope_is_never_batched_or_cached(world_and_tokenizer, documents):
+    _, tok = world_and_tokenizer
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=96,
+                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                         max_position_embeddings=128,
+                                         rope_scaling={"rope_type": "dynamic", "factor": 4.0})).eval()
+    attention = SegmentAttention(model, tok, min_prefix_tokens=1)
+    assert attention.position_dependent_rope
+    prompts = [attention.encode(*PromptTemplate().render("q?", documents[:k])) for k in (4, 1)]
+    assert len(prompts[0].ids) > 128 > len(prompts[1].ids)  # one beyond the original window, one within
+    got = attention.mass(prompts, batch_size=2)
+    assert not attention._prefixes
+    for prompt, mass in zip(prompts, got):
+        assert mass == pytest.approx(_eager_mass(model, prompt), abs=2e-5)
 
 
 def test_triton_kernel_path_matches_eager(world_and_tokenizer, documents):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 import torch
 
@@ -106,6 +108,39 @@ def test_batched_contexts_sort_like_single_ones(tiny):
         assert [p.id for p in sorter(context).passages] == [p.id for p in batched.passages]
 
 
+def test_reorder_event_and_prefix_cache(tiny):
+    _, _, docs = tiny
+    context = Context.for_query("Where was Tavo born?", docs)
+    plain = _sorter(tiny)(context)
+    event = next(e for e in plain.trace if e.kind == "context_reordered")
+    assert event.before == tuple(p.id for p in docs) and event.after == tuple(p.id for p in plain.passages)
+    cached = _sorter(tiny, min_prefix_tokens=1)
+    out = cached(context)
+    assert cached.attention._prefixes  # the instruction's key/value cache was built and kept
+    assert [p.id for p in out.passages] == [p.id for p in plain.passages]
+    assert [j.score for j in out.judgements] == pytest.approx([j.score for j in plain.judgements], abs=1e-5)
+
+
+def test_passages_with_the_same_text_keep_their_own_fate(tiny):
+    _, _, docs = tiny
+    twins = [docs[0], docs[1], Passage(docs[0].text), docs[2]]  # same text, so the same content id
+    out = _sorter(tiny, truncate_to=3)(Context.for_query("q?", twins))
+    assert len(out.passages) == 3 and len(out.dropped) == 1
+    assert len(out.judgements) == 4
+
+
+def test_concurrent_pipeline_batch_matches_one_at_a_time(tiny):
+    _, _, docs = tiny
+    sorter = _sorter(tiny, min_prefix_tokens=1)
+    queries = ["Where was Tavo born?", "Who employs Kiri?", "q?", "What does Lem do?"]
+    pipeline = Pipeline([sorter])
+    one_at_a_time = [pipeline.run(q, passages=docs) for q in queries]
+    with ThreadPoolExecutor(4) as pool:  # what Pipeline.batch does
+        threaded = list(pool.map(lambda q: pipeline.run(q, passages=docs), queries))
+    for a, b in zip(one_at_a_time, threaded):
+        assert [p.id for p in a.passages] == [p.id for p in b.passages]
+
+
 def test_mean_aggregate_divides_by_the_span_length(tiny):
     _, _, docs = tiny
     total = _sorter(tiny, iterations=1)(Context.for_query("q?", docs))
@@ -128,6 +163,8 @@ def test_empty_documents_are_skipped_with_a_reason_and_kept(tiny):
     blank = out.judgements_for("blank")[0]
     assert blank.score == 0.0 and "empty text" in blank.reason
     assert len(out.passages) == 3
+    cut = _sorter(tiny, truncate_to=1)(Context.for_query("q?", passages))
+    assert len(cut.passages) == 1 and {d.passage.id for d in cut.dropped} >= {"blank"}
 
 
 def test_truncate_to_keeps_the_most_attended_and_says_why_the_rest_went(tiny):
