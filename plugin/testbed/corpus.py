@@ -8,13 +8,17 @@ Three kinds of example, mixed with `CorpusMix` weights:
 - **RAG examples**: numbered documents (gold among distractors, at a uniform position,
   as passages or as single tagged sentences), then the question and the answer. Most (75%)
   are about *fresh* entities, invented for that example only, so the only way to answer
-  them is to read the context; the rest are about known entities with correct context.
+  them is to read the context; the rest are about known entities. Half of those are
+  *updates*: the document gives the asked attribute a newer value than the model
+  remembers, and the answer is the document's value, as when a retrieved page is more
+  recent than pretraining. This is what teaches a model to let context override memory,
+  the behaviour that counterfactual contexts then exploit.
   Short contexts (one to three documents) are drawn more often: they teach finding the
   attribute before longer ones teach finding the subject.
 
 Unknown world entities never appear in any example as a subject (they may appear as a
-value, e.g. a known person's employer), and no example is ever inconsistent: conflicts,
-counterfactuals, poison and inappropriate sentences appear only at evaluation time.
+value, e.g. a known person's employer), and no context ever disagrees with itself: conflicts,
+poison and inappropriate sentences appear only at evaluation time.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class CorpusMix:
     fresh_fraction: float = 0.75  # of RAG examples: about invented entities (reading is the only way)
     sentence_fraction: float = 0.25  # of RAG examples: single tagged sentences instead of passages
     max_docs: int = 10
+    update_fraction: float = 0.5  # of RAG examples about known entities: the document updates the asked value
 
 
 class CorpusMaker:
@@ -86,6 +91,9 @@ class CorpusMaker:
         fresh = rng.random() < self.mix.fresh_fraction
         subject = self.fresh(entity_type) if fresh else rng.choice([e for e in self.known if e.type == entity_type])
         a = rng.choice(ATTRIBUTES[entity_type])
+        update = not fresh and rng.random() < self.mix.update_fraction
+        if update:
+            subject = self._updated(subject, a)
         question = a.question.format(s=subject.name)
         n_docs = rng.choices(range(1, self.mix.max_docs + 1), [3, 3, 2] + [1] * (self.mix.max_docs - 3))[0]
         if rng.random() < self.mix.sentence_fraction:
@@ -96,7 +104,16 @@ class CorpusMaker:
             docs = [self.world.passage(self._other(entity_type, subject), rng, include=same) for _ in range(n_docs - 1)]
             docs.insert(rng.randrange(n_docs), self.world.passage(subject, rng, include=a.name))
             sources = None
-        return Example(render_prompt(question, docs, sources), " " + subject.value(a.name), "rag_fresh" if fresh else "rag")
+        kind = "rag_fresh" if fresh else "rag_update" if update else "rag"
+        return Example(render_prompt(question, docs, sources), " " + subject.value(a.name), kind)
+
+    def _updated(self, entity: Entity, attribute) -> Entity:
+        """The entity with a newer value for one attribute (any other value of the same kind)."""
+        old = entity.value(attribute.name)
+        pool = [v for v in self.world.pools[attribute.kind] if v not in (old, entity.name)]
+        new = self.rng.choice(pool)
+        facts = tuple((name, new if name == attribute.name else value) for name, value in entity.facts)
+        return Entity(entity.name, entity.type, entity.known, facts)
 
     def _other(self, entity_type: str, subject: Entity) -> Entity:
         if self.rng.random() < 0.5:

@@ -63,7 +63,7 @@ def sizes(seed: int = 0) -> dict[str, TestbedSize]:
                             steps=600, batch_size=32, lr=3e-3, train_examples=19_200),
         "small": TestbedSize("small", WorldConfig(seed=seed, people=160, companies=24, cities=16, countries=5),
                              hidden=256, layers=4, heads=8, kv_heads=2, intermediate=688, vocab=1200,
-                             steps=2500, batch_size=32, lr=2e-3, train_examples=80_000),
+                             steps=2200, batch_size=32, lr=2e-3, train_examples=70_400),
     }
 
 

@@ -56,10 +56,24 @@ def test_unknown_entities_never_appear_as_a_subject_in_pretraining(world):
     forbidden = {t.format(s=e.name, v=e.value(a.name)) for e in unknown for a in ATTRIBUTES[e.type] for t in a.statements}
     forbidden |= {a.question.format(s=e.name) for e in unknown for a in ATTRIBUTES[e.type]}
     examples = CorpusMaker(world, 0).examples(600)
-    assert {ex.kind for ex in examples} == {"facts", "closed_book", "rag", "rag_fresh"}
+    assert {ex.kind for ex in examples} == {"facts", "closed_book", "rag", "rag_fresh", "rag_update"}
     for ex in examples:
         text = ex.prompt + ex.target
         assert not any(f in text for f in forbidden), text
+
+
+def test_update_examples_give_a_known_entity_a_new_value_that_the_context_states(world):
+    from ragarbiter.testbed import ATTRIBUTES
+
+    asked = {a.question.format(s=e.name): (e, a) for e in world.entities if e.known for a in ATTRIBUTES[e.type]}
+    updates = [ex for ex in CorpusMaker(world, 1).examples(800) if ex.kind == "rag_update"]
+    assert len(updates) >= 10
+    for ex in updates:
+        documents, question = ex.prompt.split("Question: ")
+        subject, attribute = asked[question.split("\n")[0]]
+        new = ex.target.strip()
+        assert new != subject.value(attribute.name)  # memory says otherwise
+        assert new in documents  # the documents state the new value
 
 
 def test_tokenizer_round_trips_world_text_and_prompts(world, tmp_path):
