@@ -24,6 +24,8 @@ from .world import QAItem, World
 logger = logging.getLogger(__name__)
 
 # Every stage the harness knows, in pipeline order, with the registry name it is built from.
+# Judgement labels that describe a passage without flagging it (attention sorting scores every passage).
+NOT_FLAGS = ("reliable", "attention")
 STAGES = ("lost_in_the_middle", "attention_sort", "conflict", "poison", "inappropriate", "care", "rw_steering")
 
 
@@ -151,7 +153,7 @@ def stage_transform(stage) -> Transform:
                          for text, src, label in zip(s.passages, s.sources, s.labels))
         out = stage(Context(query=s.item.question, passages=passages))
         flagged = bool(out.flags.get("conflict")) or bool(out.dropped) or any(
-            j.label != "reliable" for j in out.judgements)
+            j.label not in NOT_FLAGS for j in out.judgements)
         return [p.text for p in out.passages], [p.source or "" for p in out.passages], {"flagged": flagged}
 
     return run
