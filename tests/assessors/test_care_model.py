@@ -1,0 +1,125 @@
+"""CARE's assessor and base passes on a tiny Llama built in code."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+pytest.importorskip("peft")
+
+from ragarbiter.errors import ConfigError, InvalidInputError  # noqa: E402
+
+PASSAGE = "Tavo Rin was born in Dashel and works for Miro Labs as a glassblower since the year nineteen ten."
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from ragarbiter.testbed.lm import bpe_tokenizer
+
+    return bpe_tokenizer([PASSAGE * 3, "Question: Where was Tavo Rin born?\nAnswer: Dashel. Context: Repeat"], 300)
+
+
+def _base(tokenizer, seed=0):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=48, intermediate_size=96,
+                                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                        max_position_embeddings=512))
+
+
+def _care(tokenizer, base=None, **config):
+    from ragarbiter.assessors.care.model import CareConfig, CareModel
+
+    return CareModel(base or _base(tokenizer), tokenizer,
+                     CareConfig(**{"memory_tokens": 4, "chunk_tokens": 12, **config}))
+
+
+def _pretrained(tokenizer, texts, steps=60):
+    """A base LM that has seen `texts` (CARE starts from a pretrained LM, never a random one)."""
+    model = _base(tokenizer)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    batch = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    for _ in range(steps):
+        for ids in batch:
+            ids = torch.tensor([ids])
+            loss = model(input_ids=ids, labels=ids).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model.eval()
+
+
+def test_soft_prompt_has_memory_tokens_per_chunk(tokenizer):
+    care = _care(tokenizer)
+    n_tokens = len(tokenizer(PASSAGE, add_special_tokens=False)["input_ids"])
+    chunks = -(-n_tokens // 12)
+    soft = care.encode([PASSAGE, "Dashel."])
+    assert soft.shape == ((chunks + 1) * 4, 48)
+    with pytest.raises(InvalidInputError, match="empty"):
+        care.encode([PASSAGE, "  "])
+
+
+def test_adapter_is_on_for_the_assessor_and_off_for_the_base_lm(tokenizer):
+    from peft.tuners.lora import LoraLayer
+
+    care = _care(tokenizer)
+    lora = next(m for m in care.lm.modules() if isinstance(m, LoraLayer))
+    calls = []
+    lora.lora_A["default"].register_forward_hook(lambda *a: calls.append(1))
+    soft = care.encode([PASSAGE])
+    assert calls, "the assessor pass must run the LoRA weights"
+    calls.clear()
+    care.base_logits(care.base_embeds([1, 5], soft, [7, 8]))
+    assert not calls, "the base LM must run with the adapter disabled"
+    assert care.adapter_enabled  # switched back on afterwards
+
+
+def test_base_lm_never_receives_passage_token_ids(tokenizer):
+    care = _care(tokenizer)
+    seen = []
+    care.lm.get_input_embeddings().register_forward_hook(lambda m, args, out: seen.append(args[0].flatten().tolist()))
+    soft = care.encode([PASSAGE])
+    seen.clear()
+    prefix, suffix = [1, 9, 10], [11, 12]
+    care.generate(prefix, soft, suffix, max_new_tokens=3)
+    passage = tokenizer(PASSAGE, add_special_tokens=False)["input_ids"]
+    assert seen[:2] == [prefix, suffix]  # the only prompt tokens the base LM embeds
+    flat = [t for ids in seen for t in ids]
+    assert not any(flat[i:i + 6] == passage[:6] for i in range(len(flat)))
+
+
+def test_losses_train_only_the_assessor_and_reconstruction_falls(tokenizer):
+    other = "Kiri Vos was born in Orem and paints ships for the harbour office in winter."
+    care = _care(tokenizer, base=_pretrained(tokenizer, [" " + PASSAGE, " " + other]))
+    trainable = [p for p in care.parameters() if p.requires_grad]
+    names = {n for n, p in care.named_parameters() if p.requires_grad}
+    assert "memory" in names and any("lora_" in n for n in names) and any("projector" in n for n in names)
+    assert not any("embed_tokens" in n for n in names)
+    optimizer = torch.optim.AdamW(trainable, lr=3e-2)
+    first = None
+    for step in range(30):
+        loss = care.reconstruction_loss(PASSAGE if step % 2 else other)
+        first = first if first is not None else float(loss.detach())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    final = float(care.reconstruction_loss(other).detach())
+    assert final < 0.7 * first
+    loss, parts = care.conflict_loss("Where was Tavo Rin born?", PASSAGE, "Dashel", teacher_passage=PASSAGE, lam=2.0)
+    loss.backward()
+    assert torch.isfinite(loss) and parts["kl"] >= 0.0
+    assert care.memory.grad is not None
+
+
+def test_save_and_load_round_trip_and_refuse_another_base(tokenizer, tmp_path):
+    from ragarbiter.assessors.care.model import CareModel
+
+    care = _care(tokenizer)
+    with torch.no_grad():
+        care.memory.add_(0.5)
+    care.save(tmp_path, "tiny-llama")
+    again = CareModel.load(tmp_path, _base(tokenizer), tokenizer)
+    assert torch.allclose(care.encode([PASSAGE]), again.encode([PASSAGE]), atol=1e-5)
+    with pytest.raises(ConfigError, match="trained on base model 'tiny-llama'"):
+        CareModel.load(tmp_path, _base(tokenizer, seed=1), tokenizer)
