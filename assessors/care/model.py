@@ -43,6 +43,9 @@ class CareConfig:
     lora_r: int = 8
     lora_alpha: int = 16
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    # The base LM's prompt: `context_prefix`, the soft prompt (or raw passage), then `question_template`.
+    context_prefix: str = "Context:"
+    question_template: str = "\nQuestion: {question}\nAnswer:"
 
     def __post_init__(self) -> None:
         if self.memory_tokens < 1 or self.chunk_tokens < 1:
@@ -183,8 +186,7 @@ class CareModel(nn.Module):
         """
         tok = self.tokenizer
         soft = self.encode([passage])
-        prefix = self._bos() + tok("Context:", add_special_tokens=False)["input_ids"]
-        suffix = tok(f"\nQuestion: {question}\nAnswer:", add_special_tokens=False)["input_ids"]
+        prefix, suffix = self.prompt_ids(question)
         target = tok(" " + answer, add_special_tokens=False)["input_ids"]
         student = self.base_logits(self.base_embeds(prefix, soft, suffix + target))[0]
         n = len(target)
@@ -197,6 +199,19 @@ class CareModel(nn.Module):
         log_s, log_t = student.log_softmax(-1), teacher.log_softmax(-1)
         kl = (log_s.exp() * (log_s - log_t)).sum(-1).mean()  # KL(student || teacher)
         return lm + lam * kl, {"lm": float(lm.detach()), "kl": float(kl.detach())}
+
+    def prompt_ids(self, question: str) -> tuple[list[int], list[int]]:
+        """Token ids before and after the context slot of the base LM's prompt."""
+        tok, cfg = self.tokenizer, self.config
+        prefix = self._bos() + tok(cfg.context_prefix, add_special_tokens=False)["input_ids"]
+        suffix = tok(cfg.question_template.format(question=question), add_special_tokens=False)["input_ids"]
+        return prefix, suffix
+
+    def answer(self, question: str, soft: torch.Tensor | None, max_new_tokens: int = 32) -> str:
+        """The base LM's answer (first line) given the soft prompt, or closed-book with None."""
+        prefix, suffix = self.prompt_ids(question)
+        ids = self.generate(prefix, soft, suffix, max_new_tokens=max_new_tokens)
+        return self.tokenizer.decode(ids, skip_special_tokens=True).split("\n")[0].strip()
 
     def _bos(self) -> list[int]:
         bos = getattr(self.tokenizer, "bos_token_id", None)

@@ -18,7 +18,7 @@ from ragarbiter.errors import RagArbiterError
 COMMANDS = ["index", "query", "demo", "serve", "testbed"]
 BENCHES = ["retrieval", "latency", "serve", "conflict", "poison", "inappropriate", "assessors", "testbed",
            "attention_sort"]
-TRAINERS: list[str] = ["conflict", "inappropriate"]
+TRAINERS: list[str] = ["conflict", "inappropriate", "care"]
 
 
 def _register_all(sub, names: Sequence[str], prefix: str) -> None:

@@ -123,3 +123,49 @@ def test_save_and_load_round_trip_and_refuse_another_base(tokenizer, tmp_path):
     assert torch.allclose(care.encode([PASSAGE]), again.encode([PASSAGE]), atol=1e-5)
     with pytest.raises(ConfigError, match="trained on base model 'tiny-llama'"):
         CareModel.load(tmp_path, _base(tokenizer, seed=1), tokenizer)
+
+
+# -- training through the CLI -------------------------------------------------------------------------
+FACTS = [
+    ("Where was Tavo Rin born?", "Dashel", "Tavo Rin was born in Dashel and blows glass for Miro Labs."),
+    ("Where was Kiri Vos born?", "Orem", "Kiri Vos was born in Orem and paints ships for the harbour office."),
+    ("Who employs Lem Ostra?", "Pallo Works", "Lem Ostra has worked for Pallo Works since the flood year."),
+    ("Where was Nena Dau born?", "Kestry", "Nena Dau was born in Kestry, a town of salt traders."),
+]
+
+
+def test_train_care_cli_runs_both_stages_and_the_stage1_loss_falls(tmp_path, capsys):
+    import gzip
+    import json
+
+    from ragarbiter.assessors.care.model import CareModel
+    from ragarbiter.cli.main import main
+    from ragarbiter.testbed.lm import bpe_tokenizer
+
+    texts = [t for _, _, t in FACTS]
+    tok = bpe_tokenizer([*texts, "Context:\nQuestion: Answer:"], 300)
+    base = _pretrained(tok, [" " + t for t in texts], steps=40)
+    base.save_pretrained(tmp_path / "base")
+    tok.save_pretrained(tmp_path / "base")
+    data = tmp_path / "litm.jsonl.gz"
+    with gzip.open(data, "wt", encoding="utf-8") as fh:
+        for i, (question, answer, gold) in enumerate(FACTS):
+            others = [{"title": "", "text": t, "isgold": False} for j, (_, _, t) in enumerate(FACTS) if j != i]
+            fh.write(json.dumps({"question": question, "answers": [answer],
+                                 "ctxs": [{"title": "", "text": gold, "isgold": True}, *others]}) + "\n")
+    common = ["--base-model", str(tmp_path / "base"), "--data", str(data), "--batch-size", "2", "--lr", "3e-2",
+              "--no-progress", "--eval-fraction", "0.25", "--json"]
+    assert main(["train", "care", "--stage", "pretrain", "--out", str(tmp_path / "s1"), "--max-steps", "24", *common]) == 0
+    run = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run"]
+    assert run["final_train_loss"] < 0.7 * run["initial_train_loss"]
+    assert main(["train", "care", "--stage", "finetune", "--init", str(tmp_path / "s1"), "--out", str(tmp_path / "s2"),
+                 "--max-steps", "4", *common]) == 0
+    manifest = json.loads((tmp_path / "s2" / "manifest.json").read_text())
+    counts = manifest["hyperparameters"]["examples"]
+    assert counts["grounded"] + counts["adversarial"] == len(FACTS) and counts["reconstruct"] == 0
+    assert (tmp_path / "s2" / "care.json").is_file()
+    from ragarbiter.adapters.hf import load_causal_lm
+
+    model, tokenizer = load_causal_lm(str(tmp_path / "base"))
+    care = CareModel.load(tmp_path / "s2", model, tokenizer)
+    assert care.encode([FACTS[0][2]]).shape == (16, 48)  # one chunk, 16 memory tokens (the defaults)
