@@ -22,6 +22,8 @@ _EXPORTS = {
     "InappropriateFilter": "ragarbiter.assessors.inappropriate",
     "AttentionSorter": "ragarbiter.assessors.attention_sort",
     "LostInTheMiddleReorder": "ragarbiter.assessors.attention_sort",
+    "CareAssessor": "ragarbiter.assessors.care",
+    "CareGenerator": "ragarbiter.assessors.care",
 }
 
 __all__ = sorted(_EXPORTS)

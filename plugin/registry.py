@@ -28,6 +28,7 @@ PROVIDERS: dict[str, str] = {
     "inappropriate": "ragarbiter.assessors.inappropriate",
     "attention_sort": "ragarbiter.assessors.attention_sort",
     "lost_in_the_middle": "ragarbiter.assessors.attention_sort",
+    "care": "ragarbiter.assessors.care",
 }
 
 # The post-retrieval stages every default chain runs, in order, with their options.

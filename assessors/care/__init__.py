@@ -1,10 +1,11 @@
-"""CARE: conflict-aware soft prompts from a LoRA context assessor (work in progress).
+"""CARE: conflict-aware soft prompts from a LoRA context assessor.
 
 `CareModel` holds both halves on one causal LM: the assessor (LoRA on, memory tokens,
 projector) and the base LM (LoRA off) that reads the soft prompt instead of the passage.
-The stage, the generator wrappers and the training CLI are not built yet.
+`CareAssessor` (stage "care") fills `Context.soft_prompt`; `CareGenerator` answers from it.
 """
 
 from .model import CareConfig, CareModel, base_fingerprint
+from .stage import CareAssessor, CareGenerator
 
-__all__ = ["CareConfig", "CareModel", "base_fingerprint"]
+__all__ = ["CareAssessor", "CareConfig", "CareGenerator", "CareModel", "base_fingerprint"]

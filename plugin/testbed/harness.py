@@ -13,6 +13,7 @@ import logging
 import random
 import re
 import time
+from pathlib import Path
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -50,6 +51,7 @@ def closed_book_accuracy(lm, world: World, limit: int | None = 400, seed: int = 
 
 
 Transform = Callable[[ContextSet], tuple[list[str], list[str], dict]]
+Answerer = Callable[[list[ContextSet]], list[str]]
 
 
 @dataclass
@@ -97,8 +99,12 @@ class Harness:
         sets["position"] = [b.position(i, pos, rng) for pos in range(cfg.position_k) for i in unknown]
         return sets
 
-    def evaluate(self, transform: Transform | None = None) -> dict:
-        """Accuracy per condition (and per level), plus how often the answer was the planted wrong value."""
+    def evaluate(self, transform: Transform | None = None, answerer: Answerer | None = None) -> dict:
+        """Accuracy per condition (and per level), plus how often the answer was the planted wrong value.
+
+        `answerer(sets)` replaces the model's reading of the rendered prompt (CARE answers from a
+        soft prompt instead of the passages).
+        """
         prompts, keys, extras = [], [], []
         for condition, sets in self.sets.items():
             for s in sets:
@@ -106,7 +112,7 @@ class Harness:
                 prompts.append(render_prompt(s.item.question, texts, sources))
                 keys.append((condition, s))
                 extras.append(extra)
-        answers = self.lm.generate(prompts)
+        answers = answerer([s for _, s in keys]) if answerer else self.lm.generate(prompts)
         tally: dict = {}
         for (condition, s), answer, extra in zip(keys, answers, extras):
             level = s.level if condition in ("mixture", "position") else None
@@ -159,6 +165,11 @@ def stage_transform(stage) -> Transform:
     return run
 
 
+def care_folder(lm) -> Path:
+    """Where the harness looks for the testbed model's CARE assessor: `<model>/care`."""
+    return Path(lm.path) / "care"
+
+
 def generator_options(lm) -> dict[str, dict]:
     """Stages that run a causal LM get the testbed model, its tokenizer and the exact prompt layout."""
     from .conditions import prompt_template
@@ -178,8 +189,38 @@ def build_stages(names: Sequence[str], lm=None) -> dict[str, object | str]:
         except ConfigError:
             out[name] = "absent (not built in this version)"
             continue
+        if name == "care":
+            out[name] = _care_stage(lm)
+            continue
         out[name] = build_stage(name, **options.get(name, {}))
     return out
+
+
+def _care_stage(lm):
+    """The CARE assessor trained for this model, or why there is none."""
+    folder = care_folder(lm) if lm is not None else None
+    if folder is None or not (folder / "care.json").is_file():
+        return (f"absent (no CARE assessor for this model: train one with `ragarbiter train care --base-model "
+                f"{getattr(lm, 'path', 'DIR')} --testbed --stage pretrain|finetune --out {folder}`)")
+    from ragarbiter.assessors.care import CareAssessor, CareGenerator, CareModel
+
+    return CareAssessor(CareGenerator(CareModel.load(folder, lm.model, lm.tokenizer), max_new_tokens=10))
+
+
+def care_answerer(stage) -> Answerer:
+    """CARE answers every set from its soft prompt: the base LM never reads the passages."""
+    from tqdm.auto import tqdm
+
+    from ragarbiter.types import Context, Passage
+
+    def answer(sets: list[ContextSet]) -> list[str]:
+        out = []
+        for s in tqdm(sets, desc="care", unit="set", leave=False, disable=len(sets) < 50):
+            context = stage(Context(query=s.item.question, passages=tuple(Passage(t) for t in s.passages)))
+            out.append(stage.generator.answer(context).split("\n")[0].strip())
+        return out
+
+    return answer
 
 
 def run_testbed(lm, config: HarnessConfig | None = None, stages: Sequence[str] = STAGES,
@@ -194,7 +235,10 @@ def run_testbed(lm, config: HarnessConfig | None = None, stages: Sequence[str] =
             continue
         t0 = time.perf_counter()
         logger.info("testbed: running stage %s", name)
-        scores = harness.evaluate(stage_transform(stage))
+        if name == "care":
+            scores = harness.evaluate(answerer=care_answerer(stage))
+        else:
+            scores = harness.evaluate(stage_transform(stage))
         result["stages"][name] = {**scores, "status": "measured", "seconds": round(time.perf_counter() - t0, 1)}
     result["seed"] = harness.config.seed
     result["model"] = str(lm.path)

@@ -52,14 +52,16 @@ def test_harness_reports_every_condition_and_absent_stages(trained):
     out, _ = trained
     result = run_testbed(load_testbed(out), HarnessConfig(questions=3, proportions=(0.0, 0.5), position_k=4, k=4,
                                                           n_poison=2, mixture_sentences=6),
-                         stages=["lost_in_the_middle", "care"])
+                         stages=["lost_in_the_middle", "care", "rw_steering"])
     rag = result["rag"]
     for key in ("clean", "counterfactual", "conflict", "poisoned"):
         assert 0.0 <= rag[key] <= 1.0
     assert set(rag["mixture"]) == {"0.0", "0.5"} and set(rag["position"]) == {"0", "1", "2", "3"}
     assert rag["detail"]["n"]["poisoned"] == 3
     assert set(result["closed_book"]) == {"known", "unknown"}
-    assert result["stages"]["care"] == {"status": "absent (not built in this version)"}
+    assert result["stages"]["rw_steering"] == {"status": "absent (not built in this version)"}
+    assert result["stages"]["care"]["status"].startswith("absent (no CARE assessor for this model")
+    assert result["stages"]["lost_in_the_middle"]["status"] == "measured"
 
 
 def test_harness_runs_a_real_stage_through_its_public_call(trained):

@@ -1,0 +1,83 @@
+"""`CareAssessor` (stage "care") fills `Context.soft_prompt`; `CareGenerator` answers from it.
+
+    generator = CareGenerator.from_folders("care-dir", "base-model-dir")
+    context = CareAssessor(generator)(Context.for_query(question, passages))
+    answer = generator.answer(context)     # the base LM never sees the passages' tokens
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from ragarbiter.errors import ConfigError
+from ragarbiter.events import SoftPromptBuilt
+from ragarbiter.registry import register_stage
+from ragarbiter.stage import Stage
+from ragarbiter.types import Context
+
+from .model import CareModel
+
+logger = logging.getLogger(__name__)
+
+
+class CareGenerator:
+    """A CARE assessor and its base LM, loaded once; thread-safe (one forward pass at a time)."""
+
+    def __init__(self, care: CareModel, max_new_tokens: int = 32) -> None:
+        self.care = care.eval()
+        self.max_new_tokens = max_new_tokens
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_folders(cls, care_dir: str, base_model: str, *, device: str | None = None, **options: Any) -> CareGenerator:
+        from ragarbiter.adapters.hf import load_causal_lm
+
+        model, tokenizer = load_causal_lm(base_model, device=device)
+        return cls(CareModel.load(care_dir, model, tokenizer), **options)
+
+    def soft_prompt(self, texts: list[str]):
+        import torch
+
+        with self._lock, torch.no_grad():
+            return self.care.encode(texts)
+
+    def answer(self, context: Context | str, soft=None) -> str:
+        """The base LM's answer to the query, given the context's soft prompt (closed book without one)."""
+        import torch
+
+        question = context.query if isinstance(context, Context) else context
+        if isinstance(context, Context) and soft is None:
+            soft = context.soft_prompt
+        with self._lock, torch.no_grad():
+            return self.care.answer(question, soft, self.max_new_tokens)
+
+
+class CareAssessor(Stage):
+    """Encode the passages into CARE's soft prompt (memory tokens per chunk, concatenated)."""
+
+    name = "care"
+
+    def __init__(self, generator: CareGenerator | None = None, *, care_dir: str | None = None,
+                 base_model: str | None = None) -> None:
+        if generator is None:
+            if not (care_dir and base_model):
+                msg = ("CareAssessor needs a CareGenerator, or care_dir= (from `ragarbiter train care`) and "
+                       "base_model= (the causal LM folder it was trained on).")
+                raise ConfigError(msg)
+            generator = CareGenerator.from_folders(care_dir, base_model)
+        self.generator = generator
+
+    def _run(self, context: Context) -> Context:
+        used = [p for p in context.passages if p.text.strip()]
+        if not used:
+            return context
+        soft = self.generator.soft_prompt([p.text for p in used])
+        event = SoftPromptBuilt(stage=self.name, shape=tuple(soft.shape), passage_ids=tuple(p.id for p in used))
+        return context.evolve(soft_prompt=soft, events=[event])
+
+
+@register_stage("care")
+def _build(**options: Any) -> CareAssessor:
+    return CareAssessor(**options)
