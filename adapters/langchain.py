@@ -54,6 +54,8 @@ CALLBACKS_OPTION = "langchain_callbacks"
 
 __all__ = [
     "EVENT_PREFIX",
+    "CareChatModel",
+    "care_messages",
     "ArbiterCallbackHandler",
     "ArbiterCompressor",
     "ArbiterRetriever",
@@ -277,3 +279,74 @@ class ArbiterCallbackHandler(BaseCallbackHandler):
         with self._lock:
             labels, dropped, n = dict(self.label_counts), len(self.dropped), self.n_events
         return {"events": n, "labels": labels, "dropped": dropped, "stages": self.stage_timings()}
+
+
+# -- CARE as a chat model --------------------------------------------------------------------------------
+from langchain_core.language_models.chat_models import BaseChatModel  # noqa: E402
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage  # noqa: E402
+from langchain_core.outputs import ChatGeneration, ChatResult  # noqa: E402
+
+DOCUMENTS_KWARG = "documents"
+
+
+def care_messages(inputs: Mapping[str, Any]) -> list[BaseMessage]:
+    """``{"question": str, "documents": [Document | str]}`` -> the message `CareChatModel` reads."""
+    if not isinstance(inputs, Mapping) or "question" not in inputs:
+        shown = sorted(inputs) if isinstance(inputs, Mapping) else type(inputs).__name__
+        raise InvalidInputError(f"care_messages takes {{'question': ..., 'documents': [...]}}, got {shown}.")
+    texts = [d.page_content if isinstance(d, Document) else str(d) for d in inputs.get("documents") or []]
+    return [HumanMessage(content=str(inputs["question"]), additional_kwargs={DOCUMENTS_KWARG: texts})]
+
+
+class CareChatModel(BaseChatModel):
+    """CARE behind LangChain's chat-model interface.
+
+    The last human message is the question, and its ``additional_kwargs["documents"]`` (or a
+    ``documents=`` call option) are the retrieved passages. The assessor turns the passages into
+    a soft prompt, and the base LM answers from it without ever reading their tokens:
+
+        llm = CareChatModel.from_folders("care-dir", "base-model-dir")
+        chain = {"documents": retriever, "question": RunnablePassthrough()} | RunnableLambda(care_messages) | llm
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    generator: Any = Field(exclude=True)
+    """A `ragarbiter.assessors.care.CareGenerator`."""
+
+    @classmethod
+    def from_folders(cls, care_dir: str, base_model: str, **options: Any) -> CareChatModel:
+        from ragarbiter.assessors.care import CareGenerator
+
+        return cls(generator=CareGenerator.from_folders(care_dir, base_model, **options))
+
+    @property
+    def _llm_type(self) -> str:
+        return "ragarbiter-care"
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None,
+                  **kwargs: Any) -> ChatResult:
+        from ragarbiter.assessors.care import CareAssessor
+
+        human = [m for m in messages if isinstance(m, HumanMessage)]
+        if not human:
+            raise InvalidInputError("CareChatModel needs a human message holding the question.")
+        question = str(human[-1].content)
+        documents = kwargs.get(DOCUMENTS_KWARG, human[-1].additional_kwargs.get(DOCUMENTS_KWARG, []))
+        passages = [Passage(d.page_content if isinstance(d, Document) else str(d)) for d in documents]
+        context = Context.for_query(question, passages)
+        if passages:
+            context = CareAssessor(self.generator)(context)
+            if run_manager is not None:  # the decision goes to this LLM run's handlers as a custom event
+                from langchain_core.callbacks.manager import handle_event
+
+                for event in context.trace:
+                    handle_event(run_manager.handlers, "on_custom_event", "ignore_custom_event",
+                                 EVENT_PREFIX + event.kind, event.to_dict(), run_id=run_manager.run_id,
+                                 tags=run_manager.tags, metadata=run_manager.metadata)
+        text = self.generator.answer(context)
+        for token in stop or []:
+            text = text.split(token)[0]
+        shape = list(context.soft_prompt.shape) if context.soft_prompt is not None else None
+        message = AIMessage(content=text, response_metadata={"soft_prompt_shape": shape, "passages": len(passages)})
+        return ChatResult(generations=[ChatGeneration(message=message)])

@@ -44,6 +44,8 @@ dispatcher = get_dispatcher(__name__)
 
 __all__ = [
     "ArbiterEvent",
+    "CareLLM",
+    "CarePostprocessor",
     "ArbiterPostprocessor",
     "ArbiterRetriever",
     "LlamaIndexEventSink",
@@ -305,3 +307,62 @@ class LlamaIndexRetrieverStage(ExternalRetrieverStage):
 
     async def _afetch(self, context: Context) -> list[Passage]:
         return [node_to_passage(n) for n in await self.retriever.aretrieve(context.query)]
+
+
+# -- CARE: a postprocessor that builds the soft prompt, and the LLM that answers from it --------------
+from llama_index.core.base.llms.types import CompletionResponse, CompletionResponseGen, LLMMetadata  # noqa: E402
+from llama_index.core.llms.callbacks import llm_completion_callback  # noqa: E402
+from llama_index.core.llms.custom import CustomLLM  # noqa: E402
+
+
+class CarePostprocessor(BaseNodePostprocessor):
+    """Encodes the retrieved nodes into CARE's soft prompt and hands it to the paired `CareLLM`.
+
+    The nodes pass through unchanged (so citations and sources still work); the LLM ignores
+    the raw context text in its prompt and answers from the soft prompt instead.
+    """
+
+    generator: Any = Field(exclude=True, description="a ragarbiter.assessors.care.CareGenerator")
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "CarePostprocessor"
+
+    def _postprocess_nodes(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None) -> list[NodeWithScore]:
+        query = _query_of(query_bundle, "CarePostprocessor")
+        texts = [n.node.get_content() for n in nodes if n.node.get_content().strip()]
+        self.generator.remember(query, self.generator.soft_prompt(texts) if texts else None)
+        return nodes
+
+
+class CareLLM(CustomLLM):
+    """CARE's base LM as a LlamaIndex LLM, paired with `CarePostprocessor`:
+
+        generator = CareGenerator.from_folders("care-dir", "base-model-dir")
+        engine = index.as_query_engine(llm=CareLLM(generator=generator),
+                                       node_postprocessors=[CarePostprocessor(generator=generator)])
+    """
+
+    generator: Any = Field(exclude=True, description="a ragarbiter.assessors.care.CareGenerator")
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "CareLLM"
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(model_name="ragarbiter-care", is_chat_model=False, num_output=self.generator.max_new_tokens)
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        query, soft = self.generator.recall(prompt)
+        if query is None:
+            logger.warning("CareLLM: no soft prompt from CarePostprocessor matches this prompt; answering closed-book")
+        text = self.generator.answer(query or prompt, soft)
+        return CompletionResponse(text=text, additional_kwargs={"soft_prompt": soft is not None})
+
+    @llm_completion_callback()
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        response = self.complete(prompt, formatted=formatted, **kwargs)
+        yield CompletionResponse(text=response.text, delta=response.text,
+                                 additional_kwargs=response.additional_kwargs)

@@ -37,6 +37,29 @@ class CareGenerator:
         model, tokenizer = load_causal_lm(base_model, device=device)
         return cls(CareModel.load(care_dir, model, tokenizer), **options)
 
+    # -- hand-over between a framework's postprocessor and its LLM call (LlamaIndex) --------------------
+    def remember(self, query: str, soft) -> None:
+        """Keep the soft prompt built for `query` until the LLM call that answers it (this thread only)."""
+        pending = self._pending()
+        pending[query] = soft
+        while len(pending) > 8:
+            pending.pop(next(iter(pending)))
+
+    def recall(self, prompt: str):
+        """(query, soft prompt) remembered for the longest query that `prompt` contains, or (None, None)."""
+        pending = self._pending()
+        found = [q for q in pending if q and q in prompt]
+        if not found:
+            return None, None
+        query = max(found, key=len)
+        return query, pending.pop(query)
+
+    def _pending(self) -> dict:
+        local = self.__dict__.setdefault("_local", threading.local())
+        if not hasattr(local, "pending"):
+            local.pending = {}
+        return local.pending
+
     def soft_prompt(self, texts: list[str]):
         import torch
 

@@ -169,3 +169,117 @@ def test_train_care_cli_runs_both_stages_and_the_stage1_loss_falls(tmp_path, cap
     model, tokenizer = load_causal_lm(str(tmp_path / "base"))
     care = CareModel.load(tmp_path / "s2", model, tokenizer)
     assert care.encode([FACTS[0][2]]).shape == (16, 48)  # one chunk, 16 memory tokens (the defaults)
+
+
+def test_kl_term_matches_a_hand_computation(tokenizer):
+    care = _care(tokenizer)
+    question, answer = "Where was Tavo Rin born?", "Dashel"
+    with torch.no_grad():
+        with_kl, parts = care.conflict_loss(question, PASSAGE, answer, teacher_passage=PASSAGE, lam=3.0)
+        without, _ = care.conflict_loss(question, PASSAGE, answer, teacher_passage=PASSAGE, lam=0.0)
+        prefix, suffix = care.prompt_ids(question)
+        target = tokenizer(" " + answer, add_special_tokens=False)["input_ids"]
+        n = len(target)
+        soft = care.encode([PASSAGE])
+        student = care.base_logits(care.base_embeds(prefix, soft, suffix + target))[0, -n - 1:-1].double()
+        context = tokenizer(" " + PASSAGE, add_special_tokens=False)["input_ids"]
+        teacher = care.base_logits(care.base_embeds(prefix + context, None, suffix + target))[0, -n - 1:-1].double()
+    hand = 0.0
+    for row_s, row_t in zip(student.softmax(-1), teacher.softmax(-1)):  # KL(student || teacher), per answer token
+        hand += sum(float(p) * (float(p.log()) - float(q.log())) for p, q in zip(row_s, row_t))
+    hand /= n
+    assert parts["kl"] == pytest.approx(hand, rel=1e-4, abs=1e-6)
+    assert float(with_kl - without) == pytest.approx(3.0 * hand, rel=1e-4, abs=1e-6)
+
+
+def _generator(tokenizer):
+    from ragarbiter.assessors.care import CareGenerator
+
+    return CareGenerator(_care(tokenizer), max_new_tokens=4)
+
+
+def test_stage_fills_the_soft_prompt_and_reports_it(tokenizer):
+    from ragarbiter import Context, Passage
+    from ragarbiter.assessors.care import CareAssessor
+
+    generator = _generator(tokenizer)
+    passages = [Passage(PASSAGE), Passage(" "), Passage("Dashel is a town.")]
+    out = CareAssessor(generator)(Context.for_query("Where was Tavo Rin born?", passages))
+    chunks = len(generator.care.chunks([PASSAGE, "Dashel is a town."]))  # the blank passage is skipped
+    assert chunks >= 3 and out.soft_prompt.shape == (chunks * 4, 48)
+    event = out.trace[-1]
+    assert event.kind == "soft_prompt_built" and event.passage_ids == (passages[0].id, passages[2].id)
+    assert isinstance(generator.answer(out), str)
+    with pytest.raises(ConfigError, match="care_dir"):
+        CareAssessor()
+
+
+def test_care_chat_model_in_a_langchain_chain(tokenizer):
+    pytest.importorskip("langchain_core")
+    from langchain_core.documents import Document
+    from langchain_core.runnables import RunnableLambda, RunnablePassthrough
+
+    from ragarbiter.adapters.langchain import CareChatModel, care_messages
+
+    llm = CareChatModel(generator=_generator(tokenizer))
+    retriever = RunnableLambda(lambda q: [Document(PASSAGE), Document("Dashel is a town.")])
+    chain = {"documents": retriever, "question": RunnablePassthrough()} | RunnableLambda(care_messages) | llm
+    from ragarbiter.adapters.langchain import ArbiterCallbackHandler
+
+    handler = ArbiterCallbackHandler()
+    reply = chain.invoke("Where was Tavo Rin born?", config={"callbacks": [handler]})
+    assert isinstance(reply.content, str)
+    assert handler.n_events == 1  # the soft_prompt_built decision reached the chain's callbacks
+    chunks = len(llm.generator.care.chunks([PASSAGE, "Dashel is a town."]))
+    assert reply.response_metadata["soft_prompt_shape"] == [chunks * 4, 48] and reply.response_metadata["passages"] == 2
+    closed = llm.invoke("Where was Tavo Rin born?")  # no documents: closed book
+    assert closed.response_metadata["soft_prompt_shape"] is None
+
+
+def test_llama_index_postprocessor_hands_the_soft_prompt_to_the_llm(tokenizer):
+    pytest.importorskip("llama_index.core")
+    from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+    from ragarbiter.adapters.llama_index import CareLLM, CarePostprocessor
+
+    generator = _generator(tokenizer)
+    llm, post = CareLLM(generator=generator), CarePostprocessor(generator=generator)
+    nodes = [NodeWithScore(node=TextNode(text=PASSAGE), score=1.0)]
+    question = "Where was Tavo Rin born?"
+    assert post.postprocess_nodes(nodes, query_bundle=QueryBundle(question)) == nodes
+    answered = llm.complete(f"Context information is below.\n{PASSAGE}\nQuery: {question}\nAnswer: ")
+    assert answered.additional_kwargs["soft_prompt"] is True
+    again = llm.complete(f"Query: {question}\nAnswer: ")  # the hand-over is used once
+    assert again.additional_kwargs["soft_prompt"] is False
+
+
+def test_two_process_cpu_accelerate_launch_trains_care(tmp_path, tokenizer):
+    import gzip
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    launcher = Path(sys.executable).with_name("accelerate")
+    launcher = str(launcher) if launcher.exists() else shutil.which("accelerate")
+    if launcher is None:
+        pytest.skip("accelerate not installed")
+    _base(tokenizer).save_pretrained(tmp_path / "base")
+    tokenizer.save_pretrained(tmp_path / "base")
+    data = tmp_path / "litm.jsonl.gz"
+    with gzip.open(data, "wt", encoding="utf-8") as fh:
+        for question, answer, gold in FACTS:
+            fh.write(json.dumps({"question": question, "answers": [answer],
+                                 "ctxs": [{"title": "", "text": gold, "isgold": True}]}) + "\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    cmd = [launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", "-m", "ragarbiter.cli.main", "train", "care", "--stage", "pretrain",
+           "--base-model", str(tmp_path / "base"), "--data", str(data), "--out", str(tmp_path / "out"), "--cpu",
+           "--max-steps", "2", "--batch-size", "1", "--eval-fraction", "0.25", "--no-progress", "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["run"]["processes"] == 2 and manifest["run"]["steps"] == 2
+    assert (tmp_path / "out" / "care.json").is_file()
