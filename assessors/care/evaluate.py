@@ -5,6 +5,8 @@ Conditions (one context set per question, built by the testbed's `ContextBuilder
 - `counterfactual`: known entities, one passage asserting another value (the context misleads);
 - `unhelpful`: known entities, distractors only (the context holds no answer).
 
+Only held-out questions are used (`data.held_out`: one in five, never in CARE training).
+
 Two summary figures:
 - **resilience**: accuracy on counterfactual sets whose question the model answers correctly
   closed-book (it knew, and the context misleads);
@@ -28,7 +30,11 @@ def build_sets(lm, questions: int, seed: int = 0) -> dict[str, list]:
 
     builder = ContextBuilder(lm.world)
     rng = random.Random(seed)
-    known, unknown = lm.world.qa_items(known=True), lm.world.qa_items(known=False)
+    from .data import held_out
+
+    # Only the questions CARE training never saw (`held_out`); the entities may appear in training.
+    known = [i for i in lm.world.qa_items(known=True) if held_out(i.question)]
+    unknown = [i for i in lm.world.qa_items(known=False) if held_out(i.question)]
     pick = random.Random(seed + 1)
     known = pick.sample(known, min(questions, len(known)))
     unknown = pick.sample(unknown, min(questions, len(unknown)))

@@ -241,7 +241,7 @@ class CareModel(nn.Module):
         from ragarbiter.errors import ModelNotFoundError
         from ragarbiter.training import check_adapter_folder, load_heads
 
-        folder = Path(folder)
+        folder = Path(folder).expanduser()
         meta_path = folder / "care.json"
         if not meta_path.is_file():
             raise ModelNotFoundError(f"{folder} holds no CARE assessor (no care.json). Train one with "
