@@ -19,10 +19,11 @@ from langchain_core.documents import Document
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
 from ragarbiter.adapters.langchain import CareChatModel, care_messages
-from ragarbiter.testbed import cached_model_dir, load_testbed
+from ragarbiter.testbed import cached_model_dir, load_testbed, render_prompt
 
 MODEL = cached_model_dir("small", 0)
-world = load_testbed(MODEL).world
+testbed = load_testbed(MODEL)
+world = testbed.world
 rng = random.Random(0)
 known = next(i for i in world.qa_items(known=True) if i.attribute == "birthplace")
 unknown = next(i for i in world.qa_items(known=False) if i.attribute == "birthplace")
@@ -39,4 +40,6 @@ llm = CareChatModel.from_folders(str(MODEL / "care"), str(MODEL))
 chain = {"documents": retriever, "question": RunnablePassthrough()} | RunnableLambda(care_messages) | llm
 for item in (known, unknown):
     reply = chain.invoke(item.question)
-    print(f"{item.question} -> {reply.content!r} (true: {item.answer!r}; soft prompt {reply.response_metadata['soft_prompt_shape']})")
+    plain = testbed.generate([render_prompt(item.question, passages[item.question])])[0]  # the same LM reading the text
+    print(f"{item.question} CARE: {reply.content!r}, plain RAG: {plain!r}, true: {item.answer!r} "
+          f"(soft prompt {reply.response_metadata['soft_prompt_shape']})")

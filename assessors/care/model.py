@@ -74,6 +74,9 @@ class CareModel(nn.Module):
         init = torch.randn(self.config.memory_tokens, hidden, generator=generator) * embed.detach().float().std()
         self.memory = nn.Parameter(init.to(embed.dtype) + embed.detach().mean(0))
         self.projector = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, hidden)).to(embed.dtype)
+        # peft injects the LoRA layers into `base_model` itself, so whoever else holds that model
+        # would run it with the adapter on. It is off except inside the assessor pass.
+        self._set_adapter(False)
 
     # -- the assessor pass (adapter on) -------------------------------------------------------------
     def chunks(self, texts: Sequence[str]) -> list[list[int]]:
@@ -106,8 +109,11 @@ class CareModel(nn.Module):
             mask.append([1] * (len(chunk) + k) + [0] * (width - len(chunk) - k))
             where.append(len(chunk))
         self._set_adapter(True)
-        out = self.lm(inputs_embeds=torch.stack(rows), attention_mask=torch.tensor(mask, device=device),
-                      output_hidden_states=True, logits_to_keep=1)
+        try:
+            out = self.lm(inputs_embeds=torch.stack(rows), attention_mask=torch.tensor(mask, device=device),
+                          output_hidden_states=True, logits_to_keep=1)
+        finally:
+            self._set_adapter(False)
         last = out.hidden_states[-1]  # (n_chunks, width, H)
         memories = torch.stack([last[i, s:s + k] for i, s in enumerate(where)])  # (n_chunks, K, H)
         return self.projector(memories).reshape(-1, last.shape[-1])
@@ -129,10 +135,7 @@ class CareModel(nn.Module):
 
     def base_logits(self, embeds: torch.Tensor) -> torch.Tensor:
         self._set_adapter(False)
-        try:
-            return self.lm(inputs_embeds=embeds).logits
-        finally:
-            self._set_adapter(True)
+        return self.lm(inputs_embeds=embeds).logits
 
     @torch.no_grad()
     def generate(self, prefix_ids: Sequence[int], soft: torch.Tensor | None, suffix_ids: Sequence[int],
@@ -141,29 +144,35 @@ class CareModel(nn.Module):
         tok = self.tokenizer
         embeds = self.base_embeds(prefix_ids, soft, suffix_ids)
         self._set_adapter(False)
-        try:
-            out = self.lm.generate(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long,
-                                                                                     device=embeds.device),
-                                   max_new_tokens=max_new_tokens, do_sample=False,
-                                   pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
-                                   eos_token_id=tok.eos_token_id)
-        finally:
-            self._set_adapter(True)
+        out = self.lm.generate(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long,
+                                                                                 device=embeds.device),
+                               max_new_tokens=max_new_tokens, do_sample=False,
+                               pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+                               eos_token_id=tok.eos_token_id)
         return out[0].tolist()
 
     def _set_adapter(self, enabled: bool) -> None:
-        """Switch the LoRA layers on (assessor) or off (base LM)."""
-        if enabled:
-            self.lm.enable_adapter_layers()
-        else:
-            self.lm.disable_adapter_layers()
+        """Switch the LoRA layers on (assessor pass only) or off (base LM, and the rest of the time).
+
+        peft's `disable_adapter_layers()` also sets `requires_grad=False` on the LoRA weights, which
+        would hide them from an optimizer built while they are off; the flag alone is flipped here.
+        """
+        for layer in self._lora_layers():
+            layer._disable_adapters = not enabled
+
+    def _lora_layers(self) -> list:
+        layers = self.__dict__.get("_lora_cache")
+        if layers is None:
+            from peft.tuners.lora import LoraLayer
+
+            layers = self.__dict__["_lora_cache"] = [m for m in self.lm.modules() if isinstance(m, LoraLayer)]
+            if not layers:
+                raise ConfigError("CARE found no LoRA layer in the model; check CareConfig.target_modules.")
+        return layers
 
     @property
     def adapter_enabled(self) -> bool:
-        from peft.tuners.lora import LoraLayer
-
-        layers = [m for m in self.lm.modules() if isinstance(m, LoraLayer)]
-        return bool(layers) and not layers[0].disable_adapters
+        return not self._lora_layers()[0].disable_adapters
 
     # -- losses -----------------------------------------------------------------------------------------
     def reconstruction_loss(self, text: str, instruction: str = RECONSTRUCT_INSTRUCTIONS[0]) -> torch.Tensor:

@@ -69,10 +69,12 @@ def test_adapter_is_on_for_the_assessor_and_off_for_the_base_lm(tokenizer):
     lora.lora_A["default"].register_forward_hook(lambda *a: calls.append(1))
     soft = care.encode([PASSAGE])
     assert calls, "the assessor pass must run the LoRA weights"
+    assert not care.adapter_enabled  # off again as soon as the assessor pass ends
     calls.clear()
     care.base_logits(care.base_embeds([1, 5], soft, [7, 8]))
     assert not calls, "the base LM must run with the adapter disabled"
-    assert care.adapter_enabled  # switched back on afterwards
+    names = [n for n, p in care.named_parameters() if p.requires_grad]
+    assert any("lora_A" in n for n in names)  # switching the adapter never hides the LoRA weights from an optimizer
 
 
 def test_base_lm_never_receives_passage_token_ids(tokenizer):
