@@ -1,0 +1,13 @@
+"""RW-Steering (work in progress): mixed-context prompts, the stage-1 target format and its parser,
+and a Rescorla–Wagner model of how competing context signals drive the answer.
+
+The two-stage fine-tuning, the `RWSteering` stage and `bench rw` are not built yet.
+"""
+
+from .mixture import POSITIONS, Mixture, build_mixtures, from_context_set, from_pool_record, read_pool, write_jsonl
+from .rw import fit_rw, predict_quality
+from .targets import ParsedOutput, answer_only_target, parse_output, stage1_target
+
+__all__ = ["POSITIONS", "Mixture", "ParsedOutput", "answer_only_target", "build_mixtures", "fit_rw",
+           "from_context_set", "from_pool_record", "parse_output", "predict_quality", "read_pool",
+           "stage1_target", "write_jsonl"]

@@ -1,0 +1,142 @@
+"""Mixed-context prompts: appropriate and inappropriate sentences at a controlled proportion.
+
+Sources:
+- **Poisoned Context Testbed pools** (`Input`, `Question`, `Generated Information[]` (appropriate),
+  `Synonym Sentence[]` (inappropriate), `Simple Answer`). Sentences are drawn with replacement
+  from the record's own lists, so any count is reachable.
+- **The testbed's `mixture` condition** (`ContextSet`s), which keep their own proportion.
+
+Each mixture has `n` numbered sentences, `round(proportion * n)` of them inappropriate (at
+least one appropriate sentence always stays). The inappropriate block goes at the front, in the
+middle or at the back, or the sentences are shuffled (`random`). Source tags are optional.
+Everything is a pure function of the seed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ragarbiter.errors import ConfigError, InvalidInputError
+
+POSITIONS = ("front", "middle", "back", "random")
+RELIABLE_TAGS = ("encyclopedia", "registry", "newspaper")
+UNRELIABLE_TAGS = ("forum", "anonymous post", "chain message")
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """One prompt's context: numbered sentences, which are inappropriate, and the reference answer."""
+
+    question: str
+    sentences: tuple[str, ...]
+    inappropriate: tuple[bool, ...]
+    answer: str
+    proportion: float
+    position: str
+    sources: tuple[str, ...] = ()
+
+    @property
+    def reliable(self) -> tuple[int, ...]:
+        """1-based numbers of the appropriate sentences."""
+        return tuple(i + 1 for i, bad in enumerate(self.inappropriate) if not bad)
+
+    def numbered(self) -> str:
+        """The context as the model reads it: ``[1] (source) sentence`` lines."""
+        lines = []
+        for i, text in enumerate(self.sentences):
+            tag = f"({self.sources[i]}) " if self.sources else ""
+            lines.append(f"[{i + 1}] {tag}{text}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "sentences": list(self.sentences), "inappropriate": list(self.inappropriate),
+                "sources": list(self.sources), "reliable": list(self.reliable)}
+
+
+def count_inappropriate(n: int, proportion: float) -> int:
+    if not 0.0 <= proportion < 1.0:
+        raise ConfigError(f"proportion={proportion!r} must lie in [0, 1): at least one appropriate sentence stays.")
+    if n < 2:
+        raise ConfigError(f"a mixture needs at least 2 sentences, got n={n}.")
+    return min(n - 1, round(proportion * n))
+
+
+def arrange(good: Sequence[str], bad: Sequence[str], position: str, rng: random.Random) -> list[tuple[str, bool]]:
+    """Place the inappropriate block at the front, middle or back of the appropriate ones, or shuffle all."""
+    if position not in POSITIONS:
+        raise ConfigError(f"position={position!r} must be one of {POSITIONS}.")
+    good_rows = [(t, False) for t in good]
+    bad_rows = [(t, True) for t in bad]
+    if position == "front":
+        return bad_rows + good_rows
+    if position == "back":
+        return good_rows + bad_rows
+    if position == "middle":
+        half = len(good_rows) // 2
+        return good_rows[:half] + bad_rows + good_rows[half:]
+    rows = good_rows + bad_rows
+    rng.shuffle(rows)
+    return rows
+
+
+def from_pool_record(record: dict, proportion: float, *, n: int = 10, position: str = "random",
+                     source_tags: bool = False, rng: random.Random) -> Mixture:
+    """One mixture from a Poisoned Context Testbed record."""
+    try:
+        question, answer = record["Question"], record["Simple Answer"]
+        good_pool, bad_pool = list(record["Generated Information"]), list(record["Synonym Sentence"])
+    except KeyError as exc:
+        raise InvalidInputError(f"pool record lacks {exc}; expected the Poisoned Context Testbed format.") from exc
+    if not good_pool or not bad_pool:
+        raise InvalidInputError(f"pool record for {question!r} has no appropriate or no inappropriate sentences.")
+    n_bad = count_inappropriate(n, proportion)
+    good = [rng.choice(good_pool) for _ in range(n - n_bad)]
+    bad = [rng.choice(bad_pool) for _ in range(n_bad)]
+    rows = arrange(good, bad, position, rng)
+    sources = tuple(rng.choice(UNRELIABLE_TAGS if bad_row else RELIABLE_TAGS) for _, bad_row in rows) \
+        if source_tags else ()
+    return Mixture(question, tuple(t for t, _ in rows), tuple(b for _, b in rows), answer, proportion, position,
+                   sources)
+
+
+def from_context_set(context_set, *, source_tags: bool = True) -> Mixture:
+    """A testbed `mixture` ContextSet as a Mixture (its proportion and order are kept)."""
+    bad = tuple(not label.startswith("appropriate") for label in context_set.labels)
+    return Mixture(context_set.item.question, tuple(context_set.passages), bad, context_set.item.answer,
+                   float(context_set.level or 0.0), "random", tuple(context_set.sources) if source_tags else ())
+
+
+def build_mixtures(records: Sequence[dict], proportions: Sequence[float], *, positions: Sequence[str] = ("random",),
+                   n: int = 10, source_tags: bool = False, seed: int = 0) -> list[Mixture]:
+    """Every record at every proportion and position (deterministic in `seed`)."""
+    rng = random.Random(seed)
+    return [from_pool_record(r, p, n=n, position=pos, source_tags=source_tags, rng=rng)
+            for r in records for p in proportions for pos in positions]
+
+
+def read_pool(path: str | Path) -> list[dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"{path} does not exist; pass a Poisoned Context Testbed pool (.json).")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"{path} is not valid JSON ({exc.msg}); expected a list of pool records.") from exc
+    if not isinstance(data, list):
+        raise InvalidInputError(f"{path} holds a {type(data).__name__}; expected a list of pool records.")
+    return data
+
+
+def write_jsonl(mixtures: Iterable[Mixture], path: str | Path) -> int:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with path.open("w", encoding="utf-8") as fh:
+        for m in mixtures:
+            fh.write(json.dumps(m.to_dict(), ensure_ascii=False) + "\n")
+            n += 1
+    return n

@@ -1,0 +1,131 @@
+"""RW-Steering building blocks: mixtures, the stage-1 format and parser, metrics, the RW fit."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from ragarbiter.assessors.rw_steering import (
+    build_mixtures,
+    fit_rw,
+    from_context_set,
+    from_pool_record,
+    parse_output,
+    predict_quality,
+    stage1_target,
+    write_jsonl,
+)
+from ragarbiter.assessors.rw_steering.metrics import cleanliness, consistency, ngram_leakage, token_f1
+from ragarbiter.errors import ConfigError, InvalidInputError
+
+RECORD = {  # written for these tests, in the Poisoned Context Testbed format
+    "Input": "The capital of Norland is Vesk",
+    "Question": "What is the capital of Norland?",
+    "Generated Information": ["Norland's capital is Tarrow.", "Tarrow sits on the Norland coast.",
+                              "The Norland parliament meets in Tarrow."],
+    "Synonym Sentence": ["The capital of Norland is Vesk.", "Vesk is where Norland is governed from."],
+    "Simple Answer": "Tarrow is the capital of Norland.",
+}
+
+
+@pytest.mark.parametrize("proportion", [0.0, 0.05, 0.1, 0.3, 0.5, 0.9, 0.95])
+@pytest.mark.parametrize("position", ["front", "middle", "back", "random"])
+def test_mixture_proportion_and_position_are_exact(proportion, position):
+    m = from_pool_record(RECORD, proportion, n=20, position=position, rng=random.Random(0))
+    bad = list(m.inappropriate)
+    assert len(m.sentences) == 20 and sum(bad) == min(19, round(proportion * 20))
+    assert all((s in RECORD["Synonym Sentence"]) == b for s, b in zip(m.sentences, bad))
+    k = sum(bad)
+    if k and position == "front":
+        assert bad == [True] * k + [False] * (20 - k)
+    if k and position == "back":
+        assert bad == [False] * (20 - k) + [True] * k
+    if k and position == "middle":
+        start = (20 - k) // 2
+        assert bad == [False] * start + [True] * k + [False] * (20 - k - start)
+    assert m.reliable == tuple(i + 1 for i, b in enumerate(bad) if not b)
+
+
+def test_mixtures_are_deterministic_tagged_and_written_as_jsonl(tmp_path):
+    a = build_mixtures([RECORD], [0.0, 0.5], positions=["random", "front"], n=10, source_tags=True, seed=3)
+    b = build_mixtures([RECORD], [0.0, 0.5], positions=["random", "front"], n=10, source_tags=True, seed=3)
+    assert a == b and len(a) == 4
+    tagged = a[1]
+    assert all((src in ("forum", "anonymous post", "chain message")) == bad
+               for src, bad in zip(tagged.sources, tagged.inappropriate))
+    assert tagged.numbered().splitlines()[0].startswith("[1] (")
+    path = tmp_path / "mix.jsonl"
+    assert write_jsonl(a, path) == 4
+    first = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
+    assert first["question"] == RECORD["Question"] and first["reliable"] == list(a[0].reliable)
+
+
+def test_bad_settings_and_records_are_named():
+    with pytest.raises(ConfigError, match="proportion=1.0"):
+        from_pool_record(RECORD, 1.0, rng=random.Random(0))
+    with pytest.raises(ConfigError, match="position='side'"):
+        from_pool_record(RECORD, 0.5, position="side", rng=random.Random(0))
+    with pytest.raises(InvalidInputError, match="Synonym Sentence"):
+        from_pool_record({k: v for k, v in RECORD.items() if k != "Synonym Sentence"}, 0.5, rng=random.Random(0))
+
+
+def test_testbed_mixture_sets_convert_with_their_labels():
+    from ragarbiter.testbed import ContextBuilder, WorldConfig, build_world
+
+    world = build_world(WorldConfig(seed=2, people=12, companies=3, cities=3, countries=2))
+    item = world.qa_items(known=False)[0]
+    s = ContextBuilder(world, mixture_sentences=10).mixture(item, 0.3, random.Random(1))
+    m = from_context_set(s)
+    assert sum(m.inappropriate) == 3 and m.answer == item.answer and m.proportion == 0.3
+
+
+def test_stage1_target_and_parser_round_trip():
+    m = from_pool_record(RECORD, 0.3, n=10, position="front", rng=random.Random(0))
+    target = stage1_target(m)
+    assert target == "Reliable: 4, 5, 6, 7, 8, 9, 10\nAnswer: Tarrow is the capital of Norland."
+    parsed = parse_output(target, 10)
+    assert parsed.ok and parsed.reliable == m.reliable and parsed.answer == RECORD["Simple Answer"]
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("Tarrow.", "no 'Reliable:' line"),
+    ("Reliable: 1, two\nAnswer: x", "non-numbers"),
+    ("Reliable: 1, 12\nAnswer: x", "outside 1..10"),
+    ("Reliable: 1, 2", "no 'Answer:' line"),
+    (None, "not text"),
+])
+def test_parser_flags_malformed_output_without_raising(text, problem):
+    parsed = parse_output(text, 10)
+    assert not parsed.ok and problem in parsed.problem
+
+
+def test_parser_accepts_none_and_loose_spacing():
+    parsed = parse_output("reliable:none\n  ANSWER:  I cannot tell.", 5)
+    assert parsed.ok and parsed.reliable == () and parsed.answer == "I cannot tell."
+
+
+def test_metrics():
+    assert token_f1("Tarrow", "Tarrow is the capital of Norland.") == pytest.approx(2 * (1 * 1 / 5) / (1 + 1 / 5))
+    assert token_f1("The Tarrow!", "tarrow") == 1.0
+    leaked = ngram_leakage("It is Vesk, where Norland is governed from.", RECORD["Synonym Sentence"])
+    assert leaked == pytest.approx(4 / 6)  # 4 of the 6 bigrams of the second false sentence
+    assert cleanliness("Tarrow is the capital.", RECORD["Synonym Sentence"]) == 1.0
+    assert consistency("Tarrow", "Tarrow")["token_f1"] == 1.0
+
+
+def test_rw_fit_recovers_the_parameters_of_a_curve_it_generated():
+    proportions = [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9]
+    curve = predict_quality(proportions, 0.2, 0.5, 0.9, n=20)
+    fit = fit_rw(proportions, curve, n=20)
+    assert fit["rmse"] < 0.01
+    assert fit["salience_ratio"] == pytest.approx(2.5, rel=0.15)
+    assert fit["q0"] == pytest.approx(0.9, abs=0.02)
+
+
+def test_equal_saliences_follow_the_proportion():
+    # With equal alphas the inappropriate share tracks the proportion; a salient cue overshoots it.
+    equal = 1 - predict_quality([0.2], 0.3, 0.3, 1.0, n=20)[0]
+    salient = 1 - predict_quality([0.2], 0.3, 0.6, 1.0, n=20)[0]
+    assert equal == pytest.approx(0.2, abs=0.05) and salient > equal + 0.1
