@@ -363,6 +363,10 @@ class CareLLM(CustomLLM):
 
     @llm_completion_callback()
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        response = self.complete(prompt, formatted=formatted, **kwargs)
-        yield CompletionResponse(text=response.text, delta=response.text,
-                                 additional_kwargs=response.additional_kwargs)
+        response = self.complete(prompt, formatted=formatted, **kwargs)  # now, not when the stream is read
+
+        def one() -> CompletionResponseGen:
+            yield CompletionResponse(text=response.text, delta=response.text,
+                                     additional_kwargs=response.additional_kwargs)
+
+        return one()

@@ -19,14 +19,16 @@ from langchain_core.documents import Document
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
 from ragarbiter.adapters.langchain import CareChatModel, care_messages
+from ragarbiter.assessors.care.data import held_out
 from ragarbiter.testbed import cached_model_dir, load_testbed, render_prompt
 
 MODEL = cached_model_dir("small", 0)
 testbed = load_testbed(MODEL)
 world = testbed.world
 rng = random.Random(0)
-known = next(i for i in world.qa_items(known=True) if i.attribute == "birthplace")
-unknown = next(i for i in world.qa_items(known=False) if i.attribute == "birthplace")
+# Questions that CARE's training left out (one in five).
+known = next(i for i in world.qa_items(known=True) if i.attribute == "birthplace" and held_out(i.question))
+unknown = next(i for i in world.qa_items(known=False) if i.attribute == "birthplace" and held_out(i.question))
 by_name = world.by_name()
 passages = {  # question -> what the "retriever" returns
     known.question: [world.passage(by_name[known.subject], rng, include="birthplace",

@@ -71,9 +71,10 @@ class CareModel(nn.Module):
                                                       target_modules=self.config.target_modules))
         embed = self.lm.get_input_embeddings().weight
         generator = torch.Generator().manual_seed(0)
-        init = torch.randn(self.config.memory_tokens, hidden, generator=generator) * embed.detach().float().std()
-        self.memory = nn.Parameter(init.to(embed.dtype) + embed.detach().mean(0))
-        self.projector = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, hidden)).to(embed.dtype)
+        init = torch.randn(self.config.memory_tokens, hidden, generator=generator) * embed.detach().float().std().cpu()
+        self.memory = nn.Parameter(init.to(device=embed.device, dtype=embed.dtype) + embed.detach().mean(0))
+        self.projector = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, hidden)).to(
+            device=embed.device, dtype=embed.dtype)
         # peft injects the LoRA layers into `base_model` itself, so whoever else holds that model
         # would run it with the adapter on. It is off except inside the assessor pass.
         self._set_adapter(False)
@@ -201,8 +202,14 @@ class CareModel(nn.Module):
         n = len(target)
         student = student[-n - 1:-1].float()  # (n, V) the positions that predict the answer
         with torch.no_grad():
-            context = [] if teacher_passage is None else tok(" " + teacher_passage, add_special_tokens=False)["input_ids"]
-            teacher = self.base_logits(self.base_embeds(prefix + context, None, suffix + target))[0][-n - 1:-1].float()
+            if teacher_passage is None:  # the base LM's real closed-book prompt
+                closed_prefix, closed_suffix = self.closed_book_ids(question)
+                embeds = self.base_embeds(closed_prefix, None, closed_suffix + target)
+            else:
+                gap = "" if self.config.context_prefix[-1:].isspace() else " "
+                context = tok(gap + teacher_passage, add_special_tokens=False)["input_ids"]
+                embeds = self.base_embeds(prefix + context, None, suffix + target)
+            teacher = self.base_logits(embeds)[0][-n - 1:-1].float()
         labels = torch.tensor(target, device=student.device)
         lm = nn.functional.cross_entropy(student, labels)
         log_s, log_t = student.log_softmax(-1), teacher.log_softmax(-1)
@@ -216,9 +223,14 @@ class CareModel(nn.Module):
         suffix = tok(cfg.question_template.format(question=question), add_special_tokens=False)["input_ids"]
         return prefix, suffix
 
+    def closed_book_ids(self, question: str) -> tuple[list[int], list[int]]:
+        """The prompt without any context slot: the question template alone, leading newlines dropped."""
+        text = self.config.question_template.format(question=question).lstrip("\n")
+        return self._bos(), self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
     def answer(self, question: str, soft: torch.Tensor | None, max_new_tokens: int = 32) -> str:
-        """The base LM's answer (first line) given the soft prompt, or closed-book with None."""
-        prefix, suffix = self.prompt_ids(question)
+        """The base LM's answer (first line) given the soft prompt, or closed-book (no context slot) with None."""
+        prefix, suffix = self.prompt_ids(question) if soft is not None else self.closed_book_ids(question)
         ids = self.generate(prefix, soft, suffix, max_new_tokens=max_new_tokens)
         return self.tokenizer.decode(ids, skip_special_tokens=True).split("\n")[0].strip()
 

@@ -29,6 +29,8 @@ class CareGenerator:
         self.care = care.eval()
         self.max_new_tokens = max_new_tokens
         self._lock = threading.Lock()
+        self._handover: dict[str, object] = {}
+        self._handover_lock = threading.Lock()
 
     @classmethod
     def from_folders(cls, care_dir: str, base_model: str, *, device: str | None = None, **options: Any) -> CareGenerator:
@@ -38,27 +40,23 @@ class CareGenerator:
         return cls(CareModel.load(care_dir, model, tokenizer), **options)
 
     # -- hand-over between a framework's postprocessor and its LLM call (LlamaIndex) --------------------
+    # Shared across threads behind a lock: LlamaIndex's async path runs the postprocessor in a
+    # worker thread and the LLM call on the event loop.
     def remember(self, query: str, soft) -> None:
-        """Keep the soft prompt built for `query` until the LLM call that answers it (this thread only)."""
-        pending = self._pending()
-        pending[query] = soft
-        while len(pending) > 8:
-            pending.pop(next(iter(pending)))
+        """Keep the soft prompt built for `query` until the LLM call that answers it."""
+        with self._handover_lock:
+            self._handover[query] = soft
+            while len(self._handover) > 32:
+                self._handover.pop(next(iter(self._handover)))
 
     def recall(self, prompt: str):
         """(query, soft prompt) remembered for the longest query that `prompt` contains, or (None, None)."""
-        pending = self._pending()
-        found = [q for q in pending if q and q in prompt]
-        if not found:
-            return None, None
-        query = max(found, key=len)
-        return query, pending.pop(query)
-
-    def _pending(self) -> dict:
-        local = self.__dict__.setdefault("_local", threading.local())
-        if not hasattr(local, "pending"):
-            local.pending = {}
-        return local.pending
+        with self._handover_lock:
+            found = [q for q in self._handover if q and q in prompt]
+            if not found:
+                return None, None
+            query = max(found, key=len)
+            return query, self._handover.pop(query)
 
     def soft_prompt(self, texts: list[str]):
         import torch

@@ -51,9 +51,17 @@ def _collate(examples: list[CareExample]) -> dict:
 def closed_book_labeller(care: CareModel, max_new_tokens: int = 16):
     """`knows([(question, answer)]) -> [bool]`: does the base LM (adapter off, no context) answer correctly?"""
 
+    def norm(text: str) -> str:
+        return " ".join(text.casefold().strip().strip(".").split())
+
     def knows(questions_and_answers):
-        return [bool(a) and " ".join(a.casefold().split()) in " ".join(care.answer(q, None, max_new_tokens).casefold().split())
-                for q, a in questions_and_answers]
+        """Each entry is (question, answer or list of aliases): right if the output holds any alias."""
+        out = []
+        for question, answers in questions_and_answers:
+            aliases = [answers] if isinstance(answers, str) else list(answers)
+            said = norm(care.answer(question, None, max_new_tokens))
+            out.append(any(norm(a) and norm(a) in said for a in aliases))
+        return out
 
     return knows
 
@@ -73,7 +81,7 @@ def build_examples(care: CareModel, stage: str, data: list[str], *, testbed_worl
         return reconstruction_examples(passages[:limit] if limit else passages, seed)
     knows = closed_book_labeller(care)
     usable = [it for it in items if it[1] and it[2]]
-    labels = knows([(q, answers[0]) for q, answers, _, _ in usable])
+    labels = knows([(q, answers) for q, answers, _, _ in usable])
     return conflict_examples(usable, lambda questions: labels, seed)
 
 

@@ -5,6 +5,7 @@
 - **cleanliness**: 1 - leakage, where leakage is the largest share of an inappropriate
   sentence's word bigrams that reappear in the answer (n-gram overlap), or, with an encoder, the
   largest cosine similarity between the answer and an inappropriate sentence, whichever is higher.
+  Bigrams that the question itself contains are left out of the overlap.
 """
 
 from __future__ import annotations
@@ -38,19 +39,21 @@ def bigrams(tokens: Sequence[str]) -> set[tuple[str, str]]:
     return set(zip(tokens, tokens[1:]))
 
 
-def ngram_leakage(answer: str, inappropriate: Sequence[str]) -> float:
-    """Largest share of one inappropriate sentence's bigrams found in the answer (0 when none)."""
-    found = bigrams(normalize_tokens(answer))
+def ngram_leakage(answer: str, inappropriate: Sequence[str], question: str = "") -> float:
+    """Largest share of one inappropriate sentence's bigrams found in the answer (0 when none).
+    Bigrams of the question do not count: restating the question is not leakage."""
+    asked = bigrams(normalize_tokens(question))
+    found = bigrams(normalize_tokens(answer)) - asked
     best = 0.0
     for sentence in inappropriate:
-        grams = bigrams(normalize_tokens(sentence))
+        grams = bigrams(normalize_tokens(sentence)) - asked
         if grams:
             best = max(best, len(grams & found) / len(grams))
     return best
 
 
-def cleanliness(answer: str, inappropriate: Sequence[str], encoder=None) -> float:
-    leak = ngram_leakage(answer, inappropriate)
+def cleanliness(answer: str, inappropriate: Sequence[str], encoder=None, question: str = "") -> float:
+    leak = ngram_leakage(answer, inappropriate, question)
     if encoder is not None and inappropriate and answer.strip():
         vectors = encoder.encode([answer, *inappropriate])
         leak = max(leak, float((vectors[1:] @ vectors[0]).max()))

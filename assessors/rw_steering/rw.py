@@ -16,6 +16,10 @@ The formulation (ours; the paper publishes none):
 - Fitted: alpha_A, alpha_I (salience per presentation) and q0, by least squares on the
   measured quality against p. Predictions average over random sentence orders.
 
+Identifiability: when both alphas are small, V stays far from lambda and the shares reduce
+to ``k * alpha_I / (k * alpha_I + (n - k) * alpha_A)``, so only their ratio is identified. The fit
+reports that regime when it lands there.
+
 Why this shape: with equal saliences and many trials the shares settle near the proportions,
 so a model that followed the majority would fit ``alpha_I = alpha_A``. The paper's finding, that
 a little inappropriate content does outsized harm, appears as ``alpha_I / alpha_A > 1``. The
@@ -98,7 +102,9 @@ def fit_rw(proportions: Sequence[float], quality: Sequence[float], n: int, *, sa
             best = res
     a_a, a_i, q0 = unpack(best.x)
     fitted = predict_quality(p, a_a, a_i, q0, n, samples, seed)
-    return {"alpha_appropriate": round(a_a, 4), "alpha_inappropriate": round(a_i, 4),
+    small = max(a_a, a_i) < 0.01
+    return {"alpha_appropriate": float(f"{a_a:.4g}"), "alpha_inappropriate": float(f"{a_i:.4g}"),
+            "regime": "small-alpha limit: only the salience ratio is identified" if small else "full RW dynamics",
             "salience_ratio": round(a_i / a_a, 3), "q0": round(q0, 4), "beta": 1.0, "lambda": 1.0,
             "rmse": round(float(np.sqrt(np.mean((np.asarray(fitted) - y) ** 2))), 4),
             "fitted": [round(v, 4) for v in fitted], "measured": [round(float(v), 4) for v in y],

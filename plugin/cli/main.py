@@ -17,7 +17,7 @@ from ragarbiter.errors import RagArbiterError
 
 COMMANDS = ["index", "query", "demo", "serve", "testbed"]
 BENCHES = ["retrieval", "latency", "serve", "conflict", "poison", "inappropriate", "assessors", "testbed",
-           "attention_sort", "care"]
+           "attention_sort", "care", "rw"]
 TRAINERS: list[str] = ["conflict", "inappropriate", "care"]
 
 

@@ -108,6 +108,7 @@ def test_losses_train_only_the_assessor_and_reconstruction_falls(tokenizer):
         optimizer.step()
     final = float(care.reconstruction_loss(other).detach())
     assert final < 0.7 * first
+    optimizer.zero_grad(set_to_none=True)
     loss, parts = care.conflict_loss("Where was Tavo Rin born?", PASSAGE, "Dashel", teacher_passage=PASSAGE, lam=2.0)
     loss.backward()
     assert torch.isfinite(loss) and parts["kl"] >= 0.0
@@ -118,10 +119,16 @@ def test_save_and_load_round_trip_and_refuse_another_base(tokenizer, tmp_path):
     from ragarbiter.assessors.care.model import CareModel
 
     care = _care(tokenizer)
-    with torch.no_grad():
+    with torch.no_grad():  # move every trained part away from its initial value
         care.memory.add_(0.5)
+        for name, param in care.named_parameters():
+            if "lora_B" in name or "projector" in name:
+                param.add_(0.05 * torch.randn_like(param))
     care.save(tmp_path, "tiny-llama")
     again = CareModel.load(tmp_path, _base(tokenizer), tokenizer)
+    trained = {n: p for n, p in care.named_parameters() if p.requires_grad}
+    loaded = dict(again.named_parameters())
+    assert all(torch.equal(p, loaded[n]) for n, p in trained.items())
     assert torch.allclose(care.encode([PASSAGE]), again.encode([PASSAGE]), atol=1e-5)
     with pytest.raises(ConfigError, match="trained on base model 'tiny-llama'"):
         CareModel.load(tmp_path, _base(tokenizer, seed=1), tokenizer)
@@ -253,6 +260,32 @@ def test_llama_index_postprocessor_hands_the_soft_prompt_to_the_llm(tokenizer):
     assert answered.additional_kwargs["soft_prompt"] is True
     again = llm.complete(f"Query: {question}\nAnswer: ")  # the hand-over is used once
     assert again.additional_kwargs["soft_prompt"] is False
+
+
+async def test_llama_index_async_path_keeps_the_hand_over(tokenizer):
+    """LlamaIndex runs the async postprocessor in a worker thread and the LLM on the event loop."""
+    pytest.importorskip("llama_index.core")
+    from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+    from ragarbiter.adapters.llama_index import CareLLM, CarePostprocessor
+
+    generator = _generator(tokenizer)
+    llm, post = CareLLM(generator=generator), CarePostprocessor(generator=generator)
+    question = "Where was Tavo Rin born?"
+    await post.apostprocess_nodes([NodeWithScore(node=TextNode(text=PASSAGE), score=1.0)],
+                                  query_bundle=QueryBundle(question))
+    answered = await llm.acomplete(f"Query: {question}\nAnswer: ")
+    assert answered.additional_kwargs["soft_prompt"] is True
+
+
+def test_testbed_training_items_leave_the_held_out_questions_out():
+    from ragarbiter.assessors.care.data import held_out, testbed_items
+    from ragarbiter.testbed import WorldConfig, build_world
+
+    world = build_world(WorldConfig(seed=4, people=20, companies=4, cities=4, countries=2))
+    asked = {q for q, *_ in testbed_items(world)}
+    every = {i.question for i in world.qa_items()}
+    assert asked == {q for q in every if not held_out(q)} and len(every - asked) > 0
 
 
 def test_two_process_cpu_accelerate_launch_trains_care(tmp_path, tokenizer):

@@ -129,3 +129,17 @@ def test_equal_saliences_follow_the_proportion():
     equal = 1 - predict_quality([0.2], 0.3, 0.3, 1.0, n=20)[0]
     salient = 1 - predict_quality([0.2], 0.3, 0.6, 1.0, n=20)[0]
     assert equal == pytest.approx(0.2, abs=0.05) and salient > equal + 0.1
+
+
+def test_behaviour_curve_scores_quality_and_leakage_per_proportion():
+    from ragarbiter.assessors.rw_steering.bench import behaviour_curve
+
+    rng = random.Random(0)
+    mixtures = [from_pool_record(RECORD, p, n=10, rng=rng) for p in (0.0, 0.0, 0.5, 0.5)]
+    answers = ["Tarrow is the capital of Norland.", "Tarrow", "Vesk is where Norland is governed from.",
+               "Tarrow is the capital of Norland."]
+    curve = behaviour_curve(mixtures, answers)
+    assert curve["proportions"] == [0.0, 0.5] and curve["n_per_point"] == 2
+    assert curve["quality"][0] == pytest.approx((1.0 + token_f1("Tarrow", RECORD["Simple Answer"])) / 2, abs=1e-4)
+    # One answer at 50% repeats a false sentence whole; the other shares only the question's words with one.
+    assert curve["leakage"] == [0.0, 0.5]

@@ -1,0 +1,105 @@
+"""The behaviour curve of a generator under mixed contexts, and the Rescorla–Wagner fit to it.
+
+For each proportion of inappropriate sentences, the generator answers every mixture. Two
+curves come out: **quality** (exact match for the testbed, token F1 otherwise) and
+**leakage** (the share of answers that give the planted value, on the testbed, or 1 -
+cleanliness otherwise). `fit_rw` is then fitted to the quality curve.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .metrics import cleanliness, token_f1
+from .mixture import Mixture, build_mixtures, from_context_set
+from .rw import fit_rw
+
+PROPORTIONS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95)
+
+
+def testbed_mixtures(lm, questions: int, proportions: Sequence[float] = PROPORTIONS, n: int = 20,
+                     seed: int = 0) -> tuple[list[Mixture], list[str]]:
+    """Mixtures from the testbed's own `mixture` condition (unknown entities), with each one's planted value."""
+    from ragarbiter.testbed.conditions import ContextBuilder
+
+    builder = ContextBuilder(lm.world, mixture_sentences=n)
+    rng = random.Random(seed)
+    items = lm.world.qa_items(known=False)
+    items = random.Random(seed + 1).sample(items, min(questions, len(items)))
+    sets = [builder.mixture(i, p, rng) for p in proportions for i in items]
+    return [from_context_set(s) for s in sets], [s.wrong or "" for s in sets]
+
+
+def behaviour_curve(mixtures: Sequence[Mixture], answers: Sequence[str], planted: Sequence[str] | None = None,
+                    exact: Callable[[str, str], bool] | None = None) -> dict:
+    """Per proportion: quality and leakage (means over the mixtures at that proportion)."""
+    quality: dict[float, list[float]] = defaultdict(list)
+    leakage: dict[float, list[float]] = defaultdict(list)
+    for i, (m, answer) in enumerate(zip(mixtures, answers)):
+        if exact is not None:
+            quality[m.proportion].append(float(exact(answer, m.answer)))
+        else:
+            quality[m.proportion].append(token_f1(answer, m.answer))
+        if planted is not None and exact is not None:
+            leakage[m.proportion].append(float(bool(planted[i]) and exact(answer, planted[i])))
+        else:
+            bad = [s for s, b in zip(m.sentences, m.inappropriate) if b]
+            leakage[m.proportion].append(1.0 - cleanliness(answer, bad, question=m.question))
+    props = sorted(quality)
+    return {"proportions": props,
+            "quality": [round(sum(quality[p]) / len(quality[p]), 4) for p in props],
+            "leakage": [round(sum(leakage[p]) / len(leakage[p]), 4) for p in props],
+            "n_per_point": len(quality[props[0]]) if props else 0}
+
+
+def run_rw_bench(lm, *, questions: int = 60, n: int = 20, seed: int = 0, data: str | None = None) -> dict:
+    """Measure the testbed model's curve (or, with `data`, on pool mixtures) and fit RW to it."""
+    from ragarbiter.testbed.conditions import render_prompt
+    from ragarbiter.testbed.harness import exact_match
+
+    if data:
+        from .mixture import read_pool
+
+        records = read_pool(data)[:questions]
+        mixtures = build_mixtures(records, PROPORTIONS, n=n, source_tags=True, seed=seed)
+        planted, exact = None, None
+    else:
+        mixtures, planted = testbed_mixtures(lm, questions, PROPORTIONS, n, seed)
+        exact = exact_match
+    prompts = [render_prompt(m.question, list(m.sentences), list(m.sources) or None) for m in mixtures]
+    answers = lm.generate(prompts)
+    curve = behaviour_curve(mixtures, answers, planted, exact)
+    fit = fit_rw(curve["proportions"], curve["quality"], n)
+    return {"curve": curve, "rw_fit": fit, "sentences": n, "questions": questions, "seed": seed,
+            "source": data or "testbed mixture condition"}
+
+
+def plot_rw(result: dict, folder: str | Path, name: str = "rw_fit.png") -> Path:
+    from ragarbiter.errors import require
+
+    matplotlib = require("matplotlib", "all", "RW plot")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curve, fit = result["curve"], result["rw_fit"]
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    ax.plot(curve["proportions"], curve["quality"], "o", label="measured quality")
+    params = (f"a_I/a_A={fit['salience_ratio']}" if fit.get("regime", "").startswith("small")
+              else f"a_A={fit['alpha_appropriate']}, a_I={fit['alpha_inappropriate']}")
+    ax.plot(curve["proportions"], fit["fitted"], "-", label=f"RW fit ({params}, RMSE {fit['rmse']})")
+    ax.plot(curve["proportions"], curve["leakage"], "s--", color="grey", label="leakage (planted value answered)")
+    ax.set_xlabel("share of inappropriate sentences")
+    ax.set_ylabel("rate")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("Answer quality under mixed contexts, with the Rescorla-Wagner fit")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(folder) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

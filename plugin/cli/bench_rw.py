@@ -1,0 +1,42 @@
+"""`ragarbiter bench rw --model DIR [--data POOL.json] --json`: behaviour under mixed contexts and its RW fit."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_json_arg, print_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "rw", help="answer quality and leakage against contamination, with a Rescorla-Wagner fit",
+        description="Mixtures of appropriate and inappropriate sentences at proportions 0-95%, answered by a testbed "
+                    "model; quality and leakage per proportion; a Rescorla-Wagner model (one salience per signal, "
+                    "shared prediction error per sentence presentation) fitted to the quality curve, with its RMSE.")
+    p.add_argument("--model", required=True, metavar="DIR", help="a testbed model (`ragarbiter testbed train`)")
+    p.add_argument("--data", metavar="FILE", help="a Poisoned Context Testbed pool instead of the testbed's own mixtures")
+    p.add_argument("--questions", type=int, default=60, help="questions (or pool records) per proportion (default: 60)")
+    p.add_argument("--sentences", type=int, default=20, help="sentences per mixture (default: 20)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plot", metavar="DIR", help="write rw_fit.png here")
+    add_json_arg(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ragarbiter.assessors.rw_steering.bench import plot_rw, run_rw_bench
+    from ragarbiter.testbed import load_testbed
+
+    result = run_rw_bench(load_testbed(args.model), questions=args.questions, n=args.sentences, seed=args.seed,
+                          data=args.data)
+    result["model"] = str(args.model)
+    if args.plot:
+        result["plot"] = str(plot_rw(result, args.plot))
+    if args.json:
+        print_json(result)
+    else:
+        fit = result["rw_fit"]
+        print(f"quality: {result['curve']['quality']}\nleakage: {result['curve']['leakage']}")
+        print(f"RW fit: alpha_A {fit['alpha_appropriate']}, alpha_I {fit['alpha_inappropriate']}, "
+              f"q0 {fit['q0']}, RMSE {fit['rmse']}")
+    return 0
