@@ -89,3 +89,24 @@ def test_cli_trains_a_tiny_model(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["out"] == str(tmp_path / "m") and set(summary["closed_book"]) == {"known", "unknown"}
     assert (tmp_path / "m" / "manifest.json").is_file()
+
+
+def test_harness_answers_care_sets_from_the_soft_prompt(trained, tmp_path):
+    """With `<model>/care` present, the harness measures CARE, answering each set from its soft prompt."""
+    import shutil
+
+    pytest.importorskip("peft")
+    from ragarbiter.assessors.care import CareConfig, CareModel
+
+    out, _ = trained
+    model_dir = tmp_path / "micro"
+    shutil.copytree(out, model_dir)
+    lm = load_testbed(model_dir)
+    CareModel(lm.model, lm.tokenizer, CareConfig(memory_tokens=2, context_prefix="Documents:\n[1] ")).save(
+        model_dir / "care", "micro")
+    result = run_testbed(load_testbed(model_dir), HarnessConfig(questions=2, proportions=(0.0,), position_k=2, k=3,
+                                                                n_poison=1, mixture_sentences=3),
+                         stages=["care"])
+    care = result["stages"]["care"]
+    assert care["status"] == "measured"
+    assert set(care["position"]) == {"0", "1"} and 0.0 <= care["counterfactual"] <= 1.0
