@@ -29,6 +29,7 @@ PROVIDERS: dict[str, str] = {
     "attention_sort": "ragarbiter.assessors.attention_sort",
     "lost_in_the_middle": "ragarbiter.assessors.attention_sort",
     "care": "ragarbiter.assessors.care",
+    "rw_steering": "ragarbiter.assessors.rw_steering.stage",
 }
 
 # The post-retrieval stages every default chain runs, in order, with their options.

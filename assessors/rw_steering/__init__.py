@@ -1,7 +1,6 @@
-"""RW-Steering (work in progress): mixed-context prompts, the stage-1 target format and its parser,
-and a Rescorla–Wagner model of how competing context signals drive the answer.
-
-The two-stage fine-tuning, the `RWSteering` stage and `bench rw` are not built yet.
+"""RW-Steering: mixed-context prompts, the stage-1 target format and its parser, a Rescorla–Wagner
+model of how competing context signals drive the answer, the two-stage LoRA fine-tuning
+(`train.train_rw`) and the `RWSteering` stage (`stage.RWSteering`, imported on use).
 """
 
 from .mixture import POSITIONS, Mixture, build_mixtures, from_context_set, from_pool_record, read_pool, write_jsonl

@@ -18,7 +18,7 @@ from ragarbiter.errors import RagArbiterError
 COMMANDS = ["index", "query", "demo", "serve", "testbed"]
 BENCHES = ["retrieval", "latency", "serve", "conflict", "poison", "inappropriate", "assessors", "testbed",
            "attention_sort", "care", "rw"]
-TRAINERS: list[str] = ["conflict", "inappropriate", "care"]
+TRAINERS: list[str] = ["conflict", "inappropriate", "care", "rw"]
 
 
 def _register_all(sub, names: Sequence[str], prefix: str) -> None:

@@ -192,6 +192,9 @@ def build_stages(names: Sequence[str], lm=None) -> dict[str, object | str]:
         if name == "care":
             out[name] = _care_stage(lm)
             continue
+        if name == "rw_steering":
+            out[name] = _rw_stage(lm)
+            continue
         out[name] = build_stage(name, **options.get(name, {}))
     return out
 
@@ -205,6 +208,34 @@ def _care_stage(lm):
     from ragarbiter.assessors.care import CareAssessor, CareGenerator, CareModel
 
     return CareAssessor(CareGenerator(CareModel.load(folder, lm.model, lm.tokenizer), max_new_tokens=10))
+
+
+def _rw_stage(lm):
+    """RW-Steering with the adapter trained for this model (`<model>/rw`), or why there is none.
+
+    The adapter goes onto a second copy of the model, so the other stages keep the plain one."""
+    folder = Path(lm.path) / "rw" if lm is not None else None
+    if folder is None or not (folder / "rw.json").is_file():
+        return (f"absent (no RW-Steering adapter for this model: train one with `ragarbiter train rw --base-model "
+                f"{getattr(lm, 'path', 'DIR')} --stage 1|2 --out {folder}`)")
+    from ragarbiter.assessors.rw_steering.stage import RWSteering
+
+    return RWSteering(str(folder), str(lm.path), max_new_tokens=40)
+
+
+def rw_answerer(stage) -> Answerer:
+    """RW-Steering answers every set itself: its parsed answer, or its raw output when malformed."""
+    from ragarbiter.types import Context, Passage
+
+    def answer(sets: list[ContextSet]) -> list[str]:
+        out = []
+        for s in sets:
+            passages = tuple(Passage(t, source=src or None) for t, src in zip(s.passages, s.sources))
+            context = stage(Context(query=s.item.question, passages=passages))
+            out.append(str(context.flags.get("answer", "")).split("\n")[0].strip())
+        return out
+
+    return answer
 
 
 def care_answerer(stage) -> Answerer:
@@ -237,6 +268,8 @@ def run_testbed(lm, config: HarnessConfig | None = None, stages: Sequence[str] =
         logger.info("testbed: running stage %s", name)
         if name == "care":
             scores = harness.evaluate(answerer=care_answerer(stage))
+        elif name == "rw_steering":
+            scores = harness.evaluate(answerer=rw_answerer(stage))
         else:
             scores = harness.evaluate(stage_transform(stage))
         result["stages"][name] = {**scores, "status": "measured", "seconds": round(time.perf_counter() - t0, 1)}
