@@ -25,9 +25,11 @@ def testbed_mixtures(lm, questions: int, proportions: Sequence[float] = PROPORTI
     """Mixtures from the testbed's own `mixture` condition (unknown entities), with each one's planted value."""
     from ragarbiter.testbed.conditions import ContextBuilder
 
+    from ..care.data import held_out
+
     builder = ContextBuilder(lm.world, mixture_sentences=n)
     rng = random.Random(seed)
-    items = lm.world.qa_items(known=False)
+    items = [i for i in lm.world.qa_items(known=False) if held_out(i.question)]  # never in any fine-tuning
     items = random.Random(seed + 1).sample(items, min(questions, len(items)))
     sets = [builder.mixture(i, p, rng) for p in proportions for i in items]
     return [from_context_set(s) for s in sets], [s.wrong or "" for s in sets]
@@ -55,8 +57,37 @@ def behaviour_curve(mixtures: Sequence[Mixture], answers: Sequence[str], planted
             "n_per_point": len(quality[props[0]]) if props else 0}
 
 
-def run_rw_bench(lm, *, questions: int = 60, n: int = 20, seed: int = 0, data: str | None = None) -> dict:
-    """Measure the testbed model's curve (or, with `data`, on pool mixtures) and fit RW to it."""
+def adapter_answers(lm, adapter: str, mixtures: Sequence[Mixture]) -> tuple[list[str], dict]:
+    """Answers of a `train rw` adapter: RW-Steering's parsed answer, or the answer-only baseline's."""
+    import json
+
+    from ragarbiter.types import Context, Passage
+
+    from .stage import RWSteering
+    from .targets import parse_output
+
+    meta = json.loads((Path(adapter) / "rw.json").read_text(encoding="utf-8"))
+    stage = RWSteering(adapter, str(lm.path), max_new_tokens=160)  # room for a 20-number list, then the answer
+    answers, malformed = [], 0
+    for m in mixtures:
+        context = Context.for_query(m.question, [Passage(t, source=src or None)
+                                                 for t, src in zip(m.sentences, m.sources or [""] * len(m.sentences))])
+        if meta.get("target") == "rw":
+            out = stage(context)
+            malformed += "rw_malformed" in out.flags
+            answers.append(str(out.flags.get("answer", "")).split("\n")[0].strip())
+        else:
+            text = stage.generate(context)
+            parsed = parse_output("Reliable: none\n" + text, len(m.sentences))
+            answers.append(parsed.answer.split("\n")[0].strip() if parsed.ok else text.split("\n")[0].strip())
+    return answers, {"adapter": str(adapter), "target": meta.get("target"), "stage": meta.get("stage"),
+                     "malformed_rate": round(malformed / max(1, len(mixtures)), 4)}
+
+
+def run_rw_bench(lm, *, questions: int = 60, n: int = 20, seed: int = 0, data: str | None = None,
+                 adapter: str | None = None) -> dict:
+    """Measure the testbed model's curve (or, with `data`, on pool mixtures) and fit RW to it.
+    With `adapter`, the curve is that of a `train rw` adapter (RW-Steering or the answer-only baseline)."""
     from ragarbiter.testbed.conditions import render_prompt
     from ragarbiter.testbed.harness import exact_match
 
@@ -69,12 +100,16 @@ def run_rw_bench(lm, *, questions: int = 60, n: int = 20, seed: int = 0, data: s
     else:
         mixtures, planted = testbed_mixtures(lm, questions, PROPORTIONS, n, seed)
         exact = exact_match
-    prompts = [render_prompt(m.question, list(m.sentences), list(m.sources) or None) for m in mixtures]
-    answers = lm.generate(prompts)
+    extra: dict = {}
+    if adapter:
+        answers, extra = adapter_answers(lm, adapter, mixtures)
+    else:
+        prompts = [render_prompt(m.question, list(m.sentences), list(m.sources) or None) for m in mixtures]
+        answers = lm.generate(prompts)
     curve = behaviour_curve(mixtures, answers, planted, exact)
     fit = fit_rw(curve["proportions"], curve["quality"], n)
     return {"curve": curve, "rw_fit": fit, "sentences": n, "questions": questions, "seed": seed,
-            "source": data or "testbed mixture condition"}
+            "source": data or "testbed mixture condition (held-out questions)", **extra}
 
 
 def plot_rw(result: dict, folder: str | Path, name: str = "rw_fit.png") -> Path:
@@ -97,6 +132,33 @@ def plot_rw(result: dict, folder: str | Path, name: str = "rw_fit.png") -> Path:
     ax.set_title("Answer quality under mixed contexts, with the Rescorla-Wagner fit")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(folder) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_systems(results: dict[str, dict], folder: str | Path, name: str = "rw_curves.png") -> Path:
+    """Quality against contamination for several systems (plain model, baselines, RW-Steering)."""
+    from ragarbiter.errors import require
+
+    matplotlib = require("matplotlib", "all", "RW plot")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    for label, result in results.items():
+        curve = result["curve"]
+        ax.plot(curve["proportions"], curve["quality"], marker="o", label=f"{label}: quality")
+        ax.plot(curve["proportions"], curve["leakage"], linestyle=":", marker=".", label=f"{label}: leakage")
+    ax.set_xlabel("share of inappropriate sentences")
+    ax.set_ylabel("rate (held-out questions)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("Quality and leakage under mixed contexts (testbed)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     path = Path(folder) / name
     path.parent.mkdir(parents=True, exist_ok=True)

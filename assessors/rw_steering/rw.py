@@ -85,9 +85,11 @@ def fit_rw(proportions: Sequence[float], quality: Sequence[float], n: int, *, sa
     if len(p) != len(y) or len(p) < 3:
         raise ValueError(f"fit_rw needs >= 3 (proportion, quality) points of equal length, got {len(p)} and {len(y)}.")
 
+    from scipy.special import expit  # a sigmoid that does not overflow
+
     def unpack(theta):
-        a_a, a_i = 1.0 / (1.0 + np.exp(-theta[:2]))  # alphas in (0, 1)
-        q0 = 1.0 / (1.0 + np.exp(-theta[2]))
+        a_a, a_i = expit(theta[:2])  # alphas in (0, 1)
+        q0 = expit(theta[2])
         return float(a_a), float(a_i), float(q0)
 
     def loss(theta):
@@ -105,7 +107,7 @@ def fit_rw(proportions: Sequence[float], quality: Sequence[float], n: int, *, sa
     small = max(a_a, a_i) < 0.01
     return {"alpha_appropriate": float(f"{a_a:.4g}"), "alpha_inappropriate": float(f"{a_i:.4g}"),
             "regime": "small-alpha limit: only the salience ratio is identified" if small else "full RW dynamics",
-            "salience_ratio": round(a_i / a_a, 3), "q0": round(q0, 4), "beta": 1.0, "lambda": 1.0,
+            "salience_ratio": round(a_i / a_a, 3) if a_a > 0 else None, "q0": round(q0, 4), "beta": 1.0, "lambda": 1.0,
             "rmse": round(float(np.sqrt(np.mean((np.asarray(fitted) - y) ** 2))), 4),
             "fitted": [round(v, 4) for v in fitted], "measured": [round(float(v), 4) for v in y],
             "proportions": p, "sentences": n}

@@ -28,7 +28,7 @@ class RWSteering(Stage):
     name = "rw_steering"
 
     def __init__(self, adapter: str | None = None, base_model: str | None = None, *, lm=None,
-                 max_new_tokens: int = 48) -> None:
+                 max_new_tokens: int = 160) -> None:
         if lm is None:
             if not (adapter and base_model):
                 msg = ("RWSteering needs adapter= (from `ragarbiter train rw`) and base_model= (the testbed model "

@@ -15,6 +15,8 @@ def register(sub) -> None:
                     "shared prediction error per sentence presentation) fitted to the quality curve, with its RMSE.")
     p.add_argument("--model", required=True, metavar="DIR", help="a testbed model (`ragarbiter testbed train`)")
     p.add_argument("--data", metavar="FILE", help="a Poisoned Context Testbed pool instead of the testbed's own mixtures")
+    p.add_argument("--adapter", metavar="DIR", help="measure a `train rw` adapter (RW-Steering or the answer-only "
+                                                    "baseline) instead of the plain model")
     p.add_argument("--questions", type=int, default=60, help="questions (or pool records) per proportion (default: 60)")
     p.add_argument("--sentences", type=int, default=20, help="sentences per mixture (default: 20)")
     p.add_argument("--seed", type=int, default=0)
@@ -28,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from ragarbiter.testbed import load_testbed
 
     result = run_rw_bench(load_testbed(args.model), questions=args.questions, n=args.sentences, seed=args.seed,
-                          data=args.data)
+                          data=args.data, adapter=args.adapter)
     result["model"] = str(args.model)
     if args.plot:
         result["plot"] = str(plot_rw(result, args.plot))

@@ -220,7 +220,7 @@ def _rw_stage(lm):
                 f"{getattr(lm, 'path', 'DIR')} --stage 1|2 --out {folder}`)")
     from ragarbiter.assessors.rw_steering.stage import RWSteering
 
-    return RWSteering(str(folder), str(lm.path), max_new_tokens=40)
+    return RWSteering(str(folder), str(lm.path))
 
 
 def rw_answerer(stage) -> Answerer:
