@@ -112,56 +112,52 @@ def run_rw_bench(lm, *, questions: int = 60, n: int = 20, seed: int = 0, data: s
             "source": data or "testbed mixture condition (held-out questions)", **extra}
 
 
-def plot_rw(result: dict, folder: str | Path, name: str = "rw_fit.png") -> Path:
+def _figure():
     from ragarbiter.errors import require
 
     matplotlib = require("matplotlib", "all", "RW plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt.subplots(figsize=(6.4, 4.0), dpi=120)
+
+
+def _finish(fig, ax, title: str, ylabel: str, folder: str | Path, name: str, legend_size: int) -> Path:
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel("share of inappropriate sentences")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size)
+    fig.tight_layout()
+    path = Path(folder) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_rw(result: dict, folder: str | Path, name: str = "rw_fit.png") -> Path:
+    """The measured quality and leakage of one system, with the fitted RW curve."""
     curve, fit = result["curve"], result["rw_fit"]
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    fig, ax = _figure()
     ax.plot(curve["proportions"], curve["quality"], "o", label="measured quality")
     params = (f"a_I/a_A={fit['salience_ratio']}" if fit.get("regime", "").startswith("small")
               else f"a_A={fit['alpha_appropriate']}, a_I={fit['alpha_inappropriate']}")
     ax.plot(curve["proportions"], fit["fitted"], "-", label=f"RW fit ({params}, RMSE {fit['rmse']})")
     ax.plot(curve["proportions"], curve["leakage"], "s--", color="grey", label="leakage (planted value answered)")
-    ax.set_xlabel("share of inappropriate sentences")
-    ax.set_ylabel("rate")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_title("Answer quality under mixed contexts, with the Rescorla-Wagner fit")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(folder) / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, "Answer quality under mixed contexts, with the Rescorla-Wagner fit", "rate",
+                   folder, name, 8)
 
 
 def plot_systems(results: dict[str, dict], folder: str | Path, name: str = "rw_curves.png") -> Path:
     """Quality against contamination for several systems (plain model, baselines, RW-Steering)."""
-    from ragarbiter.errors import require
-
-    matplotlib = require("matplotlib", "all", "RW plot")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    fig, ax = _figure()
     for label, result in results.items():
         curve = result["curve"]
         ax.plot(curve["proportions"], curve["quality"], marker="o", label=f"{label}: quality")
         ax.plot(curve["proportions"], curve["leakage"], linestyle=":", marker=".", label=f"{label}: leakage")
-    ax.set_xlabel("share of inappropriate sentences")
-    ax.set_ylabel("rate (held-out questions)")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_title("Quality and leakage under mixed contexts (testbed)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(folder) / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, "Quality and leakage under mixed contexts (testbed)", "rate (held-out questions)",
+                   folder, name, 7)
