@@ -143,3 +143,28 @@ def test_behaviour_curve_scores_quality_and_leakage_per_proportion():
     assert curve["quality"][0] == pytest.approx((1.0 + token_f1("Tarrow", RECORD["Simple Answer"])) / 2, abs=1e-4)
     # One answer at 50% repeats a false sentence whole; the other shares only the question's words with one.
     assert curve["leakage"] == [0.0, 0.5]
+
+
+def test_rw_steering_stage_runs_inside_both_frameworks():
+    """The stage's decisions reach a LangChain chain and a LlamaIndex postprocessor (generator stubbed)."""
+    pytest.importorskip("langchain_core")
+    pytest.importorskip("llama_index.core")
+    from types import SimpleNamespace
+
+    from langchain_core.documents import Document
+    from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+    from ragarbiter import Pipeline
+    from ragarbiter.adapters.langchain import ArbiterCompressor
+    from ragarbiter.adapters.llama_index import ArbiterPostprocessor
+    from ragarbiter.assessors.rw_steering.stage import RWSteering
+
+    stage = RWSteering(lm=SimpleNamespace())
+    stage.generate = lambda context: "Reliable: 1, 3\nAnswer: Tarrow"
+    texts = ["Norland's capital is Tarrow.", "The capital of Norland is Vesk.", "Tarrow sits on the coast."]
+    docs = ArbiterCompressor(pipeline=Pipeline([stage])).invoke(
+        {"documents": [Document(t) for t in texts], "query": RECORD["Question"]})
+    assert [d.page_content for d in docs] == [texts[0], texts[2]]
+    nodes = ArbiterPostprocessor(pipeline=Pipeline([stage])).postprocess_nodes(
+        [NodeWithScore(node=TextNode(text=t), score=1.0) for t in texts], query_bundle=QueryBundle(RECORD["Question"]))
+    assert [n.node.get_content() for n in nodes] == [texts[0], texts[2]]
