@@ -41,6 +41,7 @@ class _Work:
     empty: list[int]
     dropped: dict[int, str]  # index -> reason
     scores: dict[int, float]
+    encoded: Any = None  # the prompt of the current order, when already tokenized (by the overflow check)
 
 
 class AttentionSorter(Stage):
@@ -110,7 +111,7 @@ class AttentionSorter(Stage):
             active = [w for w in work if w.order]
             if not active:
                 break
-            encoded = [self._encode(w) for w in active]
+            encoded = [w.encoded or self._encode(w) for w in active]
             masses = self.attention.mass(encoded, batch_size=self.batch_size)
             for w, enc, mass in zip(active, encoded, masses):
                 if self.aggregate == "mean":
@@ -118,6 +119,7 @@ class AttentionSorter(Stage):
                 w.scores = {i: float(m) for i, m in zip(w.order, mass)}
                 # Stable ascending sort: the most-attended passage goes last, ties keep their order.
                 w.order = sorted(w.order, key=w.scores.__getitem__)
+                w.encoded = None
             logger.debug("%s: iteration %d/%d done for %d context(s)", self.name, it + 1, self.iterations, len(active))
         return [self._finish(w) for w in work]
 
@@ -146,7 +148,8 @@ class AttentionSorter(Stage):
         if limit is None or not work.order:
             return
         while True:
-            n = len(self._encode(work).ids)
+            work.encoded = self._encode(work)
+            n = len(work.encoded.ids)
             if n <= limit:
                 return
             if self.overflow == "error" or len(work.order) == 1:

@@ -47,12 +47,12 @@ def reconstruction_examples(passages: Sequence[str], seed: int = 0) -> list[Care
             for p in passages if p.strip()]
 
 
-def conflict_examples(items: Sequence[tuple[str, list[str], list[str], list[str]]], knows: Callable[[list[str]], list[bool]],
-                      seed: int = 0) -> list[CareExample]:
-    """`items`: (question, answers, positives, negatives); `knows(questions)` is the closed-book labeller."""
+def conflict_examples(items: Sequence[tuple[str, list[str], list[str], list[str]]],
+                      knows: Callable[[list[tuple[str, list[str]]]], list[bool]], seed: int = 0) -> list[CareExample]:
+    """`items`: (question, answers, positives, negatives); `knows([(question, answers)])` is the closed-book labeller."""
     rng = random.Random(seed)
     usable = [it for it in items if it[2] and it[1]]
-    known = knows([q for q, *_ in usable]) if usable else []
+    known = knows([(q, answers) for q, answers, *_ in usable]) if usable else []
     out = []
     for (question, answers, positives, negatives), knows_it in zip(usable, known):
         if knows_it and negatives:

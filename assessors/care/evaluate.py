@@ -20,8 +20,6 @@ import dataclasses
 import random
 from pathlib import Path
 
-from ragarbiter.types import Context, Passage
-
 SYSTEMS = ("closed_book", "rag", "care")
 
 
@@ -51,24 +49,19 @@ def build_sets(lm, questions: int, seed: int = 0) -> dict[str, list]:
 
 def evaluate_care(lm, generator, questions: int = 200, seed: int = 0) -> dict:
     """Accuracy of closed book, plain RAG and CARE per condition, plus resilience and boost."""
-    from tqdm.auto import tqdm
-
     from ragarbiter.testbed.conditions import render_prompt
-    from ragarbiter.testbed.harness import exact_match
+    from ragarbiter.testbed.harness import care_answerer, exact_match
 
     sets = build_sets(lm, questions, seed)
     from .stage import CareAssessor
 
-    stage = CareAssessor(generator)
+    answer_with_care = care_answerer(CareAssessor(generator))
     result: dict = {"questions": questions, "seed": seed, "accuracy": {}, "n": {}}
     correct: dict[str, dict[str, list[bool]]] = {}
     for condition, group in sets.items():
         closed = lm.generate([render_prompt(s.item.question) for s in group])
         rag = lm.generate([render_prompt(s.item.question, s.passages, s.sources) for s in group])
-        care = []
-        for s in tqdm(group, desc=f"care {condition}", unit="set", leave=False):
-            context = stage(Context(query=s.item.question, passages=tuple(Passage(t) for t in s.passages)))
-            care.append(generator.answer(context))
+        care = answer_with_care(group)
         correct[condition] = {name: [exact_match(a, s.item.answer) for a, s in zip(answers, group)]
                               for name, answers in zip(SYSTEMS, (closed, rag, care))}
         result["accuracy"][condition] = {name: _rate(v) for name, v in correct[condition].items()}

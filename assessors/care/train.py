@@ -79,10 +79,7 @@ def build_examples(care: CareModel, stage: str, data: list[str], *, testbed_worl
     if stage == "pretrain":
         passages = sorted({p for _, _, positives, negatives in items for p in [*positives, *negatives]})
         return reconstruction_examples(passages[:limit] if limit else passages, seed)
-    knows = closed_book_labeller(care)
-    usable = [it for it in items if it[1] and it[2]]
-    labels = knows([(q, answers) for q, answers, _, _ in usable])
-    return conflict_examples(usable, lambda questions: labels, seed)
+    return conflict_examples(items, closed_book_labeller(care), seed)
 
 
 def train_care(base_model: str, stage: str, data: list[str], config, *, init: str | None = None,

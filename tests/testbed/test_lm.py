@@ -145,7 +145,10 @@ def test_train_rw_both_stages_and_the_steering_stage(trained, tmp_path, capsys):
     context = Context.for_query("What colour is Alpha?", passages)
     result = stage(context)  # whatever the tiny model writes, the stage never raises
     assert "answer" in result.flags
-    assert ("rw_malformed" in result.flags and len(result.passages) == 3) or "rw_malformed" not in result.flags
+    if "rw_malformed" in result.flags:
+        assert len(result.passages) == 3 and not result.dropped
+    else:  # every sentence is either kept or dropped with a reason
+        assert len(result.passages) + len(result.dropped) == 3 and all(d.reason for d in result.dropped)
 
     stage.generate = lambda ctx: "Reliable: 1, 3\nAnswer: red"
     steered = stage(context)
