@@ -13,6 +13,8 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ragarbiter.errors import ConfigError, InvalidInputError
+
 from .metrics import cleanliness, token_f1
 from .mixture import Mixture, build_mixtures, from_context_set
 from .rw import fit_rw
@@ -21,7 +23,7 @@ PROPORTIONS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95)
 
 
 def testbed_mixtures(lm, questions: int, proportions: Sequence[float] = PROPORTIONS, n: int = 20,
-                     seed: int = 0) -> tuple[list[Mixture], list[str]]:
+                     seed: int = 0, source_tags: bool = True) -> tuple[list[Mixture], list[str]]:
     """Mixtures from the testbed's own `mixture` condition (unknown entities), with each one's planted value."""
     from ragarbiter.testbed.conditions import ContextBuilder
 
@@ -32,7 +34,20 @@ def testbed_mixtures(lm, questions: int, proportions: Sequence[float] = PROPORTI
     items = [i for i in lm.world.qa_items(known=False) if held_out(i.question)]  # never in any fine-tuning
     items = random.Random(seed + 1).sample(items, min(questions, len(items)))
     sets = [builder.mixture(i, p, rng) for p in proportions for i in items]
-    return [from_context_set(s) for s in sets], [s.wrong or "" for s in sets]
+    return [from_context_set(s, source_tags=source_tags) for s in sets], [s.wrong or "" for s in sets]
+
+
+def file_eval_mixtures(path: str, questions: int, n: int, seed: int, source_tags: bool) -> list[Mixture]:
+    """Held-out mixtures from a file: a pool at every proportion, or a mixtures JSONL as written."""
+    from ..care.data import held_out
+    from .mixture import is_mixture_file, read_mixtures, read_pool
+
+    if is_mixture_file(path):
+        mixtures = [m for m in read_mixtures(path) if held_out(m.question)]
+        chosen = set(list(dict.fromkeys(m.question for m in mixtures))[:questions])
+        return [m for m in mixtures if m.question in chosen]
+    records = [r for r in read_pool(path) if held_out(str(r.get("Question", "")))][:questions]
+    return build_mixtures(records, PROPORTIONS, n=n, source_tags=source_tags, seed=seed)
 
 
 def behaviour_curve(mixtures: Sequence[Mixture], answers: Sequence[str], planted: Sequence[str] | None = None,
@@ -67,7 +82,7 @@ def adapter_answers(lm, adapter: str, mixtures: Sequence[Mixture]) -> tuple[list
     from .targets import parse_output
 
     meta = json.loads((Path(adapter) / "rw.json").read_text(encoding="utf-8"))
-    stage = RWSteering(adapter, str(lm.path), max_new_tokens=160)  # room for a 20-number list, then the answer
+    stage = RWSteering(adapter, str(lm.path), max_new_tokens=40 + 6 * max(len(m.sentences) for m in mixtures))
     answers, malformed = [], 0
     for m in mixtures:
         context = Context.for_query(m.question, [Passage(t, source=src or None)
@@ -85,20 +100,22 @@ def adapter_answers(lm, adapter: str, mixtures: Sequence[Mixture]) -> tuple[list
 
 
 def run_rw_bench(lm, *, questions: int = 60, n: int = 20, seed: int = 0, data: str | None = None,
-                 adapter: str | None = None) -> dict:
-    """Measure the testbed model's curve (or, with `data`, on pool mixtures) and fit RW to it.
-    With `adapter`, the curve is that of a `train rw` adapter (RW-Steering or the answer-only baseline)."""
+                 adapter: str | None = None, source_tags: bool = True) -> dict:
+    """Measure the model's curve on held-out questions (the testbed's mixtures, or with `data` a pool
+    or a mixtures JSONL) and fit RW to it. With `adapter`, the curve is that of a `train rw`
+    adapter (RW-Steering or the answer-only baseline)."""
     from ragarbiter.testbed.conditions import render_prompt
     from ragarbiter.testbed.harness import exact_match
 
     if data:
-        from .mixture import read_pool
-
-        records = read_pool(data)[:questions]
-        mixtures = build_mixtures(records, PROPORTIONS, n=n, source_tags=True, seed=seed)
+        mixtures = file_eval_mixtures(data, questions, n, seed, source_tags)
         planted, exact = None, None
+        if not mixtures:
+            raise InvalidInputError(f"{data} has no held-out questions to measure (one question in five is held out).")
+    elif lm.world is None:
+        raise ConfigError(f"{lm.path} is not a testbed model; pass --data POOL.json (or a mixtures JSONL).")
     else:
-        mixtures, planted = testbed_mixtures(lm, questions, PROPORTIONS, n, seed)
+        mixtures, planted = testbed_mixtures(lm, questions, PROPORTIONS, n, seed, source_tags)
         exact = exact_match
     extra: dict = {}
     if adapter:
@@ -107,8 +124,9 @@ def run_rw_bench(lm, *, questions: int = 60, n: int = 20, seed: int = 0, data: s
         prompts = [render_prompt(m.question, list(m.sentences), list(m.sources) or None) for m in mixtures]
         answers = lm.generate(prompts)
     curve = behaviour_curve(mixtures, answers, planted, exact)
-    fit = fit_rw(curve["proportions"], curve["quality"], n)
-    return {"curve": curve, "rw_fit": fit, "sentences": n, "questions": questions, "seed": seed,
+    fit = fit_rw(curve["proportions"], curve["quality"], len(mixtures[0].sentences))
+    return {"curve": curve, "rw_fit": fit, "sentences": len(mixtures[0].sentences), "questions": questions,
+            "seed": seed, "source_tags": source_tags,
             "source": data or "testbed mixture condition (held-out questions)", **extra}
 
 

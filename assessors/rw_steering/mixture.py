@@ -110,6 +110,29 @@ def from_context_set(context_set, *, source_tags: bool = True) -> Mixture:
                    float(context_set.level or 0.0), "random", tuple(context_set.sources) if source_tags else ())
 
 
+def reposition(mixture: Mixture, position: str, rng: random.Random) -> Mixture:
+    """The same sentences with the inappropriate block moved to `position` (sources move with their sentence)."""
+    sources = mixture.sources or ("",) * len(mixture.sentences)
+    rows = list(zip(mixture.sentences, sources))
+    good = [r for r, bad in zip(rows, mixture.inappropriate) if not bad]
+    bad = [r for r, b in zip(rows, mixture.inappropriate) if b]
+    arranged = arrange(good, bad, position, rng)
+    return Mixture(mixture.question, tuple(r[0] for r, _ in arranged), tuple(b for _, b in arranged), mixture.answer,
+                   mixture.proportion, position, tuple(r[1] for r, _ in arranged) if mixture.sources else ())
+
+
+def world_mixtures(world, proportions: Sequence[float], *, positions: Sequence[str] = ("random",), n: int = 10,
+                   questions: int | None = None, source_tags: bool = True, seed: int = 0) -> list[Mixture]:
+    """Mixtures from a testbed world's `mixture` condition (unknown entities), at every proportion and position."""
+    from ragarbiter.testbed.conditions import ContextBuilder
+
+    rng = random.Random(seed)
+    builder = ContextBuilder(world, mixture_sentences=n)
+    items = world.qa_items(known=False)[:questions] if questions else world.qa_items(known=False)
+    return [reposition(from_context_set(builder.mixture(item, p, rng), source_tags=source_tags), pos, rng)
+            for item in items for p in proportions for pos in positions]
+
+
 def build_mixtures(records: Sequence[dict], proportions: Sequence[float], *, positions: Sequence[str] = ("random",),
                    n: int = 10, source_tags: bool = False, seed: int = 0) -> list[Mixture]:
     """Every record at every proportion and position (deterministic in `seed`)."""
@@ -129,6 +152,56 @@ def read_pool(path: str | Path) -> list[dict]:
     if not isinstance(data, list):
         raise InvalidInputError(f"{path} holds a {type(data).__name__}; expected a list of pool records.")
     return data
+
+
+_MIXTURE_FIELDS = ("question", "sentences", "inappropriate", "answer")
+
+
+def mixture_from_dict(row: dict, where: str = "") -> Mixture:
+    """A Mixture from one JSONL row written by `write_jsonl`; a clear error names what is missing."""
+    missing = [k for k in _MIXTURE_FIELDS if k not in row]
+    if missing:
+        raise InvalidInputError(f"{where}mixture row lacks {missing}; write mixtures with `ragarbiter mixtures`.")
+    sentences, bad = list(row["sentences"]), [bool(b) for b in row["inappropriate"]]
+    if len(sentences) != len(bad) or len(sentences) < 2:
+        raise InvalidInputError(f"{where}mixture has {len(sentences)} sentences and {len(bad)} labels; "
+                                f"they must match, with at least 2 sentences.")
+    sources = tuple(row.get("sources") or ())
+    if sources and len(sources) != len(sentences):
+        raise InvalidInputError(f"{where}mixture has {len(sources)} sources for {len(sentences)} sentences.")
+    proportion = float(row.get("proportion", sum(bad) / len(bad)))
+    return Mixture(str(row["question"]), tuple(map(str, sentences)), tuple(bad), str(row["answer"]), proportion,
+                   str(row.get("position", "random")), sources)
+
+
+def read_mixtures(path: str | Path) -> list[Mixture]:
+    """Mixtures from a JSONL file written by `write_jsonl` (`ragarbiter mixtures`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"{path} does not exist; write mixtures with `ragarbiter mixtures --out {path}`.")
+    out = []
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InvalidInputError(f"{path}:{number} is not valid JSON ({exc.msg}).") from exc
+            out.append(mixture_from_dict(row, f"{path}:{number}: "))
+    if not out:
+        raise InvalidInputError(f"{path} holds no mixtures.")
+    return out
+
+
+def is_mixture_file(path: str | Path) -> bool:
+    """True for a mixtures JSONL file, False for a pool (a JSON list)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"{path} does not exist; pass a pool (.json) or a mixtures file (.jsonl).")
+    with path.open(encoding="utf-8") as fh:
+        head = fh.read(4096).lstrip()
+    return not head.startswith("[")
 
 
 def write_jsonl(mixtures: Iterable[Mixture], path: str | Path) -> int:

@@ -31,16 +31,16 @@ class RWSteering(Stage):
                  max_new_tokens: int = 160) -> None:
         if lm is None:
             if not (adapter and base_model):
-                msg = ("RWSteering needs adapter= (from `ragarbiter train rw`) and base_model= (the testbed model "
-                       "it was trained on), or lm= (a loaded testbed model with the adapter on).")
+                msg = ("RWSteering needs adapter= (from `ragarbiter train rw`) and base_model= (the model it was "
+                       "trained on), or lm= (a loaded testbed model with the adapter on).")
                 raise ConfigError(msg)
             import warnings
 
             from peft import PeftModel
 
-            from ragarbiter.testbed import load_testbed
+            from .train import load_generator
 
-            lm = load_testbed(base_model)
+            lm = load_generator(base_model)
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
                 lm.model = PeftModel.from_pretrained(lm.model, adapter).eval()
@@ -53,7 +53,7 @@ class RWSteering(Stage):
 
         tok = self.lm.tokenizer
         prompt = rw_prompt(context.query, [p.text for p in context.passages], [p.source or "" for p in context.passages])
-        enc = tok(tok.bos_token + prompt, return_tensors="pt", add_special_tokens=False)
+        enc = tok((tok.bos_token or "") + prompt, return_tensors="pt", add_special_tokens=False)
         with self._lock, torch.inference_mode():
             ids = self.lm.model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False,
                                          pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)

@@ -2,13 +2,14 @@
 
 - Stage 1 (`--stage 1`): mixtures at every proportion (0–95%); the target first lists the
   reliable sentence numbers, then answers from them (`targets.stage1_target`).
-- Stage 2 (`--stage 2`, from a stage-1 adapter with `--init`): mostly mixtures with only one or
-  two inappropriate sentences (5–10%), where plain fine-tuning fails, plus 30% stage-1 replay.
+- Stage 2 (`--stage 2`, from a stage-1 adapter with `--init`): 70% of the mixtures hold only one
+  or two inappropriate sentences, where plain fine-tuning fails, plus 30% stage-1 replay.
 - `--target answer`: the fine-tuned baseline, trained on the answers alone.
 
-Training questions are about unknown entities (the context is the only source), and one
-question in five is held out for evaluation (`care.data.held_out`, shared by every testbed
-method).
+The mixtures come from the testbed model's world (questions about unknown entities, so the
+context is the only source), from a Poisoned Context Testbed pool, or from a mixtures JSONL
+written by `ragarbiter mixtures`. One question in five is held out for evaluation everywhere
+(`care.data.held_out`, shared by every testbed method).
 """
 
 from __future__ import annotations
@@ -18,15 +19,16 @@ import logging
 import random
 from pathlib import Path
 
-from ragarbiter.errors import ConfigError
+from ragarbiter.errors import ConfigError, InvalidInputError
 
-from .mixture import Mixture, from_context_set
+from .mixture import POSITIONS, Mixture, from_context_set, from_pool_record, is_mixture_file, read_mixtures, read_pool
 from .targets import answer_only_target, stage1_target
 
 logger = logging.getLogger(__name__)
 
 STAGE1_PROPORTIONS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95)
-STAGE2_PROPORTIONS = (0.05, 0.1)
+STAGE2_FEW = (1, 2)  # stage 2's mixtures hold one or two inappropriate sentences
+STAGE2_REPLAY = 0.3  # the share of stage-1 mixtures replayed in stage 2
 TARGETS = ("rw", "answer")
 LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -38,8 +40,33 @@ def rw_prompt(question: str, sentences, sources=None) -> str:
     return render_prompt(question, list(sentences), list(sources) if sources else None).removesuffix("Answer:")
 
 
+def load_generator(path: str):
+    """A testbed model (with its world), or any local Hugging Face causal LM (world=None)."""
+    from ragarbiter.testbed import load_testbed
+    from ragarbiter.testbed.lm import TestbedModel
+
+    folder = Path(path).expanduser()
+    if (folder / "testbed.json").is_file():
+        return load_testbed(folder)
+    from ragarbiter.adapters.hf import load_causal_lm
+
+    model, tokenizer = load_causal_lm(str(folder))
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return TestbedModel(model, tokenizer, None, folder)
+
+
+def stage_proportion(stage: int, n: int, rng: random.Random) -> float:
+    """Stage 1: any proportion from 0 to 95%. Stage 2: one or two inappropriate sentences, with stage-1 replay."""
+    if stage == 2 and rng.random() >= STAGE2_REPLAY:
+        return rng.choice(STAGE2_FEW) / n
+    return rng.choice(STAGE1_PROPORTIONS)
+
+
 def rw_mixtures(world, stage: int, *, n: int = 10, limit: int | None = None, seed: int = 0,
-                held_out_only: bool = False) -> list[Mixture]:
+                held_out_only: bool = False, source_tags: bool = True) -> list[Mixture]:
+    """Two mixtures per question from the testbed's `mixture` condition (unknown entities)."""
     from ragarbiter.testbed.conditions import ContextBuilder
 
     from ..care.data import held_out
@@ -49,18 +76,38 @@ def rw_mixtures(world, stage: int, *, n: int = 10, limit: int | None = None, see
     items = [i for i in world.qa_items(known=False) if held_out(i.question) == held_out_only]
     rng.shuffle(items)
     items = items[:limit] if limit else items
-    out = []
-    for item in items:
-        for _ in range(2):
-            if stage == 2 and rng.random() >= 0.3:
-                proportion = rng.choice(STAGE2_PROPORTIONS)
-            else:
-                proportion = rng.choice(STAGE1_PROPORTIONS)
-            out.append(from_context_set(builder.mixture(item, proportion, rng)))
-    return out
+    return [from_context_set(builder.mixture(item, stage_proportion(stage, n, rng), rng), source_tags=source_tags)
+            for item in items for _ in range(2)]
 
 
-def rw_examples(world, stage: int, target: str = "rw", **options):
+def file_mixtures(path: str, stage: int, *, n: int = 10, limit: int | None = None, seed: int = 0,
+                  held_out_only: bool = False, source_tags: bool = True) -> list[Mixture]:
+    """Training mixtures from a file: a pool (two mixtures per record, at the stage's proportions and
+    random positions) or a mixtures JSONL (used as written; stage 2 keeps those with one or two
+    inappropriate sentences plus a replay share of the rest)."""
+    from ..care.data import held_out
+
+    rng = random.Random(seed)
+    if is_mixture_file(path):
+        mixtures = [m for m in read_mixtures(path) if held_out(m.question) == held_out_only]
+        rng.shuffle(mixtures)
+        if stage == 2:
+            few = [m for m in mixtures if sum(m.inappropriate) in STAGE2_FEW]
+            if not few:
+                raise InvalidInputError(f"{path} has no mixture with one or two inappropriate sentences, which stage 2 "
+                                        f"trains on. Build them with `ragarbiter mixtures --proportions 0.05 0.1 ...`.")
+            rest = [m for m in mixtures if sum(m.inappropriate) not in STAGE2_FEW]
+            mixtures = few + rest[:round(len(few) * STAGE2_REPLAY / (1 - STAGE2_REPLAY))]
+        return mixtures[:2 * limit] if limit else mixtures
+    records = [r for r in read_pool(path) if held_out(str(r.get("Question", ""))) == held_out_only]
+    rng.shuffle(records)
+    records = records[:limit] if limit else records
+    return [from_pool_record(r, stage_proportion(stage, n, rng), n=n, position=rng.choice(POSITIONS),
+                             source_tags=source_tags, rng=rng) for r in records for _ in range(2)]
+
+
+def rw_examples(source, stage: int, target: str = "rw", **options):
+    """Training examples (prompt, target) from a testbed world or a pool / mixtures file path."""
     from ragarbiter.testbed.corpus import Example
 
     if stage not in (1, 2):
@@ -68,21 +115,29 @@ def rw_examples(world, stage: int, target: str = "rw", **options):
     if target not in TARGETS:
         raise ConfigError(f"target={target!r} must be one of {TARGETS}.")
     write = stage1_target if target == "rw" else answer_only_target
+    mixtures = file_mixtures(str(source), stage, **options) if isinstance(source, (str, Path)) \
+        else rw_mixtures(source, stage, **options)
     return [Example(rw_prompt(m.question, m.sentences, m.sources), " " + write(m), f"rw{stage}-{target}")
-            for m in rw_mixtures(world, stage, **options)]
+            for m in mixtures]
 
 
 def train_rw(base_model: str, stage: int, out: str, config, *, init: str | None = None, target: str = "rw",
-             n: int = 10, limit: int | None = None, eval_fraction: float = 0.05, resume: bool = False) -> dict | None:
-    """LoRA fine-tuning of a testbed model on mixed contexts (one stage) with the project's Trainer."""
+             n: int = 10, limit: int | None = None, eval_fraction: float = 0.05, resume: bool = False,
+             data: str | None = None, source_tags: bool = True) -> dict | None:
+    """LoRA fine-tuning on mixed contexts (one stage) with the project's Trainer.
+
+    The mixtures come from `data` (a pool or a mixtures JSONL) or, without it, from the testbed
+    model's own world. `base_model` is a testbed model or, with `data`, any local causal LM."""
     import torch
 
-    from ragarbiter.testbed import load_testbed
     from ragarbiter.testbed.lm import BatchCollator, ExampleCollator, length_batches
     from ragarbiter.training import LoraSettings, Trainer, apply_lora
     from ragarbiter.training.cli import split_holdout
 
-    lm = load_testbed(base_model)
+    lm = load_generator(base_model)
+    if data is None and lm.world is None:
+        raise ConfigError(f"{base_model} is not a testbed model, so there is no world to build mixtures from. "
+                          f"Pass --data POOL.json (or a mixtures JSONL from `ragarbiter mixtures`).")
     if init:
         import warnings
 
@@ -95,7 +150,10 @@ def train_rw(base_model: str, stage: int, out: str, config, *, init: str | None 
         if stage == 2:
             logger.warning("train rw --stage 2 without --init: no stage-1 adapter to start from")
         model = apply_lora(lm.model, LoraSettings(r=8, alpha=16, dropout=0.0, target_modules=LORA_MODULES))
-    examples = rw_examples(lm.world, stage, target, n=n, limit=limit, seed=config.seed)
+    examples = rw_examples(data if data else lm.world, stage, target, n=n, limit=limit, seed=config.seed,
+                           source_tags=source_tags)
+    if not examples:
+        raise InvalidInputError(f"no training mixtures from {data or base_model} (every question is held out?).")
     train, held = split_holdout(examples, eval_fraction, config.seed)
     tokenizer = lm.tokenizer
     collate = BatchCollator(ExampleCollator(tokenizer, answer_only=True))
@@ -115,7 +173,8 @@ def train_rw(base_model: str, stage: int, out: str, config, *, init: str | None 
             self.lm.save_pretrained(str(folder))
             (folder / "README.md").unlink(missing_ok=True)
             meta = {"method": "rw_steering", "stage": stage, "target": target, "sentences": n,
-                    "base_model": str(base_model)}
+                    "base_model": str(base_model), "data": str(data) if data else "testbed world",
+                    "source_tags": source_tags}
             (folder / "rw.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
             return sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != "manifest.json")
 
@@ -124,6 +183,8 @@ def train_rw(base_model: str, stage: int, out: str, config, *, init: str | None 
     per_step = dataclasses.replace(config, batch_size=1)  # the trainer gets pre-built, length-bucketed batches
     trainer = Trainer(RWModule(), per_step, train_data=train_batches, eval_data=held_batches, collate=collate,
                       task=f"rw-stage{stage}-{target}", base_model={"name": Path(base_model).name},
+                      data_files=[data] if data else (),
                       settings={"stage": stage, "target": target, "sentences": n, "examples": len(examples),
+                                "source_tags": source_tags,
                                 "init": init, "batch_size": config.batch_size})
     return trainer.fit(resume=resume)

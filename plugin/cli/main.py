@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from ragarbiter import __version__
 from ragarbiter.errors import RagArbiterError
 
-COMMANDS = ["index", "query", "demo", "serve", "testbed"]
+COMMANDS = ["index", "query", "demo", "serve", "testbed", "mixtures"]
 BENCHES = ["retrieval", "latency", "serve", "conflict", "poison", "inappropriate", "assessors", "testbed",
            "attention_sort", "care", "rw"]
 TRAINERS: list[str] = ["conflict", "inappropriate", "care", "rw"]

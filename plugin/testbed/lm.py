@@ -120,8 +120,9 @@ class ExampleCollator:
         for ex in examples:
             prompt = tok(ex.prompt, add_special_tokens=False)["input_ids"] if ex.prompt else []
             target = tok(ex.target, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
-            ids = [tok.bos_token_id, *prompt, *target][-self.max_length:]
-            trained = ([0] + [0 if self.answer_only else 1] * len(prompt) + [1] * len(target))[-self.max_length:]
+            bos = [tok.bos_token_id] if tok.bos_token_id is not None else []  # models without <s> (Qwen) start bare
+            ids = [*bos, *prompt, *target][-self.max_length:]
+            trained = ([0] * len(bos) + [0 if self.answer_only else 1] * len(prompt) + [1] * len(target))[-self.max_length:]
             rows.append(ids)
             masks.append(trained)
         width = max(len(r) for r in rows)
@@ -262,7 +263,7 @@ class TestbedModel:
         starts = range(0, len(prompts), batch_size)
         show = len(starts) >= 8 if progress is None else progress
         for i in tqdm(starts, desc="testbed generate", unit="batch", disable=not show, leave=False):
-            chunk = [tok.bos_token + p for p in prompts[i:i + batch_size]]
+            chunk = [(tok.bos_token or "") + p for p in prompts[i:i + batch_size]]
             enc = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
             with torch.inference_mode():
                 ids = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,

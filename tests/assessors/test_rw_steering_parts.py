@@ -71,6 +71,87 @@ def test_bad_settings_and_records_are_named():
         from_pool_record({k: v for k, v in RECORD.items() if k != "Synonym Sentence"}, 0.5, rng=random.Random(0))
 
 
+def test_mixtures_jsonl_reads_back_and_bad_rows_are_named(tmp_path):
+    from ragarbiter.assessors.rw_steering import read_mixtures
+    from ragarbiter.assessors.rw_steering.mixture import is_mixture_file
+
+    mixtures = build_mixtures([RECORD], [0.0, 0.3], positions=["back"], n=6, source_tags=True, seed=1)
+    path = tmp_path / "mix.jsonl"
+    write_jsonl(mixtures, path)
+    assert read_mixtures(path) == mixtures and is_mixture_file(path)
+    pool = tmp_path / "pool.json"
+    pool.write_text(json.dumps([RECORD]), encoding="utf-8")
+    assert not is_mixture_file(pool)
+    row = mixtures[1].to_dict()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({**row, "inappropriate": row["inappropriate"][:-1]}) + "\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match=r"bad.jsonl:1: mixture has 6 sentences and 5 labels"):
+        read_mixtures(bad)
+    bad.write_text(json.dumps({k: v for k, v in row.items() if k != "answer"}) + "\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match=r"lacks \['answer'\]"):
+        read_mixtures(bad)
+    bad.write_text("{not json\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="bad.jsonl:1 is not valid JSON"):
+        read_mixtures(bad)
+
+
+@pytest.mark.parametrize("position", ["front", "middle", "back"])
+def test_world_mixtures_place_the_inappropriate_block_and_keep_sources(position):
+    from ragarbiter.assessors.rw_steering import world_mixtures
+    from ragarbiter.testbed import WorldConfig, build_world
+
+    world = build_world(WorldConfig(seed=2, people=12, companies=3, cities=3, countries=2))
+    mixtures = world_mixtures(world, [0.3], positions=[position], n=10, questions=4, seed=5)
+    assert len(mixtures) == 4
+    for m in mixtures:
+        bad = list(m.inappropriate)
+        assert sum(bad) == 3 and m.position == position and len(m.sources) == 10
+        start = {"front": 0, "middle": 7 // 2, "back": 7}[position]
+        assert bad == [False] * start + [True] * 3 + [False] * (7 - start)
+        assert all((src in ("forum", "anonymous post", "chain message")) == b for src, b in zip(m.sources, bad))
+    assert mixtures == world_mixtures(world, [0.3], positions=[position], n=10, questions=4, seed=5)
+
+
+def test_mixtures_cli_writes_jsonl_from_a_pool(tmp_path, capsys):
+    from ragarbiter.assessors.rw_steering import read_mixtures
+    from ragarbiter.cli.main import main
+
+    pool = tmp_path / "pool.json"
+    pool.write_text(json.dumps([RECORD, {**RECORD, "Question": "Where is Norland's parliament?"}]), encoding="utf-8")
+    out = tmp_path / "mix.jsonl"
+    assert main(["mixtures", "--data", str(pool), "--out", str(out), "--proportions", "0", "0.5",
+                 "--positions", "front", "random", "--sentences", "8", "--seed", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mixtures"] == 8
+    mixtures = read_mixtures(out)
+    assert [sum(m.inappropriate) for m in mixtures] == [0, 0, 4, 4] * 2
+    assert [m.position for m in mixtures[:4]] == ["front", "random"] * 2 and not mixtures[0].sources
+
+
+def test_training_mixtures_per_stage_from_a_pool_and_from_jsonl(tmp_path):
+    from ragarbiter.assessors.care.data import held_out
+    from ragarbiter.assessors.rw_steering.train import file_mixtures
+
+    records = [{**RECORD, "Question": f"What is the capital of Norland number {i}?"} for i in range(40)]
+    pool = tmp_path / "pool.json"
+    pool.write_text(json.dumps(records), encoding="utf-8")
+    train_questions = {r["Question"] for r in records if not held_out(r["Question"])}
+    stage1 = file_mixtures(str(pool), 1, n=10, seed=0)
+    stage2 = file_mixtures(str(pool), 2, n=10, seed=0)
+    assert {m.question for m in stage1} == train_questions and len(stage1) == 2 * len(train_questions)
+    few = [m for m in stage2 if sum(m.inappropriate) in (1, 2)]
+    assert len(few) >= 0.5 * len(stage2)  # 70% expected, the rest is stage-1 replay
+    assert file_mixtures(str(pool), 2, n=10, seed=0, held_out_only=True)[0].question not in train_questions
+    jsonl = tmp_path / "mix.jsonl"
+    write_jsonl(build_mixtures(records, [0.0, 0.1, 0.5, 0.9], n=10, seed=0), jsonl)
+    picked = file_mixtures(str(jsonl), 2, seed=0)
+    counts = [sum(m.inappropriate) for m in picked]
+    n_few = sum(c == 1 for c in counts)
+    assert n_few == len(train_questions) and len(counts) - n_few == round(n_few * 0.3 / 0.7)
+    write_jsonl(build_mixtures(records, [0.5], n=10, seed=0), jsonl)
+    with pytest.raises(InvalidInputError, match="no mixture with one or two inappropriate sentences"):
+        file_mixtures(str(jsonl), 2)
+
+
 def test_testbed_mixture_sets_convert_with_their_labels():
     from ragarbiter.testbed import ContextBuilder, WorldConfig, build_world
 

@@ -1,0 +1,54 @@
+"""`ragarbiter mixtures (--data POOL.json | --testbed DIR) --out FILE.jsonl`: RW-Steering's mixed-context builder."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_json_arg, print_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "mixtures", help="write mixed-context prompts (appropriate + inappropriate sentences) as JSONL",
+        description="Numbered sentences mixing appropriate and inappropriate ones at controlled proportions and "
+                    "positions, from a Poisoned Context Testbed pool or a testbed model's world, deterministic in "
+                    "--seed. Each line holds the question, the sentences, which are inappropriate, the reliable "
+                    "sentence numbers, the answer, the proportion, the position and the sources. The file feeds "
+                    "`train rw --data` and `bench rw --data`.")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", metavar="POOL.json", help="a Poisoned Context Testbed pool")
+    source.add_argument("--testbed", metavar="DIR", help="a testbed model: its world's `mixture` condition")
+    p.add_argument("--out", required=True, metavar="FILE.jsonl")
+    p.add_argument("--proportions", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95],
+                   help="shares of inappropriate sentences, each in [0, 1) (default: 0 to 0.95)")
+    p.add_argument("--positions", nargs="+", default=["random"], choices=("front", "middle", "back", "random"),
+                   help="where the inappropriate block goes (default: random)")
+    p.add_argument("--sentences", type=int, default=10, help="sentences per mixture (default: 10)")
+    p.add_argument("--questions", type=int, default=None, metavar="N", help="first N records / questions")
+    p.add_argument("--source-tags", action="store_true", help="tag each sentence with a (source)")
+    p.add_argument("--seed", type=int, default=0)
+    add_json_arg(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ragarbiter.assessors.rw_steering.mixture import build_mixtures, read_pool, world_mixtures, write_jsonl
+
+    options = {"positions": args.positions, "n": args.sentences, "source_tags": args.source_tags, "seed": args.seed}
+    if args.data:
+        records = read_pool(args.data)
+        mixtures = build_mixtures(records[:args.questions] if args.questions else records, args.proportions,
+                                  **options)
+    else:
+        from ragarbiter.testbed import load_testbed
+
+        mixtures = world_mixtures(load_testbed(args.testbed).world, args.proportions, questions=args.questions,
+                                  **options)
+    written = write_jsonl(mixtures, args.out)
+    summary = {"out": args.out, "mixtures": written, "proportions": args.proportions, "positions": args.positions,
+               "sentences": args.sentences, "source": args.data or args.testbed}
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"{written} mixtures written to {args.out}")
+    return 0
