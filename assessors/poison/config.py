@@ -23,6 +23,10 @@ class PoisonConfig:
       than the ConflictAssessor's own flagging threshold (0.5): a group of near-verbatim
       copies is suspicious already, so less evidence convicts it. On PoisonedRAG nq targets
       the planted group's mean conflict with the gold passage has median 0.37.
+    - `family_similarity`: mean cosine to a contradicted group from which a passage outside
+      it, agreeing with it and contradicted by the same evidence, shares its fate (planted
+      texts are paraphrases, and complete linkage at `similarity` misses the looser ones).
+      None turns this off.
     - `contradicted`: action for a suspicious group that other evidence contradicts.
     - `uncorroborated`: action for a suspicious group nothing contradicts; "demote" keeps
       its best-ranked member in place and moves the copies after the other passages.
@@ -31,6 +35,7 @@ class PoisonConfig:
     similarity: float = 0.75
     min_cluster: int = 3
     conflict_threshold: float = 0.3
+    family_similarity: float | None = 0.6
     contradicted: str = "drop"
     uncorroborated: str = "demote"
     conflict_adapter: str | None = None
@@ -47,6 +52,10 @@ class PoisonConfig:
             raise ConfigError(msg)
         if not 0.0 < self.conflict_threshold < 1.0:
             msg = f"PoisonConfig.conflict_threshold must lie in (0, 1), got {self.conflict_threshold!r}."
+            raise ConfigError(msg)
+        if self.family_similarity is not None and not 0.0 < self.family_similarity <= self.similarity:
+            msg = (f"PoisonConfig.family_similarity must lie in (0, similarity={self.similarity}] or be None, "
+                   f"got {self.family_similarity!r}. 0.6 suits MiniLM.")
             raise ConfigError(msg)
         for name in ("contradicted", "uncorroborated"):
             if getattr(self, name) not in ACTIONS:

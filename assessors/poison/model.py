@@ -5,6 +5,12 @@ for one question and to assert one false answer. They betray themselves twice: t
 paraphrases of each other, far closer than independent sources usually are, and their
 claim conflicts with the rest of the evidence. A group needs both (or, with no
 contradicting evidence, at least `min_cluster` copies) before anything happens to it.
+
+Only independent evidence convicts: a passage that is itself in a suspicious group cannot
+convict another group. Otherwise two groups of restatements about different facts of one
+entity (which a conflict model may read as disagreeing) would convict each other, and every
+passage would go. Once a group is convicted, its looser relatives follow it: passages close
+to the group on average, agreeing with it, and contradicted by the same evidence.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ class SuspiciousGroup:
     tightness: float
     contradicted_by: tuple[int, ...] = ()
     conflict: float = 0.0
+    family: tuple[int, ...] = ()  # looser relatives that agree with the group and share its contradiction
 
 
 def tight_clusters(sims: np.ndarray, similarity: float, min_size: int) -> list[list[int]]:
@@ -59,16 +66,28 @@ def mean_pairwise(sims: np.ndarray, members: list[int]) -> float:
 
 
 def judge_groups(sims: np.ndarray, conflict: np.ndarray | None, clusters: list[list[int]],
-                 conflict_threshold: float) -> list[SuspiciousGroup]:
-    """Attach to each tight group the outside passages that contradict it (mean conflict over members)."""
+                 conflict_threshold: float, family_similarity: float | None = None) -> list[SuspiciousGroup]:
+    """Attach to each tight group the independent passages that contradict it (mean conflict over
+    its members) and, for a contradicted group, its family (see the module notes)."""
     groups = []
     n = sims.shape[0]
+    grouped = {i for c in clusters for i in c}
+    independent = [o for o in range(n) if o not in grouped]
     for members in clusters:
-        outside = [o for o in range(n) if o not in members]
         against: list[tuple[float, int]] = []
-        if conflict is not None and outside:
-            mean = conflict[np.ix_(members, outside)].mean(axis=0)  # (len(outside),)
-            against = sorted(((float(m), o) for m, o in zip(mean, outside) if m >= conflict_threshold), reverse=True)
-        groups.append(SuspiciousGroup(tuple(members), mean_pairwise(sims, members),
-                                      tuple(o for _, o in against), against[0][0] if against else 0.0))
+        if conflict is not None and independent:
+            mean = conflict[np.ix_(members, independent)].mean(axis=0)  # (len(independent),)
+            against = sorted(((float(m), o) for m, o in zip(mean, independent) if m >= conflict_threshold),
+                             reverse=True)
+        dissent = [o for _, o in against]
+        family: list[int] = []
+        if dissent and conflict is not None and family_similarity is not None:
+            for o in independent:
+                if o in dissent or sims[o, members].mean() < family_similarity:
+                    continue
+                if (conflict[o, members].mean() < conflict_threshold
+                        and conflict[o, dissent].mean() >= conflict_threshold):
+                    family.append(o)
+        groups.append(SuspiciousGroup(tuple(members), mean_pairwise(sims, members), tuple(dissent),
+                                      against[0][0] if against else 0.0, tuple(family)))
     return groups

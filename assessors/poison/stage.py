@@ -26,9 +26,10 @@ class PoisonFilter(Stage):
 
     1. Group the passages by cosine similarity (complete linkage, bundled encoder):
        only groups of `min_cluster` or more near-duplicates are suspicious.
-    2. Ask the ConflictAssessor whether passages outside a group contradict it.
-    3. A contradicted group is dropped (default); an uncontradicted one keeps its
-       best-ranked member in place and its copies are moved after the other passages.
+    2. Ask the ConflictAssessor whether independent passages (in no group) contradict it.
+    3. A contradicted group is dropped (default), with its family: looser paraphrases that
+       agree with it and are contradicted by the same passages. An uncontradicted group
+       keeps its best-ranked member in place and its copies move after the other passages.
 
     Two or more independent sources that agree are left alone: agreement is not
     evidence of poisoning, only near-verbatim repetition is.
@@ -37,10 +38,12 @@ class PoisonFilter(Stage):
     name = "poison"
 
     def __init__(self, *, similarity: float = 0.75, min_cluster: int = 3, conflict_threshold: float = 0.3,
-                 contradicted: str = "drop", uncorroborated: str = "demote", conflict_adapter: str | None = None,
+                 family_similarity: float | None = 0.6, contradicted: str = "drop", uncorroborated: str = "demote",
+                 conflict_adapter: str | None = None,
                  encoder: Any = None, scorer: ConflictScorer | None = None, device: str | None = None) -> None:
         self.config = PoisonConfig(similarity=similarity, min_cluster=min_cluster,
-                                   conflict_threshold=conflict_threshold, contradicted=contradicted,
+                                   conflict_threshold=conflict_threshold, family_similarity=family_similarity,
+                                   contradicted=contradicted,
                                    uncorroborated=uncorroborated, conflict_adapter=conflict_adapter, device=device)
         self._encoder = encoder
         self._scorer = scorer
@@ -69,7 +72,7 @@ class PoisonFilter(Stage):
         if not clusters:
             return []
         conflict = self.scorer.pair_probabilities(query, texts)  # only paid when a tight group exists
-        return judge_groups(sims, conflict, clusters, cfg.conflict_threshold)
+        return judge_groups(sims, conflict, clusters, cfg.conflict_threshold, cfg.family_similarity)
 
     def _run(self, context: Context) -> Context:
         passages = context.passages
@@ -79,7 +82,7 @@ class PoisonFilter(Stage):
         judgements, events, to_drop, demoted = [], [], {}, []
         for g in groups:
             action = self.config.contradicted if g.contradicted_by else self.config.uncorroborated
-            for rank in g.members:
+            for rank in (*g.members, *g.family):
                 if action == "demote" and rank == g.members[0]:
                     continue  # one copy of a claim keeps its place
                 reason, score = self._reason(g, rank, passages, action)
@@ -100,6 +103,10 @@ class PoisonFilter(Stage):
 
     def _reason(self, g: SuspiciousGroup, rank: int, passages: tuple[Passage, ...], action: str) -> tuple[str, float]:
         head = f"one of {len(g.members)} near-duplicate passages (mean cosine {g.tightness:.2f})"
+        if rank in g.family:
+            first = describe(g.members[0], passages[g.members[0]])
+            head = (f"a looser paraphrase of the {len(g.members)} near-duplicate passages led by {first}, "
+                    f"agreeing with them")
         if g.contradicted_by:
             who = ", ".join(describe(o, passages[o]) for o in g.contradicted_by[:3])
             verb = {"drop": "dropped", "demote": "moved down", "flag": "flagged"}[action]

@@ -60,6 +60,31 @@ def test_a_contradicted_group_of_near_duplicates_is_dropped_with_its_reason(pois
     assert {e.kind for e in out.trace} == {"passage_flagged", "passage_dropped"}
 
 
+# Further from the Eiffel group than complete linkage allows (mean cosine 0.69 with MiniLM), but the same claim.
+EIFFEL_LOOSE = ("Among the many works of Gustave Eiffel, from bridges to towers, is the small lighthouse at Kestrel Bay.",
+                "travel/4")
+
+
+def test_a_looser_paraphrase_follows_its_contradicted_group(poison):
+    ps = passages([*EIFFEL, EIFFEL_LOOSE, HOLM, OTHER])
+    out = poison(Context.for_query(QUERY, ps))
+    assert [p.text for p in out.passages] == [HOLM[0], OTHER[0]]
+    loose = next(d for d in out.dropped if d.passage.id == ps[3].id)
+    assert loose.reason.startswith("a looser paraphrase of the 3 near-duplicate passages led by #1 (forum/1)")
+    assert "#5 (archive) contradicts" in loose.reason
+    kept = PoisonFilter(encoder=poison.encoder, scorer=FakeScorer(), family_similarity=None)
+    assert ps[3].id in {p.id for p in kept(Context.for_query(QUERY, ps)).passages}
+
+
+def test_groups_that_only_contradict_each_other_convict_neither(poison):
+    """Only independent evidence convicts: two groups of copies disagreeing are a dispute, not poisoning."""
+    ps = passages([*EIFFEL, *HOLM_COPIES, OTHER])
+    out = poison(Context.for_query(QUERY, ps))
+    assert out.dropped == ()
+    assert [p.id for p in out.passages[:3]] == [ps[0].id, ps[3].id, ps[6].id]  # one copy of each claim leads
+    assert len(out.passages) == 7
+
+
 def test_agreeing_near_duplicates_from_different_sources_are_kept(poison):
     ps = passages([*HOLM_COPIES, OTHER])
     out = poison(Context.for_query(QUERY, ps))
@@ -92,6 +117,7 @@ def test_flag_only_mode_keeps_everything(encoder):
 @pytest.mark.parametrize("kwargs, match", [
     ({"min_cluster": 2}, "two sources that agree"), ({"similarity": 1.5}, "similarity"),
     ({"contradicted": "burn"}, "drop, demote, flag"), ({"conflict_threshold": 0}, "conflict_threshold"),
+    ({"family_similarity": 0.9}, "family_similarity must lie in"),
 ])
 def test_bad_settings_are_clear_errors(kwargs, match):
     with pytest.raises(ConfigError, match=match):
