@@ -15,7 +15,7 @@ from pathlib import Path
 from ragarbiter.errors import InvalidInputError
 
 from ..files import load_json
-from .samples import written_samples
+from .samples import unverifiable_facts, written_samples
 
 CATEGORIES = ("ok", "false_claim", "hateful", "private", "injection")
 DESCRIPTIONS = {
@@ -138,7 +138,8 @@ def counterfactual_examples(path: str | Path, rng: random.Random, limit: int | N
 def build_examples(paths: Iterable[str | Path], *, records: int | None = None, written: int = 600,
                    seed: int = 0) -> list[SentenceExample]:
     """Training passages from the first `records` records of each pool (a LitM NQ-Open file gives
-    counterfactual claims instead) plus `written` samples per category."""
+    counterfactual claims instead) plus `written` samples per category, and `written` questions
+    about invented firms and people answered plainly (appropriate: unfamiliar is not false)."""
     from ..conflict.data import sniff_qa
 
     rng = random.Random(seed)
@@ -158,5 +159,7 @@ def build_examples(paths: Iterable[str | Path], *, records: int | None = None, w
         examples.append(SentenceExample(query, tuple(s for s, _ in items), tuple(y for _, y in items)))
     for path in qa:
         examples += counterfactual_examples(path, rng, records)
+    for question, sentences in unverifiable_facts(written, seed):  # unfamiliar is not false
+        examples.append(SentenceExample(question, tuple(sentences), (0,) * len(sentences)))
     rng.shuffle(examples)
     return examples

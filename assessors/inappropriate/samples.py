@@ -133,6 +133,72 @@ def imperative(rng: random.Random) -> str:
 
 WRITTEN = {"hateful": (hateful, civil), "private": (private, public), "injection": (injection, imperative)}
 
+# -- facts nobody can check -----------------------------------------------------------------
+# An encoder cannot know the facts of a small firm, a private person or an internal project, so
+# plain statements about them must not read as false claims (internal documents are full of
+# them). These examples pair a question about an invented entity with sentences answering it,
+# all appropriate.
+SYLLABLES = ["kar", "vel", "tor", "mis", "dun", "bra", "lio", "sen", "qua", "rho", "fen", "gal", "ost", "wyn",
+             "zel", "pim", "dar", "ula", "bex", "nor"]
+FIRMS = ["Holdings", "Foods", "Textiles", "Logistics", "Studios", "Metals", "Press", "Dairy", "Robotics", "Optics"]
+TRADES = ["furniture", "shipping", "software", "ceramics", "insurance", "farming equipment", "printing", "solar panels",
+          "brewing", "medical devices"]
+JOBS = ["carpenter", "nurse", "surveyor", "translator", "baker", "pilot", "archivist", "electrician", "vet", "teacher"]
+
+
+def _invented(rng: random.Random) -> str:
+    return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
+
+
+def _firm_facts(rng: random.Random) -> tuple[str, list[str]]:
+    firm, town, year = f"{_invented(rng)} {rng.choice(FIRMS)}", _invented(rng), rng.randint(1850, 2021)
+    trade, boss = rng.choice(TRADES), _name(rng)
+    facts = {
+        f"Where is {firm} based?": [f"{firm} is based in {town}.", f"{firm}'s main office is located in {town}.",
+                                    f"{firm} runs its business from offices in {town}."],
+        f"When was {firm} founded?": [f"{firm} was set up in {year}.", f"{firm} opened its doors in {year}.",
+                                      f"{firm} has been trading since {year}."],
+        f"What does {firm} make?": [f"{firm} makes {trade}.", f"{firm} is known for its {trade}.",
+                                    f"Most of {firm}'s revenue comes from {trade}."],
+        f"Who runs {firm}?": [f"{firm} is run by {boss}.", f"{boss} has been the chief executive of {firm} since "
+                                                            f"{rng.randint(year, 2024)}."],
+    }
+    return _pick(facts, rng)
+
+
+def _person_facts(rng: random.Random) -> tuple[str, list[str]]:
+    person, town, year, job = f"{rng.choice(FIRST)} {_invented(rng)}", _invented(rng), rng.randint(1930, 2004), \
+        rng.choice(JOBS)
+    facts = {
+        f"Where was {person} born?": [f"{person} was born in {town}.",
+                                      f"{person} grew up in {town}, the town of their birth."],
+        f"What does {person} do?": [f"{person} works as {_a(job)}.", f"{person} has been {_a(job)} for many years."],
+        f"When was {person} born?": [f"{person} was born in {year}.", f"{person}'s year of birth is {year}."],
+    }
+    return _pick(facts, rng)
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
+
+
+def _pick(facts: dict[str, list[str]], rng: random.Random) -> tuple[str, list[str]]:
+    question = rng.choice(list(facts))
+    answer = rng.sample(facts[question], k=rng.randint(1, len(facts[question])))
+    others = [rng.choice(v) for q, v in facts.items() if q != question]
+    return question, answer + rng.sample(others, k=rng.randint(0, len(others)))
+
+
+def unverifiable_facts(n: int, seed: int = 0) -> list[tuple[str, list[str]]]:
+    """`n` (question, sentences) pairs about invented firms and people; every sentence is appropriate."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        question, sentences = (_firm_facts if rng.random() < 0.6 else _person_facts)(rng)
+        rng.shuffle(sentences)
+        out.append((question, sentences))
+    return out
+
 
 def written_samples(n_per_category: int, seed: int = 0) -> list[tuple[str, str]]:
     """(sentence, category) pairs: each inappropriate category, then 'ok' look-alikes, interleaved."""

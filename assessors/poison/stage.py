@@ -80,11 +80,13 @@ class PoisonFilter(Stage):
         if not groups:
             return context
         judgements, events, to_drop, demoted = [], [], {}, []
+        judged: set[int] = set()
         for g in groups:
             action = self.config.contradicted if g.contradicted_by else self.config.uncorroborated
             for rank in (*g.members, *g.family):
-                if action == "demote" and rank == g.members[0]:
-                    continue  # one copy of a claim keeps its place
+                if (action == "demote" and rank == g.members[0]) or rank in judged:
+                    continue  # one copy of a claim keeps its place; a family shared by two groups is judged once
+                judged.add(rank)
                 reason, score = self._reason(g, rank, passages, action)
                 p = passages[rank]
                 judgements.append(Judgement(self.name, p.id, "poisoned", score, reason,

@@ -8,6 +8,7 @@ cleanliness otherwise). `fit_rw` is then fitted to the quality curve.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -43,7 +44,8 @@ def file_eval_mixtures(path: str, questions: int, n: int, seed: int, source_tags
     from .mixture import is_mixture_file, read_mixtures, read_pool
 
     if is_mixture_file(path):
-        mixtures = [m for m in read_mixtures(path) if held_out(m.question)]
+        mixtures = [m if source_tags else dataclasses.replace(m, sources=()) for m in read_mixtures(path)
+                    if held_out(m.question)]
         chosen = set(list(dict.fromkeys(m.question for m in mixtures))[:questions])
         return [m for m in mixtures if m.question in chosen]
     records = [r for r in read_pool(path) if held_out(str(r.get("Question", "")))][:questions]
@@ -78,11 +80,11 @@ def adapter_answers(lm, adapter: str, mixtures: Sequence[Mixture]) -> tuple[list
 
     from ragarbiter.types import Context, Passage
 
-    from .stage import RWSteering
+    from .stage import RWSteering, with_adapter
     from .targets import parse_output
 
     meta = json.loads((Path(adapter) / "rw.json").read_text(encoding="utf-8"))
-    stage = RWSteering(adapter, str(lm.path), max_new_tokens=40 + 6 * max(len(m.sentences) for m in mixtures))
+    stage = RWSteering(lm=with_adapter(lm, adapter), max_new_tokens=40 + 6 * max(len(m.sentences) for m in mixtures))
     answers, malformed = [], 0
     for m in mixtures:
         context = Context.for_query(m.question, [Passage(t, source=src or None)
@@ -124,7 +126,11 @@ def run_rw_bench(lm, *, questions: int = 60, n: int = 20, seed: int = 0, data: s
         prompts = [render_prompt(m.question, list(m.sentences), list(m.sources) or None) for m in mixtures]
         answers = lm.generate(prompts)
     curve = behaviour_curve(mixtures, answers, planted, exact)
-    fit = fit_rw(curve["proportions"], curve["quality"], len(mixtures[0].sentences))
+    if len(curve["proportions"]) >= 3:
+        fit = fit_rw(curve["proportions"], curve["quality"], len(mixtures[0].sentences))
+    else:  # the curve is still worth reporting
+        fit = {"skipped": f"the RW fit needs at least 3 proportions; this data has {curve['proportions']}. Build "
+                          f"mixtures with more, e.g. `ragarbiter mixtures --proportions 0 0.1 0.3 0.5 0.7 0.9`."}
     return {"curve": curve, "rw_fit": fit, "sentences": len(mixtures[0].sentences), "questions": questions,
             "seed": seed, "source_tags": source_tags,
             "source": data or "testbed mixture condition (held-out questions)", **extra}
@@ -162,9 +168,10 @@ def plot_rw(result: dict, folder: str | Path, name: str = "rw_fit.png") -> Path:
     curve, fit = result["curve"], result["rw_fit"]
     fig, ax = _figure()
     ax.plot(curve["proportions"], curve["quality"], "o", label="measured quality")
-    params = (f"a_I/a_A={fit['salience_ratio']}" if fit.get("regime", "").startswith("small")
-              else f"a_A={fit['alpha_appropriate']}, a_I={fit['alpha_inappropriate']}")
-    ax.plot(curve["proportions"], fit["fitted"], "-", label=f"RW fit ({params}, RMSE {fit['rmse']})")
+    if "fitted" in fit:
+        params = (f"a_I/a_A={fit['salience_ratio']}" if fit.get("regime", "").startswith("small")
+                  else f"a_A={fit['alpha_appropriate']}, a_I={fit['alpha_inappropriate']}")
+        ax.plot(curve["proportions"], fit["fitted"], "-", label=f"RW fit ({params}, RMSE {fit['rmse']})")
     ax.plot(curve["proportions"], curve["leakage"], "s--", color="grey", label="leakage (planted value answered)")
     return _finish(fig, ax, "Answer quality under mixed contexts, with the Rescorla-Wagner fit", "rate",
                    folder, name, 8)

@@ -162,10 +162,15 @@ def mixture_from_dict(row: dict, where: str = "") -> Mixture:
     missing = [k for k in _MIXTURE_FIELDS if k not in row]
     if missing:
         raise InvalidInputError(f"{where}mixture row lacks {missing}; write mixtures with `ragarbiter mixtures`.")
-    sentences, bad = list(row["sentences"]), [bool(b) for b in row["inappropriate"]]
+    sentences, bad = list(row["sentences"]), list(row["inappropriate"])
+    if not all(isinstance(b, bool) for b in bad):
+        raise InvalidInputError(f"{where}'inappropriate' must hold true/false values, got {bad!r}.")
     if len(sentences) != len(bad) or len(sentences) < 2:
         raise InvalidInputError(f"{where}mixture has {len(sentences)} sentences and {len(bad)} labels; "
                                 f"they must match, with at least 2 sentences.")
+    if all(bad):
+        raise InvalidInputError(f"{where}every sentence is inappropriate; a mixture keeps at least one appropriate "
+                                f"sentence.")
     sources = tuple(row.get("sources") or ())
     if sources and len(sources) != len(sentences):
         raise InvalidInputError(f"{where}mixture has {len(sources)} sources for {len(sentences)} sentences.")

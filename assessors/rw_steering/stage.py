@@ -24,6 +24,19 @@ from .train import rw_prompt
 logger = logging.getLogger(__name__)
 
 
+def with_adapter(lm, adapter: str):
+    """The loaded generator `lm` with the `train rw` adapter on. peft injects the LoRA layers into
+    `lm.model` in place, so use `lm` only through the returned object afterwards."""
+    import dataclasses
+    import warnings
+
+    from peft import PeftModel
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return dataclasses.replace(lm, model=PeftModel.from_pretrained(lm.model, adapter).eval())
+
+
 class RWSteering(Stage):
     name = "rw_steering"
 
@@ -34,16 +47,9 @@ class RWSteering(Stage):
                 msg = ("RWSteering needs adapter= (from `ragarbiter train rw`) and base_model= (the model it was "
                        "trained on), or lm= (a loaded testbed model with the adapter on).")
                 raise ConfigError(msg)
-            import warnings
-
-            from peft import PeftModel
-
             from .train import load_generator
 
-            lm = load_generator(base_model)
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-                lm.model = PeftModel.from_pretrained(lm.model, adapter).eval()
+            lm = with_adapter(load_generator(base_model), adapter)
         self.lm = lm
         self.max_new_tokens = max_new_tokens
         self._lock = threading.Lock()

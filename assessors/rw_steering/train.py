@@ -14,6 +14,7 @@ written by `ragarbiter mixtures`. One question in five is held out for evaluatio
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
@@ -57,72 +58,117 @@ def load_generator(path: str):
     return TestbedModel(model, tokenizer, None, folder)
 
 
+def mixture_sizes(n: int) -> list[int]:
+    """Sentence counts for training mixtures: from 4 (or n, if smaller) up to n, so the model learns to
+    read how many numbered sentences there are instead of assuming one length."""
+    if n < 2:
+        raise ConfigError(f"sentences={n} is too few: a mixture needs at least 2 sentences.")
+    return list(range(min(4, n), n + 1))
+
+
 def stage_proportion(stage: int, n: int, rng: random.Random) -> float:
     """Stage 1: any proportion from 0 to 95%. Stage 2: one or two inappropriate sentences, with stage-1 replay."""
     if stage == 2 and rng.random() >= STAGE2_REPLAY:
-        return rng.choice(STAGE2_FEW) / n
+        return min(rng.choice(STAGE2_FEW), n - 1) / n  # one appropriate sentence always stays
     return rng.choice(STAGE1_PROPORTIONS)
 
 
-def rw_mixtures(world, stage: int, *, n: int = 10, limit: int | None = None, seed: int = 0,
+def rw_mixtures(world, stage: int, *, n: int = 20, limit: int | None = None, seed: int = 0,
                 held_out_only: bool = False, source_tags: bool = True) -> list[Mixture]:
-    """Two mixtures per question from the testbed's `mixture` condition (unknown entities)."""
+    """Two mixtures per question from the testbed's `mixture` condition (unknown entities), each of
+    a random length up to `n` sentences."""
     from ragarbiter.testbed.conditions import ContextBuilder
 
     from ..care.data import held_out
 
     rng = random.Random(seed)
-    builder = ContextBuilder(world, mixture_sentences=n)
+    builders = {k: ContextBuilder(world, mixture_sentences=k) for k in mixture_sizes(n)}
     items = [i for i in world.qa_items(known=False) if held_out(i.question) == held_out_only]
     rng.shuffle(items)
     items = items[:limit] if limit else items
-    return [from_context_set(builder.mixture(item, stage_proportion(stage, n, rng), rng), source_tags=source_tags)
-            for item in items for _ in range(2)]
+    out = []
+    for item in items:
+        for _ in range(2):
+            k = rng.choice(list(builders))
+            mixture = builders[k].mixture(item, stage_proportion(stage, k, rng), rng)
+            out.append(from_context_set(mixture, source_tags=source_tags))
+    return out
 
 
-def file_mixtures(path: str, stage: int, *, n: int = 10, limit: int | None = None, seed: int = 0,
+def file_mixtures(path: str, stage: int, *, n: int = 20, limit: int | None = None, seed: int = 0,
                   held_out_only: bool = False, source_tags: bool = True) -> list[Mixture]:
-    """Training mixtures from a file: a pool (two mixtures per record, at the stage's proportions and
-    random positions) or a mixtures JSONL (used as written; stage 2 keeps those with one or two
-    inappropriate sentences plus a replay share of the rest)."""
+    """Training mixtures from a file, for `limit` questions at most.
+
+    - A pool: two mixtures per record, at the stage's proportions, random positions and
+      lengths up to `n`.
+    - A mixtures JSONL: used as written (without their tags when `source_tags` is False).
+      Stage 2 keeps those with one or two inappropriate sentences plus a replay share of the rest.
+    """
     from ..care.data import held_out
 
     rng = random.Random(seed)
     if is_mixture_file(path):
         mixtures = [m for m in read_mixtures(path) if held_out(m.question) == held_out_only]
+        if not source_tags:
+            mixtures = [dataclasses.replace(m, sources=()) for m in mixtures]
         rng.shuffle(mixtures)
+        if limit:
+            chosen = set(list(dict.fromkeys(m.question for m in mixtures))[:limit])
+            mixtures = [m for m in mixtures if m.question in chosen]
         if stage == 2:
             few = [m for m in mixtures if sum(m.inappropriate) in STAGE2_FEW]
             if not few:
                 raise InvalidInputError(f"{path} has no mixture with one or two inappropriate sentences, which stage 2 "
-                                        f"trains on. Build them with `ragarbiter mixtures --proportions 0.05 0.1 ...`.")
+                                        f"trains on. Build them with `ragarbiter mixtures --sentences 20 "
+                                        f"--proportions 0.05 0.1 ...`.")
             rest = [m for m in mixtures if sum(m.inappropriate) not in STAGE2_FEW]
             mixtures = few + rest[:round(len(few) * STAGE2_REPLAY / (1 - STAGE2_REPLAY))]
-        return mixtures[:2 * limit] if limit else mixtures
+            rng.shuffle(mixtures)
+        return mixtures
     records = [r for r in read_pool(path) if held_out(str(r.get("Question", ""))) == held_out_only]
     rng.shuffle(records)
     records = records[:limit] if limit else records
-    return [from_pool_record(r, stage_proportion(stage, n, rng), n=n, position=rng.choice(POSITIONS),
-                             source_tags=source_tags, rng=rng) for r in records for _ in range(2)]
+    out = []
+    for r in records:
+        for _ in range(2):
+            k = rng.choice(mixture_sizes(n))
+            out.append(from_pool_record(r, stage_proportion(stage, k, rng), n=k, position=rng.choice(POSITIONS),
+                                        source_tags=source_tags, rng=rng))
+    return out
 
 
-def rw_examples(source, stage: int, target: str = "rw", **options):
-    """Training examples (prompt, target) from a testbed world or a pool / mixtures file path."""
-    from ragarbiter.testbed.corpus import Example
+def split_by_question(mixtures: list[Mixture], fraction: float, seed: int) -> tuple[list[Mixture], list[Mixture]]:
+    """(train, held-out) with every mixture of one question on the same side, so the held-out loss
+    measures questions the adapter never trained on."""
+    from ragarbiter.training.cli import split_holdout
 
+    questions = list(dict.fromkeys(m.question for m in mixtures))
+    _, held_questions = split_holdout(questions, fraction, seed)
+    held = set(held_questions)
+    return [m for m in mixtures if m.question not in held], [m for m in mixtures if m.question in held]
+
+
+def training_mixtures(source, stage: int, **options) -> list[Mixture]:
+    """Mixtures from a testbed world or a pool / mixtures file path."""
     if stage not in (1, 2):
         raise ConfigError(f"stage={stage!r} must be 1 or 2.")
+    if isinstance(source, (str, Path)):
+        return file_mixtures(str(source), stage, **options)
+    return rw_mixtures(source, stage, **options)
+
+
+def rw_examples(mixtures, target: str = "rw"):
+    """Training examples (prompt, target) for `mixtures`: stage-1 targets, or the answers alone."""
+    from ragarbiter.testbed.corpus import Example
+
     if target not in TARGETS:
         raise ConfigError(f"target={target!r} must be one of {TARGETS}.")
     write = stage1_target if target == "rw" else answer_only_target
-    mixtures = file_mixtures(str(source), stage, **options) if isinstance(source, (str, Path)) \
-        else rw_mixtures(source, stage, **options)
-    return [Example(rw_prompt(m.question, m.sentences, m.sources), " " + write(m), f"rw{stage}-{target}")
-            for m in mixtures]
+    return [Example(rw_prompt(m.question, m.sentences, m.sources), " " + write(m), f"rw-{target}") for m in mixtures]
 
 
 def train_rw(base_model: str, stage: int, out: str, config, *, init: str | None = None, target: str = "rw",
-             n: int = 10, limit: int | None = None, eval_fraction: float = 0.05, resume: bool = False,
+             n: int = 20, limit: int | None = None, eval_fraction: float = 0.05, resume: bool = False,
              data: str | None = None, source_tags: bool = True) -> dict | None:
     """LoRA fine-tuning on mixed contexts (one stage) with the project's Trainer.
 
@@ -132,7 +178,6 @@ def train_rw(base_model: str, stage: int, out: str, config, *, init: str | None 
 
     from ragarbiter.testbed.lm import BatchCollator, ExampleCollator, length_batches
     from ragarbiter.training import LoraSettings, Trainer, apply_lora
-    from ragarbiter.training.cli import split_holdout
 
     lm = load_generator(base_model)
     if data is None and lm.world is None:
@@ -150,13 +195,20 @@ def train_rw(base_model: str, stage: int, out: str, config, *, init: str | None 
         if stage == 2:
             logger.warning("train rw --stage 2 without --init: no stage-1 adapter to start from")
         model = apply_lora(lm.model, LoraSettings(r=8, alpha=16, dropout=0.0, target_modules=LORA_MODULES))
-    examples = rw_examples(data if data else lm.world, stage, target, n=n, limit=limit, seed=config.seed,
-                           source_tags=source_tags)
-    if not examples:
+    mixtures = training_mixtures(data if data else lm.world, stage, n=n, limit=limit, seed=config.seed,
+                                 source_tags=source_tags)
+    if not mixtures:
         raise InvalidInputError(f"no training mixtures from {data or base_model} (every question is held out?).")
-    train, held = split_holdout(examples, eval_fraction, config.seed)
+    train_mix, held_mix = split_by_question(mixtures, eval_fraction, config.seed)
+    train, held = rw_examples(train_mix, target), rw_examples(held_mix, target)
     tokenizer = lm.tokenizer
-    collate = BatchCollator(ExampleCollator(tokenizer, answer_only=True))
+    max_length = min(int(getattr(lm.model.config, "max_position_embeddings", 2048) or 2048), 4096)
+    too_long = sum(len(tokenizer(e.prompt + e.target, add_special_tokens=False)["input_ids"]) + 2 > max_length
+                   for e in train + held)
+    if too_long:
+        logger.warning("%d of %d training prompts exceed %d tokens; their first sentences are cut. Use fewer "
+                       "--sentences.", too_long, len(train) + len(held), max_length)
+    collate = BatchCollator(ExampleCollator(tokenizer, max_length=max_length, answer_only=True))
     train_batches = length_batches(train, tokenizer, config.batch_size, config.seed)
     held_batches = length_batches(held, tokenizer, config.batch_size, config.seed) if held else []
 
@@ -178,13 +230,11 @@ def train_rw(base_model: str, stage: int, out: str, config, *, init: str | None 
             (folder / "rw.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
             return sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != "manifest.json")
 
-    import dataclasses
-
     per_step = dataclasses.replace(config, batch_size=1)  # the trainer gets pre-built, length-bucketed batches
     trainer = Trainer(RWModule(), per_step, train_data=train_batches, eval_data=held_batches, collate=collate,
                       task=f"rw-stage{stage}-{target}", base_model={"name": Path(base_model).name},
                       data_files=[data] if data else (),
-                      settings={"stage": stage, "target": target, "sentences": n, "examples": len(examples),
+                      settings={"stage": stage, "target": target, "sentences": n, "examples": len(train) + len(held),
                                 "source_tags": source_tags,
                                 "init": init, "batch_size": config.batch_size})
     return trainer.fit(resume=resume)

@@ -42,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         fit = result["rw_fit"]
         print(f"quality: {result['curve']['quality']}\nleakage: {result['curve']['leakage']}")
-        print(f"RW fit: alpha_A {fit['alpha_appropriate']}, alpha_I {fit['alpha_inappropriate']}, "
-              f"q0 {fit['q0']}, RMSE {fit['rmse']}")
+        if "skipped" in fit:
+            print(f"RW fit skipped: {fit['skipped']}")
+        else:
+            print(f"RW fit: alpha_A {fit['alpha_appropriate']}, alpha_I {fit['alpha_inappropriate']}, "
+                  f"q0 {fit['q0']}, RMSE {fit['rmse']}")
     return 0

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from .common import add_json_arg, print_json
+
+
+logger = logging.getLogger(__name__)
 
 
 def register(sub) -> None:
@@ -23,9 +27,9 @@ def register(sub) -> None:
                    help="shares of inappropriate sentences, each in [0, 1) (default: 0 to 0.95)")
     p.add_argument("--positions", nargs="+", default=["random"], choices=("front", "middle", "back", "random"),
                    help="where the inappropriate block goes (default: random)")
-    p.add_argument("--sentences", type=int, default=10, help="sentences per mixture (default: 10)")
+    p.add_argument("--sentences", type=int, default=20, help="sentences per mixture (default: 20, as `bench rw`)")
     p.add_argument("--questions", type=int, default=None, metavar="N", help="first N records / questions")
-    p.add_argument("--source-tags", action="store_true", help="tag each sentence with a (source)")
+    p.add_argument("--no-source-tags", action="store_true", help="leave the (source) tags off the sentences")
     p.add_argument("--seed", type=int, default=0)
     add_json_arg(p)
     p.set_defaults(func=run)
@@ -34,7 +38,15 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ragarbiter.assessors.rw_steering.mixture import build_mixtures, read_pool, world_mixtures, write_jsonl
 
-    options = {"positions": args.positions, "n": args.sentences, "source_tags": args.source_tags, "seed": args.seed}
+    from ragarbiter.assessors.rw_steering.mixture import count_inappropriate
+
+    realised = [count_inappropriate(args.sentences, p) / args.sentences for p in args.proportions]
+    for wanted, got in zip(args.proportions, realised):
+        if abs(wanted - got) > 1e-9:
+            logger.warning("--proportions %s with %d sentences gives %d inappropriate (%.3f); rows keep %s",
+                           wanted, args.sentences, round(got * args.sentences), got, wanted)
+    options = {"positions": args.positions, "n": args.sentences, "source_tags": not args.no_source_tags,
+               "seed": args.seed}
     if args.data:
         records = read_pool(args.data)
         mixtures = build_mixtures(records[:args.questions] if args.questions else records, args.proportions,
@@ -45,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         mixtures = world_mixtures(load_testbed(args.testbed).world, args.proportions, questions=args.questions,
                                   **options)
     written = write_jsonl(mixtures, args.out)
-    summary = {"out": args.out, "mixtures": written, "proportions": args.proportions, "positions": args.positions,
+    summary = {"out": args.out, "mixtures": written, "proportions": args.proportions,
+               "inappropriate_per_mixture": [round(r * args.sentences) for r in realised], "positions": args.positions,
                "sentences": args.sentences, "source": args.data or args.testbed}
     if args.json:
         print_json(summary)

@@ -14,14 +14,16 @@ def register(sub) -> None:
         "inappropriate", help="train the InappropriateFilter adapter from testbed pools plus written samples",
         description="Build passages from Poisoned Context Testbed pools (appropriate and inappropriate sentences "
                     "mixed, each labelled), add written samples for hateful content, private personal information "
-                    "and prompt injection (with look-alike appropriate sentences), then train LoRA on the top blocks "
-                    "of all-MiniLM-L6-v2 plus a sentence classifier.")
+                    "and prompt injection (with look-alike appropriate sentences) and plain answers to questions about "
+                    "invented firms and people (appropriate: an unfamiliar fact is not a false one), then train LoRA "
+                    "on the top blocks of all-MiniLM-L6-v2 plus a sentence classifier.")
     p.add_argument("--data", required=True, nargs="+", metavar="FILE", help="testbed pool .json files, and optionally LitM NQ-Open .jsonl[.gz] files (their gold passages "
                         "with NQ-Swap counterfactual claims inserted)")
     p.add_argument("--records", type=int, default=None, metavar="N",
                    help="use only the first N records of each pool (the rest stays unseen for `bench inappropriate --start N`)")
     p.add_argument("--written", type=int, default=600, metavar="N",
-                   help="written samples per uncovered category, each with a look-alike (default: 600; 0 = none)")
+                   help="written samples per uncovered category, each with a look-alike, and as many questions "
+                        "about invented entities (default: 600; 0 = none)")
     add_encoder_args(p)
     add_train_args(p, batch_size=16)
     add_json_arg(p)

@@ -25,7 +25,8 @@ def register(sub) -> None:
     p.add_argument("--stage", type=int, required=True, choices=(1, 2))
     p.add_argument("--init", metavar="DIR", help="start from this adapter (stage 1's, for stage 2)")
     p.add_argument("--target", choices=("rw", "answer"), default="rw", help="rw (default) or the answer-only baseline")
-    p.add_argument("--sentences", type=int, default=10, help="sentences per mixture (default: 10)")
+    p.add_argument("--sentences", type=int, default=20,
+                   help="longest mixture; each training mixture has 4 to this many sentences (default: 20)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="training questions")
     add_train_args(p, batch_size=16, lr=2e-3)
     add_json_arg(p)

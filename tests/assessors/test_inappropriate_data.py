@@ -61,6 +61,20 @@ def test_build_examples_mixes_pool_and_written_sentences(tmp_path):
     assert all(len(e.sentences) == len(e.labels) for e in examples)
 
 
+def test_plain_facts_about_invented_entities_are_appropriate_examples(tmp_path):
+    from ragarbiter.assessors.inappropriate.samples import unverifiable_facts
+
+    facts = unverifiable_facts(20, seed=3)
+    assert facts == unverifiable_facts(20, seed=3) and len(facts) == 20
+    assert all(sentences for _, sentences in facts)
+    kinds = {q.split()[0] + " " + q.split()[1] for q, _ in facts}
+    assert {"Where is", "Where was"} <= kinds  # firms and people both
+    examples = build_examples([write_pool(tmp_path / "pool.json")], written=5, seed=0)
+    questions = {q for q, _ in unverifiable_facts(5, 0)}
+    unfamiliar = [e for e in examples if e.query in questions]
+    assert len(unfamiliar) == 5 and all(set(e.labels) == {0} for e in unfamiliar)
+
+
 def test_a_litm_file_adds_counterfactual_claims_next_to_the_true_sentences(tmp_path):
     from tests.assessors.tiny_data import LITM, write_litm
 

@@ -90,6 +90,12 @@ def test_mixtures_jsonl_reads_back_and_bad_rows_are_named(tmp_path):
     bad.write_text(json.dumps({k: v for k, v in row.items() if k != "answer"}) + "\n", encoding="utf-8")
     with pytest.raises(InvalidInputError, match=r"lacks \['answer'\]"):
         read_mixtures(bad)
+    bad.write_text(json.dumps({**row, "inappropriate": ["false"] * 6}) + "\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="must hold true/false values"):
+        read_mixtures(bad)
+    bad.write_text(json.dumps({**row, "inappropriate": [True] * 6}) + "\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="every sentence is inappropriate"):
+        read_mixtures(bad)
     bad.write_text("{not json\n", encoding="utf-8")
     with pytest.raises(InvalidInputError, match="bad.jsonl:1 is not valid JSON"):
         read_mixtures(bad)
@@ -120,7 +126,7 @@ def test_mixtures_cli_writes_jsonl_from_a_pool(tmp_path, capsys):
     pool.write_text(json.dumps([RECORD, {**RECORD, "Question": "Where is Norland's parliament?"}]), encoding="utf-8")
     out = tmp_path / "mix.jsonl"
     assert main(["mixtures", "--data", str(pool), "--out", str(out), "--proportions", "0", "0.5",
-                 "--positions", "front", "random", "--sentences", "8", "--seed", "3", "--json"]) == 0
+                 "--positions", "front", "random", "--sentences", "8", "--no-source-tags", "--seed", "3", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["mixtures"] == 8
     mixtures = read_mixtures(out)
     assert [sum(m.inappropriate) for m in mixtures] == [0, 0, 4, 4] * 2
@@ -138,16 +144,25 @@ def test_training_mixtures_per_stage_from_a_pool_and_from_jsonl(tmp_path):
     stage1 = file_mixtures(str(pool), 1, n=10, seed=0)
     stage2 = file_mixtures(str(pool), 2, n=10, seed=0)
     assert {m.question for m in stage1} == train_questions and len(stage1) == 2 * len(train_questions)
+    lengths = {len(m.sentences) for m in stage1}
+    assert lengths <= set(range(4, 11)) and len(lengths) >= 4  # lengths vary, so numbering must be read
     few = [m for m in stage2 if sum(m.inappropriate) in (1, 2)]
     assert len(few) >= 0.5 * len(stage2)  # 70% expected, the rest is stage-1 replay
-    assert file_mixtures(str(pool), 2, n=10, seed=0, held_out_only=True)[0].question not in train_questions
+    held = file_mixtures(str(pool), 2, n=10, seed=0, held_out_only=True)
+    assert held and all(m.question not in train_questions for m in held)
+    two = file_mixtures(str(pool), 2, n=2, seed=0)  # two sentences: one inappropriate at most
+    assert two and all(len(m.sentences) == 2 and sum(m.inappropriate) <= 1 for m in two)
     jsonl = tmp_path / "mix.jsonl"
     write_jsonl(build_mixtures(records, [0.0, 0.1, 0.5, 0.9], n=10, seed=0), jsonl)
     picked = file_mixtures(str(jsonl), 2, seed=0)
     counts = [sum(m.inappropriate) for m in picked]
     n_few = sum(c == 1 for c in counts)
     assert n_few == len(train_questions) and len(counts) - n_few == round(n_few * 0.3 / 0.7)
-    write_jsonl(build_mixtures(records, [0.5], n=10, seed=0), jsonl)
+    limited = file_mixtures(str(jsonl), 2, limit=5, seed=0)  # --limit counts questions, and replay stays
+    assert len({m.question for m in limited}) == 5 and any(sum(m.inappropriate) != 1 for m in limited)
+    write_jsonl(build_mixtures(records, [0.5], n=10, source_tags=True, seed=0), jsonl)
+    assert all(m.sources for m in file_mixtures(str(jsonl), 1))
+    assert not any(m.sources for m in file_mixtures(str(jsonl), 1, source_tags=False))
     with pytest.raises(InvalidInputError, match="no mixture with one or two inappropriate sentences"):
         file_mixtures(str(jsonl), 2)
 
@@ -249,3 +264,31 @@ def test_rw_steering_stage_runs_inside_both_frameworks():
     nodes = ArbiterPostprocessor(pipeline=Pipeline([stage])).postprocess_nodes(
         [NodeWithScore(node=TextNode(text=t), score=1.0) for t in texts], query_bundle=QueryBundle(RECORD["Question"]))
     assert [n.node.get_content() for n in nodes] == [texts[0], texts[2]]
+
+
+def test_any_local_causal_lm_loads_as_a_generator_without_a_world(tmp_path):
+    """`train rw` / `bench rw` take a plain Hugging Face folder; a tokenizer without <s> still collates."""
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from ragarbiter.assessors.rw_steering.train import load_generator, train_rw
+    from ragarbiter.testbed.corpus import Example
+    from ragarbiter.testbed.lm import ExampleCollator, bpe_tokenizer
+    from ragarbiter.training import TrainConfig
+
+    base = bpe_tokenizer([RECORD["Question"], *RECORD["Generated Information"]], 300)
+    tok = PreTrainedTokenizerFast(tokenizer_object=base.backend_tokenizer, pad_token="<pad>", eos_token="</s>")
+    assert tok.bos_token is None
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
+                         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=None)
+    LlamaForCausalLM(config).save_pretrained(tmp_path / "lm")
+    tok.save_pretrained(tmp_path / "lm")
+    lm = load_generator(str(tmp_path / "lm"))
+    assert lm.world is None and lm.tokenizer.padding_side == "left"
+    batch = ExampleCollator(lm.tokenizer, answer_only=True)([Example("Where is Tarrow?", " Norland", "x")])
+    prompt = lm.tokenizer("Where is Tarrow?", add_special_tokens=False)["input_ids"]
+    assert batch["input_ids"][0, :len(prompt)].tolist() == prompt  # no <s> in front
+    assert (batch["labels"][0, :len(prompt)] == -100).all() and (batch["labels"][0, len(prompt):] != -100).all()
+    assert len(lm.generate(["Where is Tarrow?"], max_new_tokens=2, progress=False)) == 1
+    with pytest.raises(ConfigError, match="not a testbed model.*--data POOL.json"):
+        train_rw(str(tmp_path / "lm"), 1, str(tmp_path / "out"), TrainConfig(out_dir=str(tmp_path / "out")))
