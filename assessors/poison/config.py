@@ -27,6 +27,9 @@ class PoisonConfig:
       it, agreeing with it and contradicted by the same evidence, shares its fate (planted
       texts are paraphrases, and complete linkage at `similarity` misses the looser ones).
       None turns this off.
+    - `max_coverage`: when tight groups hold more than this share of the passages, the context
+      is redundant (restatements everywhere), not attacked (a few planted texts among many), and
+      groups are only flagged. On PoisonedRAG nq targets groups hold at most 70% of the top 20.
     - `contradicted`: action for a suspicious group that other evidence contradicts.
     - `uncorroborated`: action for a suspicious group nothing contradicts; "demote" keeps
       its best-ranked member in place and moves the copies after the other passages.
@@ -36,6 +39,7 @@ class PoisonConfig:
     min_cluster: int = 3
     conflict_threshold: float = 0.3
     family_similarity: float | None = 0.6
+    max_coverage: float = 0.75
     contradicted: str = "drop"
     uncorroborated: str = "demote"
     conflict_adapter: str | None = None
@@ -56,6 +60,9 @@ class PoisonConfig:
         if self.family_similarity is not None and not 0.0 < self.family_similarity <= self.similarity:
             msg = (f"PoisonConfig.family_similarity must lie in (0, similarity={self.similarity}] or be None, "
                    f"got {self.family_similarity!r}. 0.6 suits MiniLM.")
+            raise ConfigError(msg)
+        if not 0.0 < self.max_coverage <= 1.0:
+            msg = f"PoisonConfig.max_coverage must lie in (0, 1], got {self.max_coverage!r}. 0.75 is the default."
             raise ConfigError(msg)
         for name in ("contradicted", "uncorroborated"):
             if getattr(self, name) not in ACTIONS:

@@ -30,6 +30,8 @@ class PoisonFilter(Stage):
     3. A contradicted group is dropped (default), with its family: looser paraphrases that
        agree with it and are contradicted by the same passages. An uncontradicted group
        keeps its best-ranked member in place and its copies move after the other passages.
+    4. When groups make up more than `max_coverage` of the passages, the context is redundant
+       (many restatements), not attacked (a few planted texts): groups are only flagged.
 
     Two or more independent sources that agree are left alone: agreement is not
     evidence of poisoning, only near-verbatim repetition is.
@@ -38,11 +40,12 @@ class PoisonFilter(Stage):
     name = "poison"
 
     def __init__(self, *, similarity: float = 0.75, min_cluster: int = 3, conflict_threshold: float = 0.3,
-                 family_similarity: float | None = 0.6, contradicted: str = "drop", uncorroborated: str = "demote",
-                 conflict_adapter: str | None = None,
+                 family_similarity: float | None = 0.6, max_coverage: float = 0.75, contradicted: str = "drop",
+                 uncorroborated: str = "demote", conflict_adapter: str | None = None,
                  encoder: Any = None, scorer: ConflictScorer | None = None, device: str | None = None) -> None:
         self.config = PoisonConfig(similarity=similarity, min_cluster=min_cluster,
                                    conflict_threshold=conflict_threshold, family_similarity=family_similarity,
+                                   max_coverage=max_coverage,
                                    contradicted=contradicted,
                                    uncorroborated=uncorroborated, conflict_adapter=conflict_adapter, device=device)
         self._encoder = encoder
@@ -81,24 +84,32 @@ class PoisonFilter(Stage):
             return context
         judgements, events, to_drop, demoted = [], [], {}, []
         judged: set[int] = set()
+        covered = len({i for g in groups for i in g.members}) / len(passages)
+        redundant = covered > self.config.max_coverage  # planted texts are a few among many, not most
+        label = "repeated" if redundant else "poisoned"
         for g in groups:
             action = self.config.contradicted if g.contradicted_by else self.config.uncorroborated
+            if redundant:
+                action = "flag"
             for rank in (*g.members, *g.family):
                 if (action == "demote" and rank == g.members[0]) or rank in judged:
                     continue  # one copy of a claim keeps its place; a family shared by two groups is judged once
                 judged.add(rank)
                 reason, score = self._reason(g, rank, passages, action)
+                if redundant:
+                    reason += (f"; but near-duplicate groups make up {covered:.0%} of the passages, which is a "
+                               f"redundant context rather than a few planted texts, so nothing was moved or dropped")
                 p = passages[rank]
-                judgements.append(Judgement(self.name, p.id, "poisoned", score, reason,
+                judgements.append(Judgement(self.name, p.id, label, score, reason,
                                             tuple(passages[o].id for o in g.contradicted_by)))
-                events.append(PassageFlagged(stage=self.name, passage_id=p.id, label="poisoned", score=score,
+                events.append(PassageFlagged(stage=self.name, passage_id=p.id, label=label, score=score,
                                              reason=reason, evidence=judgements[-1].evidence))
                 if action == "drop":
                     to_drop[p.id] = reason
                 elif action == "demote":
                     demoted.append(p.id)
         logger.info("%s: %d suspicious group(s), %d dropped, %d demoted", self.name, len(groups), len(to_drop), len(demoted))
-        out = judge(context, judgements, events, flags={"poison_suspected": True})
+        out = judge(context, judgements, events, flags={} if redundant else {"poison_suspected": True})
         if demoted:
             out = self._demote(out, demoted)
         return drop(out, to_drop, self.name) if to_drop else out
@@ -115,8 +126,10 @@ class PoisonFilter(Stage):
             return (f"{head} asserting a claim that {who} contradicts (conflict probability {g.conflict:.2f}); "
                     f"looks planted, {verb}", min(1.0, max(g.conflict, g.tightness)))
         first = describe(g.members[0], passages[g.members[0]])
+        done = {"demote": "so this one was moved after the other passages", "flag": "flagged",
+                "drop": "so this one was dropped"}[action]
         return (f"{head} repeating the claim of {first} with nothing to contradict it; copies of one claim "
-                f"count once, so this one was moved after the other passages", min(1.0, g.tightness) * 0.5)
+                f"count once, {done}", min(1.0, g.tightness) * 0.5)
 
     def _demote(self, context: Context, demoted: list[str]) -> Context:
         before = tuple(p.id for p in context.passages)

@@ -76,13 +76,27 @@ def test_a_looser_paraphrase_follows_its_contradicted_group(poison):
     assert ps[3].id in {p.id for p in kept(Context.for_query(QUERY, ps)).passages}
 
 
+MORE = [("The ferry to the Skarv islands leaves the harbour at nine.", "timetable"),
+        ("Kestrel Bay holds a herring festival every June.", "events")]
+
+
 def test_groups_that_only_contradict_each_other_convict_neither(poison):
     """Only independent evidence convicts: two groups of copies disagreeing are a dispute, not poisoning."""
-    ps = passages([*EIFFEL, *HOLM_COPIES, OTHER])
+    ps = passages([*EIFFEL, *HOLM_COPIES, OTHER, *MORE])
     out = poison(Context.for_query(QUERY, ps))
     assert out.dropped == ()
-    assert [p.id for p in out.passages[:3]] == [ps[0].id, ps[3].id, ps[6].id]  # one copy of each claim leads
-    assert len(out.passages) == 7
+    assert [p.id for p in out.passages[:5]] == [ps[0].id, ps[3].id, ps[6].id, ps[7].id, ps[8].id]
+    assert len(out.passages) == 9  # one copy of each claim leads, the copies follow the independent passages
+
+
+def test_a_context_made_mostly_of_groups_is_only_flagged(poison):
+    """Groups holding most of the passages mean a redundant context, not a few planted texts."""
+    ps = passages([*EIFFEL, *HOLM_COPIES, OTHER])  # 6 of 7 passages are in groups
+    out = poison(Context.for_query(QUERY, ps))
+    assert out.dropped == () and [p.id for p in out.passages] == [p.id for p in ps]
+    assert len(out.judgements) == 6 and {j.label for j in out.judgements} == {"repeated"}
+    assert all("make up 86% of the passages" in j.reason for j in out.judgements)
+    assert "poison_suspected" not in out.flags
 
 
 def test_agreeing_near_duplicates_from_different_sources_are_kept(poison):
@@ -117,7 +131,7 @@ def test_flag_only_mode_keeps_everything(encoder):
 @pytest.mark.parametrize("kwargs, match", [
     ({"min_cluster": 2}, "two sources that agree"), ({"similarity": 1.5}, "similarity"),
     ({"contradicted": "burn"}, "drop, demote, flag"), ({"conflict_threshold": 0}, "conflict_threshold"),
-    ({"family_similarity": 0.9}, "family_similarity must lie in"),
+    ({"family_similarity": 0.9}, "family_similarity must lie in"), ({"max_coverage": 0}, "max_coverage"),
 ])
 def test_bad_settings_are_clear_errors(kwargs, match):
     with pytest.raises(ConfigError, match=match):
