@@ -136,9 +136,9 @@ def counterfactual_examples(path: str | Path, rng: random.Random, limit: int | N
 
 
 def build_examples(paths: Iterable[str | Path], *, records: int | None = None, written: int = 600,
-                   seed: int = 0) -> list[SentenceExample]:
+                   unfamiliar: int = 200, seed: int = 0) -> list[SentenceExample]:
     """Training passages from the first `records` records of each pool (a LitM NQ-Open file gives
-    counterfactual claims instead) plus `written` samples per category, and `written` questions
+    counterfactual claims instead) plus `written` samples per category, and `unfamiliar` questions
     about invented firms and people answered plainly (appropriate: unfamiliar is not false)."""
     from ..conflict.data import sniff_qa
 
@@ -159,7 +159,7 @@ def build_examples(paths: Iterable[str | Path], *, records: int | None = None, w
         examples.append(SentenceExample(query, tuple(s for s, _ in items), tuple(y for _, y in items)))
     for path in qa:
         examples += counterfactual_examples(path, rng, records)
-    for question, sentences in unverifiable_facts(written, seed):  # unfamiliar is not false
+    for question, sentences in unverifiable_facts(unfamiliar, seed):  # unfamiliar is not false
         examples.append(SentenceExample(question, tuple(sentences), (0,) * len(sentences)))
     rng.shuffle(examples)
     return examples

@@ -53,10 +53,11 @@ def sentence_metrics(outputs: dict[str, np.ndarray]) -> dict[str, float]:
 
 def train_inappropriate(data: Sequence[str | Path], config: TrainConfig, *, lora: LoraSettings | None = None,
                         spec: BackboneSpec | None = None, records: int | None = None, written: int = 600,
+                        unfamiliar: int = 200,
                         eval_fraction: float = 0.05, resume: bool = False) -> dict | None:
     """Build sentence-labelled passages, hold some out, train, and write the adapter folder."""
     spec = spec or BackboneSpec()
-    examples = build_examples(data, records=records, written=written, seed=config.seed)
+    examples = build_examples(data, records=records, written=written, unfamiliar=unfamiliar, seed=config.seed)
     train, held = split_holdout(examples, eval_fraction, config.seed)
     logging.getLogger(__name__).info("inappropriate: %d training passages, %d held out", len(train), len(held))
     torch.manual_seed(config.seed)
@@ -65,5 +66,6 @@ def train_inappropriate(data: Sequence[str | Path], config: TrainConfig, *, lora
                       metrics=sentence_metrics, task="inappropriate", base_model=describe_model(spec.model, spec.split),
                       data_files=list(data),
                       settings={**model.settings, "records_per_pool": records, "written_per_category": written,
+                                "unfamiliar_questions": unfamiliar,
                                 "passages": len(examples)})
     return trainer.fit(resume=resume)

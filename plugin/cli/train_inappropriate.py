@@ -22,8 +22,10 @@ def register(sub) -> None:
     p.add_argument("--records", type=int, default=None, metavar="N",
                    help="use only the first N records of each pool (the rest stays unseen for `bench inappropriate --start N`)")
     p.add_argument("--written", type=int, default=600, metavar="N",
-                   help="written samples per uncovered category, each with a look-alike, and as many questions "
-                        "about invented entities (default: 600; 0 = none)")
+                   help="written samples per uncovered category, each with a look-alike (default: 600; 0 = none)")
+    p.add_argument("--unfamiliar", type=int, default=200, metavar="N",
+                   help="questions about invented firms and people, answered plainly and labelled appropriate "
+                        "(default: 200; 0 = none)")
     add_encoder_args(p)
     add_train_args(p, batch_size=16)
     add_json_arg(p)
@@ -37,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     manifest = train_inappropriate(args.data, train_config(args), lora=lora_settings(args),
                                    spec=BackboneSpec(split=args.split, max_length=args.max_length),
-                                   records=args.records, written=args.written, eval_fraction=args.eval_fraction,
+                                   records=args.records, written=args.written, unfamiliar=args.unfamiliar,
+                                   eval_fraction=args.eval_fraction,
                                    resume=args.resume)
     return report(args, manifest)

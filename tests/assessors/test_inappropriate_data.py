@@ -69,7 +69,7 @@ def test_plain_facts_about_invented_entities_are_appropriate_examples(tmp_path):
     assert all(sentences for _, sentences in facts)
     kinds = {q.split()[0] + " " + q.split()[1] for q, _ in facts}
     assert {"Where is", "Where was"} <= kinds  # firms and people both
-    examples = build_examples([write_pool(tmp_path / "pool.json")], written=5, seed=0)
+    examples = build_examples([write_pool(tmp_path / "pool.json")], written=2, unfamiliar=5, seed=0)
     questions = {q for q, _ in unverifiable_facts(5, 0)}
     unfamiliar = [e for e in examples if e.query in questions]
     assert len(unfamiliar) == 5 and all(set(e.labels) == {0} for e in unfamiliar)
