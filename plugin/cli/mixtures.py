@@ -52,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
         mixtures = build_mixtures(records[:args.questions] if args.questions else records, args.proportions,
                                   **options)
     else:
-        from ragarbiter.testbed import load_testbed
+        from ragarbiter.testbed import load_world
 
-        mixtures = world_mixtures(load_testbed(args.testbed).world, args.proportions, questions=args.questions,
+        mixtures = world_mixtures(load_world(args.testbed), args.proportions, questions=args.questions,
                                   **options)
     written = write_jsonl(mixtures, args.out)
     summary = {"out": args.out, "mixtures": written, "proportions": args.proportions,

@@ -13,7 +13,7 @@ from ragarbiter.config import default_data_dir
 from .conditions import CONDITIONS, PROPORTIONS, ContextBuilder, ContextSet, render_prompt
 from .corpus import CorpusMaker, CorpusMix, Example
 from .harness import STAGES, Harness, HarnessConfig, closed_book_accuracy, exact_match, run_testbed
-from .lm import TestbedModel, build_tokenizer, load_testbed, size, sizes, train_testbed
+from .lm import TestbedModel, build_tokenizer, load_testbed, load_world, size, sizes, train_testbed
 from .plots import markdown_table, plot_curves
 from .world import ATTRIBUTES, Entity, QAItem, World, WorldConfig, build_world
 
@@ -27,5 +27,6 @@ __all__ = [
     "ATTRIBUTES", "CONDITIONS", "PROPORTIONS", "STAGES", "ContextBuilder", "ContextSet", "CorpusMaker", "CorpusMix",
     "Entity", "Example", "Harness", "HarnessConfig", "QAItem", "TestbedModel", "World", "WorldConfig",
     "build_tokenizer", "build_world", "cached_model_dir", "closed_book_accuracy", "exact_match", "load_testbed",
+    "load_world",
     "markdown_table", "plot_curves", "render_prompt", "run_testbed", "size", "sizes", "train_testbed",
 ]

@@ -273,10 +273,8 @@ class TestbedModel:
         return out
 
 
-def load_testbed(path: str | Path) -> TestbedModel:
-    """Load a model written by `train_testbed` (with its world, rebuilt from the saved seed and sizes)."""
-    from transformers import AutoTokenizer, LlamaForCausalLM
-
+def load_world(path: str | Path) -> World:
+    """The world of a model written by `train_testbed`, rebuilt from its saved seed and sizes (no weights loaded)."""
     path = Path(path)
     meta = path / "testbed.json"
     if not meta.is_file():
@@ -289,6 +287,15 @@ def load_testbed(path: str | Path) -> TestbedModel:
     except (TypeError, KeyError) as exc:
         msg = f"{meta} has no valid world description ({exc}). Retrain the model."
         raise InvalidInputError(msg) from exc
+    return world
+
+
+def load_testbed(path: str | Path) -> TestbedModel:
+    """Load a model written by `train_testbed` (with its world, rebuilt from the saved seed and sizes)."""
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    path = Path(path)
+    world = load_world(path)
     tokenizer = AutoTokenizer.from_pretrained(path)
     tokenizer.padding_side = "left"
     model = LlamaForCausalLM.from_pretrained(path, attn_implementation="sdpa").eval()
