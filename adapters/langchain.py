@@ -289,12 +289,16 @@ from langchain_core.outputs import ChatGeneration, ChatResult  # noqa: E402
 DOCUMENTS_KWARG = "documents"
 
 
+def _document_texts(documents) -> list[str]:
+    return [d.page_content if isinstance(d, Document) else str(d) for d in documents]
+
+
 def care_messages(inputs: Mapping[str, Any]) -> list[BaseMessage]:
     """``{"question": str, "documents": [Document | str]}`` -> the message `CareChatModel` reads."""
     if not isinstance(inputs, Mapping) or "question" not in inputs:
         shown = sorted(inputs) if isinstance(inputs, Mapping) else type(inputs).__name__
         raise InvalidInputError(f"care_messages takes {{'question': ..., 'documents': [...]}}, got {shown}.")
-    texts = [d.page_content if isinstance(d, Document) else str(d) for d in inputs.get("documents") or []]
+    texts = _document_texts(inputs.get("documents") or [])
     return [HumanMessage(content=str(inputs["question"]), additional_kwargs={DOCUMENTS_KWARG: texts})]
 
 
@@ -333,7 +337,7 @@ class CareChatModel(BaseChatModel):
             raise InvalidInputError("CareChatModel needs a human message holding the question.")
         question = str(human[-1].content)
         documents = kwargs.get(DOCUMENTS_KWARG, human[-1].additional_kwargs.get(DOCUMENTS_KWARG, []))
-        passages = [Passage(d.page_content if isinstance(d, Document) else str(d)) for d in documents]
+        passages = [Passage(text) for text in _document_texts(documents)]
         context = Context.for_query(question, passages)
         if passages:
             context = CareAssessor(self.generator)(context)

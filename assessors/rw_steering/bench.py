@@ -8,7 +8,6 @@ cleanliness otherwise). `fit_rw` is then fitted to the quality curve.
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -41,13 +40,11 @@ def testbed_mixtures(lm, questions: int, proportions: Sequence[float] = PROPORTI
 def file_eval_mixtures(path: str, questions: int, n: int, seed: int, source_tags: bool) -> list[Mixture]:
     """Held-out mixtures from a file: a pool at every proportion, or a mixtures JSONL as written."""
     from ..care.data import held_out
-    from .mixture import is_mixture_file, read_mixtures, read_pool
+    from .mixture import first_questions, is_mixture_file, read_mixtures, read_pool, untagged
 
     if is_mixture_file(path):
-        mixtures = [m if source_tags else dataclasses.replace(m, sources=()) for m in read_mixtures(path)
-                    if held_out(m.question)]
-        chosen = set(list(dict.fromkeys(m.question for m in mixtures))[:questions])
-        return [m for m in mixtures if m.question in chosen]
+        mixtures = [m for m in read_mixtures(path) if held_out(m.question)]
+        return first_questions(mixtures if source_tags else untagged(mixtures), questions)
     records = [r for r in read_pool(path) if held_out(str(r.get("Question", "")))][:questions]
     return build_mixtures(records, PROPORTIONS, n=n, source_tags=source_tags, seed=seed)
 
@@ -81,7 +78,7 @@ def adapter_answers(lm, adapter: str, mixtures: Sequence[Mixture]) -> tuple[list
     from ragarbiter.types import Context, Passage
 
     from .stage import RWSteering, with_adapter
-    from .targets import parse_output
+    from .targets import answer_text
 
     meta = json.loads((Path(adapter) / "rw.json").read_text(encoding="utf-8"))
     stage = RWSteering(lm=with_adapter(lm, adapter), max_new_tokens=40 + 6 * max(len(m.sentences) for m in mixtures))
@@ -94,9 +91,7 @@ def adapter_answers(lm, adapter: str, mixtures: Sequence[Mixture]) -> tuple[list
             malformed += "rw_malformed" in out.flags
             answers.append(str(out.flags.get("answer", "")).split("\n")[0].strip())
         else:
-            text = stage.generate(context)
-            parsed = parse_output("Reliable: none\n" + text, len(m.sentences))
-            answers.append(parsed.answer.split("\n")[0].strip() if parsed.ok else text.split("\n")[0].strip())
+            answers.append(answer_text(stage.generate(context)))
     return answers, {"adapter": str(adapter), "target": meta.get("target"), "stage": meta.get("stage"),
                      "malformed_rate": round(malformed / max(1, len(mixtures)), 4)}
 

@@ -14,6 +14,7 @@ Everything is a pure function of the seed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Iterable, Sequence
@@ -197,6 +198,19 @@ def read_mixtures(path: str | Path) -> list[Mixture]:
     if not out:
         raise InvalidInputError(f"{path} holds no mixtures.")
     return out
+
+
+def first_questions(mixtures: Sequence[Mixture], k: int | None) -> list[Mixture]:
+    """The mixtures of the first `k` distinct questions, in their order (all of them when k is None)."""
+    if not k:
+        return list(mixtures)
+    chosen = set(list(dict.fromkeys(m.question for m in mixtures))[:k])
+    return [m for m in mixtures if m.question in chosen]
+
+
+def untagged(mixtures: Iterable[Mixture]) -> list[Mixture]:
+    """The same mixtures without their source tags."""
+    return [dataclasses.replace(m, sources=()) for m in mixtures]
 
 
 def is_mixture_file(path: str | Path) -> bool:

@@ -24,9 +24,10 @@ from .train import rw_prompt
 logger = logging.getLogger(__name__)
 
 
-def with_adapter(lm, adapter: str):
-    """The loaded generator `lm` with the `train rw` adapter on. peft injects the LoRA layers into
-    `lm.model` in place, so use `lm` only through the returned object afterwards."""
+def with_adapter(lm, adapter: str, *, trainable: bool = False):
+    """The loaded generator `lm` with the `train rw` adapter on (in eval mode unless `trainable`).
+    peft injects the LoRA layers into `lm.model` in place, so use `lm` only through the returned
+    object afterwards."""
     import dataclasses
     import warnings
 
@@ -34,7 +35,8 @@ def with_adapter(lm, adapter: str):
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        return dataclasses.replace(lm, model=PeftModel.from_pretrained(lm.model, adapter).eval())
+        model = PeftModel.from_pretrained(lm.model, adapter, is_trainable=trainable)
+    return dataclasses.replace(lm, model=model if trainable else model.eval())
 
 
 class RWSteering(Stage):

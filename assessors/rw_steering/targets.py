@@ -39,6 +39,14 @@ class ParsedOutput:
     problem: str = ""
 
 
+def answer_text(text: str) -> str:
+    """The answer-only baseline's output: the first ``Answer:`` line's text, else the first line."""
+    for line in text.splitlines():
+        if m := _ANSWER.match(line):
+            return m.group(1).strip()
+    return text.split("\n")[0].strip()
+
+
 def parse_output(text: str, n_sentences: int) -> ParsedOutput:
     """The reliable-sentence numbers and the answer; `ok=False` with the reason when malformed."""
     if not isinstance(text, str):

@@ -22,7 +22,17 @@ from pathlib import Path
 
 from ragarbiter.errors import ConfigError, InvalidInputError
 
-from .mixture import POSITIONS, Mixture, from_context_set, from_pool_record, is_mixture_file, read_mixtures, read_pool
+from .mixture import (
+    POSITIONS,
+    Mixture,
+    first_questions,
+    from_context_set,
+    from_pool_record,
+    is_mixture_file,
+    read_mixtures,
+    read_pool,
+    untagged,
+)
 from .targets import answer_only_target, stage1_target
 
 logger = logging.getLogger(__name__)
@@ -85,13 +95,17 @@ def rw_mixtures(world, stage: int, *, n: int = 20, limit: int | None = None, see
     builders = {k: ContextBuilder(world, mixture_sentences=k) for k in mixture_sizes(n)}
     items = [i for i in world.qa_items(known=False) if held_out(i.question) == held_out_only]
     rng.shuffle(items)
-    items = items[:limit] if limit else items
+    return _two_each(items[:limit] if limit else items, stage, n, rng, lambda item, k, proportion: from_context_set(
+        builders[k].mixture(item, proportion, rng), source_tags=source_tags))
+
+
+def _two_each(items, stage: int, n: int, rng: random.Random, build) -> list[Mixture]:
+    """Two mixtures per item, each of a random length k up to n at the stage's proportion: `build(item, k, p)`."""
     out = []
     for item in items:
         for _ in range(2):
-            k = rng.choice(list(builders))
-            mixture = builders[k].mixture(item, stage_proportion(stage, k, rng), rng)
-            out.append(from_context_set(mixture, source_tags=source_tags))
+            k = rng.choice(mixture_sizes(n))
+            out.append(build(item, k, stage_proportion(stage, k, rng)))
     return out
 
 
@@ -109,12 +123,9 @@ def file_mixtures(path: str, stage: int, *, n: int = 20, limit: int | None = Non
     rng = random.Random(seed)
     if is_mixture_file(path):
         mixtures = [m for m in read_mixtures(path) if held_out(m.question) == held_out_only]
-        if not source_tags:
-            mixtures = [dataclasses.replace(m, sources=()) for m in mixtures]
+        mixtures = mixtures if source_tags else untagged(mixtures)
         rng.shuffle(mixtures)
-        if limit:
-            chosen = set(list(dict.fromkeys(m.question for m in mixtures))[:limit])
-            mixtures = [m for m in mixtures if m.question in chosen]
+        mixtures = first_questions(mixtures, limit)
         if stage == 2:
             few = [m for m in mixtures if sum(m.inappropriate) in STAGE2_FEW]
             if not few:
@@ -127,14 +138,8 @@ def file_mixtures(path: str, stage: int, *, n: int = 20, limit: int | None = Non
         return mixtures
     records = [r for r in read_pool(path) if held_out(str(r.get("Question", ""))) == held_out_only]
     rng.shuffle(records)
-    records = records[:limit] if limit else records
-    out = []
-    for r in records:
-        for _ in range(2):
-            k = rng.choice(mixture_sizes(n))
-            out.append(from_pool_record(r, stage_proportion(stage, k, rng), n=k, position=rng.choice(POSITIONS),
-                                        source_tags=source_tags, rng=rng))
-    return out
+    return _two_each(records[:limit] if limit else records, stage, n, rng, lambda r, k, proportion: from_pool_record(
+        r, proportion, n=k, position=rng.choice(POSITIONS), source_tags=source_tags, rng=rng))
 
 
 def split_by_question(mixtures: list[Mixture], fraction: float, seed: int) -> tuple[list[Mixture], list[Mixture]]:
@@ -184,13 +189,9 @@ def train_rw(base_model: str, stage: int, out: str, config, *, init: str | None 
         raise ConfigError(f"{base_model} is not a testbed model, so there is no world to build mixtures from. "
                           f"Pass --data POOL.json (or a mixtures JSONL from `ragarbiter mixtures`).")
     if init:
-        import warnings
+        from .stage import with_adapter
 
-        from peft import PeftModel
-
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-            model = PeftModel.from_pretrained(lm.model, init, is_trainable=True)
+        model = with_adapter(lm, init, trainable=True).model
     else:
         if stage == 2:
             logger.warning("train rw --stage 2 without --init: no stage-1 adapter to start from")
@@ -203,14 +204,9 @@ def train_rw(base_model: str, stage: int, out: str, config, *, init: str | None 
     train, held = rw_examples(train_mix, target), rw_examples(held_mix, target)
     tokenizer = lm.tokenizer
     max_length = min(int(getattr(lm.model.config, "max_position_embeddings", 2048) or 2048), 4096)
-    too_long = sum(len(tokenizer(e.prompt + e.target, add_special_tokens=False)["input_ids"]) + 2 > max_length
-                   for e in train + held)
-    if too_long:
-        logger.warning("%d of %d training prompts exceed %d tokens; their first sentences are cut. Use fewer "
-                       "--sentences.", too_long, len(train) + len(held), max_length)
     collate = BatchCollator(ExampleCollator(tokenizer, max_length=max_length, answer_only=True))
-    train_batches = length_batches(train, tokenizer, config.batch_size, config.seed)
-    held_batches = length_batches(held, tokenizer, config.batch_size, config.seed) if held else []
+    train_batches = length_batches(train, tokenizer, config.batch_size, config.seed, max_length)
+    held_batches = length_batches(held, tokenizer, config.batch_size, config.seed, max_length) if held else []
 
     class RWModule(torch.nn.Module):
         def __init__(self) -> None:

@@ -13,9 +13,9 @@ import logging
 import random
 import re
 import time
-from pathlib import Path
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from ragarbiter.errors import ConfigError
 
@@ -189,11 +189,8 @@ def build_stages(names: Sequence[str], lm=None) -> dict[str, object | str]:
         except ConfigError:
             out[name] = "absent (not built in this version)"
             continue
-        if name == "care":
-            out[name] = _care_stage(lm)
-            continue
-        if name == "rw_steering":
-            out[name] = _rw_stage(lm)
+        if name in MODEL_STAGES:
+            out[name] = MODEL_STAGES[name][0](lm)
             continue
         out[name] = build_stage(name, **options.get(name, {}))
     return out
@@ -254,6 +251,11 @@ def care_answerer(stage) -> Answerer:
     return answer
 
 
+# Stages tied to an artefact trained for the testbed model: how each is built, and how it answers.
+MODEL_STAGES: dict[str, tuple[Callable, Callable[[object], Answerer]]] = {
+    "care": (_care_stage, care_answerer), "rw_steering": (_rw_stage, rw_answerer)}
+
+
 def run_testbed(lm, config: HarnessConfig | None = None, stages: Sequence[str] = STAGES,
                 progress: bool = True) -> dict:
     """The full benchmark JSON: closed book, RAG by condition, and each stage's results."""
@@ -266,10 +268,8 @@ def run_testbed(lm, config: HarnessConfig | None = None, stages: Sequence[str] =
             continue
         t0 = time.perf_counter()
         logger.info("testbed: running stage %s", name)
-        if name == "care":
-            scores = harness.evaluate(answerer=care_answerer(stage))
-        elif name == "rw_steering":
-            scores = harness.evaluate(answerer=rw_answerer(stage))
+        if name in MODEL_STAGES:  # these answer every set themselves
+            scores = harness.evaluate(answerer=MODEL_STAGES[name][1](stage))
         else:
             scores = harness.evaluate(stage_transform(stage))
         result["stages"][name] = {**scores, "status": "measured", "seconds": round(time.perf_counter() - t0, 1)}

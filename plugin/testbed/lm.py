@@ -164,12 +164,18 @@ def _lm_module(model, tokenizer, manifest_extra: dict):
     return TestbedLM()
 
 
-def length_batches(examples: Sequence[Example], tokenizer, batch_size: int, seed: int) -> list[list[Example]]:
+def length_batches(examples: Sequence[Example], tokenizer, batch_size: int, seed: int,
+                   max_length: int | None = None) -> list[list[Example]]:
     """Group examples of similar token length into batches (shuffled batch order), so padding
-    costs little: the RAG examples run from 20 to 500 tokens and one long row would pad 31 short ones."""
+    costs little: the RAG examples run from 20 to 500 tokens and one long row would pad 31 short ones.
+    With `max_length` (the collator's), examples that will be cut are counted and logged."""
     import random
 
     lengths = [len(tokenizer(e.prompt + e.target, add_special_tokens=False)["input_ids"]) for e in examples]
+    too_long = sum(n + 2 > max_length for n in lengths) if max_length else 0  # + <s> and </s>
+    if too_long:
+        logger.warning("%d of %d examples exceed %d tokens; the collator keeps their end, so the start of "
+                       "their prompt is cut", too_long, len(examples), max_length)
     order = sorted(range(len(examples)), key=lambda i: lengths[i])
     batches = [[examples[i] for i in order[j:j + batch_size]] for j in range(0, len(order), batch_size)]
     random.Random(seed).shuffle(batches)

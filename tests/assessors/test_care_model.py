@@ -218,7 +218,8 @@ def test_stage_fills_the_soft_prompt_and_reports_it(tokenizer):
     assert chunks >= 3 and out.soft_prompt.shape == (chunks * 4, 48)
     event = out.trace[-1]
     assert event.kind == "soft_prompt_built" and event.passage_ids == (passages[0].id, passages[2].id)
-    assert isinstance(generator.answer(out), str)
+    # the answer comes from this context's soft prompt, not closed book
+    assert generator.answer(out) == generator.care.answer("Where was Tavo Rin born?", out.soft_prompt, 4)
     with pytest.raises(ConfigError, match="care_dir"):
         CareAssessor()
 
@@ -237,7 +238,8 @@ def test_care_chat_model_in_a_langchain_chain(tokenizer):
 
     handler = ArbiterCallbackHandler()
     reply = chain.invoke("Where was Tavo Rin born?", config={"callbacks": [handler]})
-    assert isinstance(reply.content, str)
+    soft = llm.generator.soft_prompt([PASSAGE, "Dashel is a town."])  # what the retrieved documents encode to
+    assert reply.content == llm.generator.answer("Where was Tavo Rin born?", soft)
     assert handler.n_events == 1  # the soft_prompt_built decision reached the chain's callbacks
     chunks = len(llm.generator.care.chunks([PASSAGE, "Dashel is a town."]))
     assert reply.response_metadata["soft_prompt_shape"] == [chunks * 4, 48] and reply.response_metadata["passages"] == 2

@@ -197,6 +197,14 @@ def test_parser_flags_malformed_output_without_raising(text, problem):
     assert not parsed.ok and problem in parsed.problem
 
 
+def test_answer_only_output_reads_its_answer_line():
+    from ragarbiter.assessors.rw_steering.targets import answer_text
+
+    assert answer_text("Answer: Tarrow\nAnswer: Vesk") == "Tarrow"
+    assert answer_text("  answer:  Tarrow is the capital.") == "Tarrow is the capital."
+    assert answer_text("Tarrow\nmore text") == "Tarrow"
+
+
 def test_parser_accepts_none_and_loose_spacing():
     parsed = parse_output("reliable:none\n  ANSWER:  I cannot tell.", 5)
     assert parsed.ok and parsed.reliable == () and parsed.answer == "I cannot tell."
