@@ -84,8 +84,12 @@ def default_pipeline(
     With `retrieve=False` the pipeline holds only the post-retrieval stages.
     """
     stages: list[Stage] = []
+    overrides: dict[str, dict[str, Any]] = {}
     if retrieve:
         opts = {k_: v for k_, v in (("store", store), ("k", k), ("mode", mode)) if v is not None}
         stages.append(build_stage("qdrant", **opts))
-    stages += default_post_stages()
+        overrides["poison"] = {"store": stages[0].store}  # planted copies that were not all retrieved
+    elif store is not None:
+        overrides["poison"] = {"store": store}
+    stages += default_post_stages(overrides)
     return Pipeline(stages, sinks=sinks, name="ragarbiter")

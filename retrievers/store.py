@@ -24,6 +24,7 @@ from ragarbiter.config import HYBRID_WEIGHTS, EncoderConfig, StoreConfig, check_
 from ragarbiter.errors import (
     DimensionMismatchError,
     EmptyQueryError,
+    ShapeError,
     StoreLockedError,
     StoreUnreachableError,
     UnknownCollectionError,
@@ -358,6 +359,24 @@ class QdrantStore:
         requests = self._requests(queries, k, mode, filter, prefetch_k, check_weights(weights))
         responses = self.client.query_batch_points(self.collection, requests=requests)
         return self._answer(requests, responses)
+
+    def near_duplicates(self, vectors: np.ndarray, *, threshold: float, limit: int = 8) -> list[list[Passage]]:
+        """For each unit vector (rows of `vectors`), the stored passages whose dense cosine with it
+        reaches `threshold`, best first, at most `limit` (one batch request)."""
+        self.require_collection()
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.encoder.dimension:
+            msg = (f"near_duplicates takes an (n, {self.encoder.dimension}) array of dense vectors, got shape "
+                   f"{vectors.shape}. Encode the texts with this store's encoder.")
+            raise ShapeError(msg)
+        if not len(vectors):
+            return []
+        models = _models()
+        requests = [models.QueryRequest(query=v.tolist(), using=DENSE, limit=limit, score_threshold=float(threshold),
+                                        with_payload=True) for v in vectors]
+        responses = self.client.query_batch_points(self.collection, requests=requests)
+        # the embedded (local) client does not apply `score_threshold` in batch queries: filter here too
+        return [[self._passage(p.id, p.payload, p.score) for p in r.points if p.score >= threshold] for r in responses]
 
     def search(self, query: str, *, k: int = 10, mode: str = "hybrid", filter: Any = None,
                prefetch_k: int = 50, weights: Sequence[float] = HYBRID_WEIGHTS) -> list[Passage]:

@@ -30,6 +30,12 @@ class PoisonConfig:
     - `max_coverage`: when tight groups hold more than this share of the passages, the context
       is redundant (restatements everywhere), not attacked (a few planted texts among many), and
       groups are only flagged. On PoisonedRAG nq targets groups hold at most 70% of the top 20.
+    - `store_copies`: with a store (`PoisonFilter(store=...)`), a passage outside the groups
+      whose store holds this many near-duplicates of it (itself included, cosine >=
+      `similarity`) that agree with it for the query is judged like a group, even when fewer
+      copies were retrieved. On PoisonedRAG nq targets this catches planted texts written for
+      another question and pulled in by shared words. None turns it off; without a store it
+      does nothing.
     - `contradicted`: action for a suspicious group that other evidence contradicts.
     - `uncorroborated`: action for a suspicious group nothing contradicts; "demote" keeps
       its best-ranked member in place and moves the copies after the other passages.
@@ -40,6 +46,7 @@ class PoisonConfig:
     conflict_threshold: float = 0.3
     family_similarity: float | None = 0.6
     max_coverage: float = 0.75
+    store_copies: int | None = 3
     contradicted: str = "drop"
     uncorroborated: str = "demote"
     conflict_adapter: str | None = None
@@ -63,6 +70,11 @@ class PoisonConfig:
             raise ConfigError(msg)
         if not 0.0 < self.max_coverage <= 1.0:
             msg = f"PoisonConfig.max_coverage must lie in (0, 1], got {self.max_coverage!r}. 0.75 is the default."
+            raise ConfigError(msg)
+        if self.store_copies is not None and (isinstance(self.store_copies, bool) or not isinstance(self.store_copies, int)
+                                              or self.store_copies < 3):
+            msg = (f"PoisonConfig.store_copies must be an int >= 3 or None, got {self.store_copies!r}: two copies of "
+                   f"a passage in a store are common (mirrors, templates) and are not evidence of poisoning.")
             raise ConfigError(msg)
         for name in ("contradicted", "uncorroborated"):
             if getattr(self, name) not in ACTIONS:

@@ -11,6 +11,11 @@ convict another group. Otherwise two groups of restatements about different fact
 entity (which a conflict model may read as disagreeing) would convict each other, and every
 passage would go. Once a group is convicted, its looser relatives follow it: passages close
 to the group on average, agreeing with it, and contradicted by the same evidence.
+
+The copies need not all be retrieved. With the store at hand, a lone passage whose store
+holds `min_cluster` or more near-duplicates of it that agree with it (for this query) is
+judged like a group: its copies were written for another question, or ranked lower, but
+the claim was still planted many times over.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ class SuspiciousGroup:
     contradicted_by: tuple[int, ...] = ()
     conflict: float = 0.0
     family: tuple[int, ...] = ()  # looser relatives that agree with the group and share its contradiction
+    stored: int = 0  # > 0: a lone passage with this many agreeing near-duplicates in the store (itself included)
 
 
 def tight_clusters(sims: np.ndarray, similarity: float, min_size: int) -> list[list[int]]:
@@ -60,8 +66,10 @@ def tight_clusters(sims: np.ndarray, similarity: float, min_size: int) -> list[l
 
 
 def mean_pairwise(sims: np.ndarray, members: list[int]) -> float:
-    sub = sims[np.ix_(members, members)]
     n = len(members)
+    if n < 2:
+        return 1.0
+    sub = sims[np.ix_(members, members)]
     return float((sub.sum() - np.trace(sub)) / (n * (n - 1)))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,9 @@ class PoisonFilter(Stage):
        keeps its best-ranked member in place and its copies move after the other passages.
     4. When groups make up more than `max_coverage` of the passages, the context is redundant
        (many restatements), not attacked (a few planted texts): groups are only flagged.
+    5. With a `store` (the default pipeline passes its own), a lone passage whose store holds
+       `store_copies` or more agreeing near-duplicates of it is judged like a group: dropped
+       when independent passages contradict it, otherwise (by default) moved after them.
 
     Two or more independent sources that agree are left alone: agreement is not
     evidence of poisoning, only near-verbatim repetition is.
@@ -40,16 +44,18 @@ class PoisonFilter(Stage):
     name = "poison"
 
     def __init__(self, *, similarity: float = 0.75, min_cluster: int = 3, conflict_threshold: float = 0.3,
-                 family_similarity: float | None = 0.6, max_coverage: float = 0.75, contradicted: str = "drop",
-                 uncorroborated: str = "demote", conflict_adapter: str | None = None,
-                 encoder: Any = None, scorer: ConflictScorer | None = None, device: str | None = None) -> None:
+                 family_similarity: float | None = 0.6, max_coverage: float = 0.75, store_copies: int | None = 3,
+                 contradicted: str = "drop", uncorroborated: str = "demote", conflict_adapter: str | None = None,
+                 encoder: Any = None, scorer: ConflictScorer | None = None, store: Any = None,
+                 device: str | None = None) -> None:
         self.config = PoisonConfig(similarity=similarity, min_cluster=min_cluster,
                                    conflict_threshold=conflict_threshold, family_similarity=family_similarity,
-                                   max_coverage=max_coverage,
+                                   max_coverage=max_coverage, store_copies=store_copies,
                                    contradicted=contradicted,
                                    uncorroborated=uncorroborated, conflict_adapter=conflict_adapter, device=device)
         self._encoder = encoder
         self._scorer = scorer
+        self.store = store
 
     @property
     def encoder(self):
@@ -66,16 +72,41 @@ class PoisonFilter(Stage):
     def find_groups(self, query: str, passages: tuple[Passage, ...]) -> list[SuspiciousGroup]:
         """The suspicious groups among `passages` (empty when nothing looks planted)."""
         cfg = self.config
-        if len(passages) < cfg.min_cluster:
+        if not passages:
             return []
         texts = [p.text for p in passages]
         vectors = np.asarray(self.encoder.encode_cached(texts))  # (n, d), unit rows
         sims = vectors @ vectors.T
-        clusters = tight_clusters(sims, cfg.similarity, cfg.min_cluster)
-        if not clusters:
+        clusters = tight_clusters(sims, cfg.similarity, cfg.min_cluster) if len(passages) >= cfg.min_cluster else []
+        stored = self.stored_copies(query, passages, {i for c in clusters for i in c})
+        if not clusters and not stored:
             return []
-        conflict = self.scorer.pair_probabilities(query, texts)  # only paid when a tight group exists
-        return judge_groups(sims, conflict, clusters, cfg.conflict_threshold, cfg.family_similarity)
+        conflict = self.scorer.pair_probabilities(query, texts)  # only paid when something looks planted
+        groups = judge_groups(sims, conflict, clusters + [[i] for i in stored], cfg.conflict_threshold,
+                              cfg.family_similarity)
+        return [replace(g, stored=stored[g.members[0]][0], tightness=stored[g.members[0]][1])
+                if len(g.members) == 1 and g.members[0] in stored else g for g in groups]
+
+    def stored_copies(self, query: str, passages: tuple[Passage, ...], grouped: set[int]) -> dict[int, tuple[int, float]]:
+        """rank -> (copies in the store, itself included; their mean cosine) for each passage outside
+        `grouped` whose store holds `store_copies` or more near-duplicates agreeing with it for `query`."""
+        cfg = self.config
+        ranks = [i for i in range(len(passages)) if i not in grouped]
+        if self.store is None or cfg.store_copies is None or not ranks:
+            return {}
+        vectors = np.asarray(self.store.encoder.encode_cached([passages[i].text for i in ranks]))
+        found = self.store.near_duplicates(vectors, threshold=cfg.similarity, limit=cfg.store_copies + 5)
+        out = {}
+        for i, near in zip(ranks, found):
+            text = passages[i].text
+            copies = {p.text: float(p.score or 0.0) for p in near if p.id != passages[i].id and p.text != text}
+            if len(copies) + 1 < cfg.store_copies:
+                continue
+            conflict = self.scorer.pair_probabilities(query, [text, *copies])[0, 1:]
+            agreeing = [c for c, p in zip(copies.values(), conflict) if p < cfg.conflict_threshold]
+            if len(agreeing) + 1 >= cfg.store_copies:
+                out[i] = (len(agreeing) + 1, float(np.mean(agreeing)))
+        return out
 
     def _run(self, context: Context) -> Context:
         passages = context.passages
@@ -92,7 +123,7 @@ class PoisonFilter(Stage):
             if redundant:
                 action = "flag"
             for rank in (*g.members, *g.family):
-                if (action == "demote" and rank == g.members[0]) or rank in judged:
+                if (action == "demote" and rank == g.members[0] and not g.stored) or rank in judged:
                     continue  # one copy of a claim keeps its place; a family shared by two groups is judged once
                 judged.add(rank)
                 reason, score = self._reason(g, rank, passages, action)
@@ -116,6 +147,9 @@ class PoisonFilter(Stage):
 
     def _reason(self, g: SuspiciousGroup, rank: int, passages: tuple[Passage, ...], action: str) -> tuple[str, float]:
         head = f"one of {len(g.members)} near-duplicate passages (mean cosine {g.tightness:.2f})"
+        if g.stored:
+            head = (f"one of {g.stored} near-duplicate copies in the store (mean cosine {g.tightness:.2f}) that agree "
+                    f"with it, a claim written many times over")
         if rank in g.family:
             first = describe(g.members[0], passages[g.members[0]])
             head = (f"a looser paraphrase of the {len(g.members)} near-duplicate passages led by {first}, "
@@ -125,9 +159,12 @@ class PoisonFilter(Stage):
             verb = {"drop": "dropped", "demote": "moved down", "flag": "flagged"}[action]
             return (f"{head} asserting a claim that {who} contradicts (conflict probability {g.conflict:.2f}); "
                     f"looks planted, {verb}", min(1.0, max(g.conflict, g.tightness)))
-        first = describe(g.members[0], passages[g.members[0]])
         done = {"demote": "so this one was moved after the other passages", "flag": "flagged",
                 "drop": "so this one was dropped"}[action]
+        if g.stored:
+            return (f"{head}, with nothing here to contradict it; planted texts come as many copies, "
+                    f"{done.replace('this one', 'it')}", min(1.0, g.tightness) * 0.5)
+        first = describe(g.members[0], passages[g.members[0]])
         return (f"{head} repeating the claim of {first} with nothing to contradict it; copies of one claim "
                 f"count once, {done}", min(1.0, g.tightness) * 0.5)
 

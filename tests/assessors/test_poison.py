@@ -136,3 +136,45 @@ def test_flag_only_mode_keeps_everything(encoder):
 def test_bad_settings_are_clear_errors(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         PoisonFilter(**kwargs)
+
+
+def test_a_lone_copy_of_a_claim_planted_many_times_in_the_store_is_judged_like_a_group(encoder, make_store):
+    store = make_store()
+    store.upsert(passages([*EIFFEL, HOLM, OTHER]))
+    lone, holm, other = passages([EIFFEL[0], HOLM, OTHER])
+    with_store = PoisonFilter(encoder=encoder, scorer=FakeScorer(), store=store)
+    out = with_store(Context.for_query(QUERY, [lone, holm, other]))  # the other two copies were not retrieved
+    assert [p.id for p in out.passages] == [holm.id, other.id]
+    [dropped] = out.dropped
+    assert dropped.passage.id == lone.id
+    assert dropped.reason.startswith("one of 3 near-duplicate copies in the store (mean cosine")
+    assert "#2 (archive) contradicts" in dropped.reason
+    uncontradicted = with_store(Context.for_query(QUERY, [lone, other]))
+    assert [p.id for p in uncontradicted.passages] == [other.id, lone.id]  # moved after, not dropped
+    assert "nothing here to contradict it" in uncontradicted.judgements[0].reason
+    without_store = PoisonFilter(encoder=encoder, scorer=FakeScorer())
+    assert without_store(Context.for_query(QUERY, [lone, holm, other])).passages == (lone, holm, other)
+
+
+def test_two_copies_in_the_store_are_not_a_planted_family(encoder, make_store):
+    store = make_store()
+    store.upsert(passages([HOLM, HOLM_COPIES[0], OTHER]))  # a mirror: two copies of one source
+    ps = passages([HOLM, OTHER])
+    out = PoisonFilter(encoder=encoder, scorer=FakeScorer(), store=store)(Context.for_query(QUERY, ps))
+    assert out.passages == tuple(ps) and not out.judgements
+
+
+def test_store_copies_below_three_is_refused():
+    with pytest.raises(ConfigError, match="store_copies must be an int >= 3"):
+        PoisonFilter(store_copies=2)
+
+
+def test_near_duplicates_names_the_shape_it_needs(make_store):
+    from ragarbiter.errors import ShapeError
+
+    store = make_store()
+    store.upsert(passages([HOLM]))
+    with pytest.raises(ShapeError, match=r"\(n, 384\) array"):
+        store.near_duplicates(np.zeros((2, 5)), threshold=0.75)
+    [[hit]] = store.near_duplicates(np.asarray(store.encoder.encode([HOLM[0]])), threshold=0.75)
+    assert hit.text == HOLM[0] and hit.score > 0.99

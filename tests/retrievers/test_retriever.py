@@ -54,6 +54,10 @@ def test_default_pipeline_is_retrieval_then_the_default_stages(filled_store):
     assert [s.name for s in pipe.stages] == ["retrieve", "dedupe", "poison", "conflict", "inappropriate"]
     assert [s.name for s in pipe.without_retrieval().stages] == ["dedupe", "poison", "conflict", "inappropriate"]
     assert len(pipe.run("observatory").passages) == 4
+    # the poison stage looks for planted copies in the store the pipeline retrieves from
+    assert pipe.stages[2].store is filled_store
+    assert default_pipeline(filled_store, retrieve=False).stages[1].store is filled_store
+    assert default_pipeline(retrieve=False).stages[1].store is None
 
 
 def test_default_stages_reuse_the_vectors_retrieval_fetched(filled_store, monkeypatch):
