@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="ragarbiter-latency-") as folder:
         store = QdrantStore(StoreConfig(collection="latency", path=folder))
         index_passages(store, [Passage(t) for t in texts], progress=not args.json)
-        stages = [PoisonFilter(encoder=store.encoder, conflict_adapter=args.conflict_adapter),
+        stages = [PoisonFilter(encoder=store.encoder, conflict_adapter=args.conflict_adapter, store=store),
                   ConflictAssessor(args.conflict_adapter), InappropriateFilter(args.inappropriate_adapter)]
         for i, question in enumerate(questions):
             found = store.search(question, k=args.passages, mode="hybrid")

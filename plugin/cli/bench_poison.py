@@ -52,17 +52,20 @@ def run(args: argparse.Namespace) -> int:
     corpus = {content_id(t): Passage(t, source="corpus") for it in items for t in it.passages}
     adv = {content_id(t): Passage(t, source=f"adv/{tg.id}") for tg in targets for t in tg.adv_texts}
     clean = items[: args.clean_questions]
-    names = ("undefended", "defended", "defended_strict")
+    names = ("undefended", "defended", "defended_strict", "defended_no_store")
     adv_counts: dict[str, list[int]] = {n: [] for n in names}
     clean_hits: dict[str, list[bool]] = {n: [] for n in names}
     seconds: list[float] = []
     with tempfile.TemporaryDirectory(prefix="ragarbiter-poison-") as folder:
         store = QdrantStore(StoreConfig(collection="poison", path=folder))
         index_passages(store, [*corpus.values(), *adv.values()], progress=not args.json)
-        defences = {"defended": PoisonFilter(encoder=store.encoder, conflict_adapter=args.conflict_adapter),
+        defences = {"defended": PoisonFilter(encoder=store.encoder, conflict_adapter=args.conflict_adapter,
+                                             store=store),
                     # the same filter, dropping also the planted-looking groups that nothing contradicts
                     "defended_strict": PoisonFilter(encoder=store.encoder, conflict_adapter=args.conflict_adapter,
-                                                    uncorroborated="drop")}
+                                                    store=store, uncorroborated="drop"),
+                    # the same filter without the store: only the copies among the candidates count
+                    "defended_no_store": PoisonFilter(encoder=store.encoder, conflict_adapter=args.conflict_adapter)}
 
         def top5(question: str, found: list) -> dict[str, list[str]]:
             out = {"undefended": [p.id for p in found[:5]]}
@@ -95,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         print_json(result)
     else:
         print(f"{len(targets)} targets, {len(clean)} clean questions, {args.candidates} candidates ({args.mode})")
-        for name in ("undefended", "defended", "defended_strict"):
+        for name in names:
             m = result[name]
             print(f"{name:11} adv in top-5 {m['adv_in_top5']:.2f}  ASR any {m['asr_any']:.2f}  "
                   f"ASR majority {m['asr_majority']:.2f}  clean R@5 {m['clean_R@5']:.4f}")
