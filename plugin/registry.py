@@ -81,14 +81,18 @@ def default_pipeline(
     """The pipeline `ragarbiter query`, the demo and the adapters use when given nothing.
 
     `store` is a `QdrantStore` (default: the embedded store in the per-user data folder).
-    With `retrieve=False` the pipeline holds only the post-retrieval stages.
+    With `retrieve=False` the pipeline holds only the post-retrieval stages. The poison stage
+    is given the store (either way) to look for planted copies that were not all retrieved, so
+    the store's collection must exist; pass `store=None` with `retrieve=False` to judge the
+    passages alone.
     """
     stages: list[Stage] = []
     overrides: dict[str, dict[str, Any]] = {}
     if retrieve:
         opts = {k_: v for k_, v in (("store", store), ("k", k), ("mode", mode)) if v is not None}
         stages.append(build_stage("qdrant", **opts))
-        overrides["poison"] = {"store": stages[0].store}  # planted copies that were not all retrieved
+        retriever = stages[0]  # the poison stage looks for planted copies in the same store, behind the same filter
+        overrides["poison"] = {"store": retriever.store, "store_filter": retriever.filter}
     elif store is not None:
         overrides["poison"] = {"store": store}
     stages += default_post_stages(overrides)

@@ -263,4 +263,4 @@ def _query_request(r: Any) -> Any:
                               prefetches=[_prefetch(p) for p in prefetch] or None,
                               with_payload=r.with_payload if r.with_payload is not None else True,
                               with_vector=r.with_vector if r.with_vector is not None else False,
-                              filter=_filter(r.filter))
+                              filter=_filter(r.filter), score_threshold=r.score_threshold)

@@ -22,6 +22,7 @@ import numpy as np
 
 from ragarbiter.config import HYBRID_WEIGHTS, EncoderConfig, StoreConfig, check_k, check_mode, check_weights
 from ragarbiter.errors import (
+    ConfigError,
     DimensionMismatchError,
     EmptyQueryError,
     ShapeError,
@@ -360,9 +361,14 @@ class QdrantStore:
         responses = self.client.query_batch_points(self.collection, requests=requests)
         return self._answer(requests, responses)
 
-    def near_duplicates(self, vectors: np.ndarray, *, threshold: float, limit: int = 8) -> list[list[Passage]]:
+    def near_duplicates(self, vectors: np.ndarray, *, threshold: float, limit: int = 8,
+                        filter: Any = None) -> list[list[Passage]]:
         """For each unit vector (rows of `vectors`), the stored passages whose dense cosine with it
-        reaches `threshold`, best first, at most `limit` (one batch request)."""
+        reaches `threshold`, best first, at most `limit` (one batch request). `filter` as in `search`."""
+        if not -1.0 <= float(threshold) <= 1.0:
+            msg = f"near_duplicates threshold is a cosine in [-1, 1], got {threshold!r}. 0.75 suits MiniLM."
+            raise ConfigError(msg)
+        check_k(limit)
         self.require_collection()
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.encoder.dimension:
@@ -372,10 +378,11 @@ class QdrantStore:
         if not len(vectors):
             return []
         models = _models()
+        flt = build_filter(filter)
         requests = [models.QueryRequest(query=v.tolist(), using=DENSE, limit=limit, score_threshold=float(threshold),
-                                        with_payload=True) for v in vectors]
+                                        filter=flt, with_payload=True) for v in vectors]
         responses = self.client.query_batch_points(self.collection, requests=requests)
-        # the embedded (local) client does not apply `score_threshold` in batch queries: filter here too
+        # engines differ at equality (the server keeps scores > threshold): keep >= everywhere
         return [[self._passage(p.id, p.payload, p.score) for p in r.points if p.score >= threshold] for r in responses]
 
     def search(self, query: str, *, k: int = 10, mode: str = "hybrid", filter: Any = None,

@@ -32,10 +32,13 @@ class PoisonConfig:
       groups are only flagged. On PoisonedRAG nq targets groups hold at most 70% of the top 20.
     - `store_copies`: with a store (`PoisonFilter(store=...)`), a passage outside the groups
       whose store holds this many near-duplicates of it (itself included, cosine >=
-      `similarity`) that agree with it for the query is judged like a group, even when fewer
-      copies were retrieved. On PoisonedRAG nq targets this catches planted texts written for
-      another question and pulled in by shared words. None turns it off; without a store it
-      does nothing.
+      `similarity` with the store's own encoder) that do not conflict with it for the query
+      is judged like a group, even when fewer copies were retrieved. On PoisonedRAG nq targets
+      this catches planted texts written for another question and pulled in by shared words.
+      The default, 3, is `min_cluster`'s. A correct passage with mirrors in the store is
+      caught too; it is only moved after the other passages, and never when it is the
+      evidence that convicts a retrieved group. None turns it off; without a store it does
+      nothing.
     - `contradicted`: action for a suspicious group that other evidence contradicts.
     - `uncorroborated`: action for a suspicious group nothing contradicts; "demote" keeps
       its best-ranked member in place and moves the copies after the other passages.

@@ -13,9 +13,10 @@ passage would go. Once a group is convicted, its looser relatives follow it: pas
 to the group on average, agreeing with it, and contradicted by the same evidence.
 
 The copies need not all be retrieved. With the store at hand, a lone passage whose store
-holds `min_cluster` or more near-duplicates of it that agree with it (for this query) is
-judged like a group: its copies were written for another question, or ranked lower, but
-the claim was still planted many times over.
+holds `store_copies` or more near-duplicates of it (itself included) that do not conflict
+with it for this query is judged like a group: its copies were written for another question,
+or ranked lower, but the text was still planted many times over. Such a passage still counts
+as independent evidence against the retrieved groups, and when it convicts one it is left alone.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ import numpy as np
 from ragarbiter.events import ContextReordered, PassageFlagged
 from ragarbiter.registry import register_stage
 from ragarbiter.stage import Stage, drop, judge
-from ragarbiter.types import Context, Judgement, Passage
+from ragarbiter.errors import StoreError
+from ragarbiter.types import Context, Judgement, Passage, content_id
 
 from ..backbone import shared_dense_encoder
 from ..conflict.model import ConflictScorer, shared_scorer
@@ -47,7 +48,7 @@ class PoisonFilter(Stage):
                  family_similarity: float | None = 0.6, max_coverage: float = 0.75, store_copies: int | None = 3,
                  contradicted: str = "drop", uncorroborated: str = "demote", conflict_adapter: str | None = None,
                  encoder: Any = None, scorer: ConflictScorer | None = None, store: Any = None,
-                 device: str | None = None) -> None:
+                 store_filter: Any = None, device: str | None = None) -> None:
         self.config = PoisonConfig(similarity=similarity, min_cluster=min_cluster,
                                    conflict_threshold=conflict_threshold, family_similarity=family_similarity,
                                    max_coverage=max_coverage, store_copies=store_copies,
@@ -56,6 +57,7 @@ class PoisonFilter(Stage):
         self._encoder = encoder
         self._scorer = scorer
         self.store = store
+        self.store_filter = store_filter  # the retrieval filter, so copies outside it do not count
 
     @property
     def encoder(self):
@@ -69,8 +71,9 @@ class PoisonFilter(Stage):
             self._scorer = shared_scorer(self.config.conflict_adapter, self.config.device)
         return self._scorer
 
-    def find_groups(self, query: str, passages: tuple[Passage, ...]) -> list[SuspiciousGroup]:
-        """The suspicious groups among `passages` (empty when nothing looks planted)."""
+    def find_groups(self, query: str, passages: tuple[Passage, ...], filter: Any = None) -> list[SuspiciousGroup]:
+        """The suspicious groups among `passages` (empty when nothing looks planted); `filter`
+        restricts the store lookup as it restricted retrieval."""
         cfg = self.config
         if not passages:
             return []
@@ -78,44 +81,68 @@ class PoisonFilter(Stage):
         vectors = np.asarray(self.encoder.encode_cached(texts))  # (n, d), unit rows
         sims = vectors @ vectors.T
         clusters = tight_clusters(sims, cfg.similarity, cfg.min_cluster) if len(passages) >= cfg.min_cluster else []
-        stored = self.stored_copies(query, passages, {i for c in clusters for i in c})
+        stored = self.stored_copies(query, passages, {i for c in clusters for i in c}, filter)
         if not clusters and not stored:
             return []
         conflict = self.scorer.pair_probabilities(query, texts)  # only paid when something looks planted
-        groups = judge_groups(sims, conflict, clusters + [[i] for i in stored], cfg.conflict_threshold,
-                              cfg.family_similarity)
-        return [replace(g, stored=stored[g.members[0]][0], tightness=stored[g.members[0]][1])
-                if len(g.members) == 1 and g.members[0] in stored else g for g in groups]
+        # the retrieved groups first, with every lone passage (stored copies or not) still counting as evidence
+        groups = judge_groups(sims, conflict, clusters, cfg.conflict_threshold, cfg.family_similarity)
+        convicting = {o for g in groups for o in g.contradicted_by}
+        lone = [i for i in stored if i not in convicting]  # evidence that convicted a planted group stands
+        if lone:
+            judged = judge_groups(sims, conflict, clusters + [[i] for i in lone], cfg.conflict_threshold,
+                                  cfg.family_similarity)[len(clusters):]
+            groups += [replace(g, stored=stored[i][0], tightness=stored[i][1]) for i, g in zip(lone, judged)]
+        return groups
 
-    def stored_copies(self, query: str, passages: tuple[Passage, ...], grouped: set[int]) -> dict[int, tuple[int, float]]:
+    def stored_copies(self, query: str, passages: tuple[Passage, ...], grouped: set[int],
+                      filter: Any = None) -> dict[int, tuple[int, float]]:
         """rank -> (copies in the store, itself included; their mean cosine) for each passage outside
-        `grouped` whose store holds `store_copies` or more near-duplicates agreeing with it for `query`."""
+        `grouped` whose store holds `store_copies` or more near-duplicates of it that do not conflict
+        with it for `query`."""
         cfg = self.config
         ranks = [i for i in range(len(passages)) if i not in grouped]
         if self.store is None or cfg.store_copies is None or not ranks:
             return {}
         vectors = np.asarray(self.store.encoder.encode_cached([passages[i].text for i in ranks]))
-        found = self.store.near_duplicates(vectors, threshold=cfg.similarity, limit=cfg.store_copies + 5)
-        out = {}
+        try:
+            found = self.store.near_duplicates(vectors, threshold=cfg.similarity, limit=cfg.store_copies + 5,
+                                               filter=filter)
+        except StoreError as e:
+            msg = (f"The poison stage could not look for planted copies in the store: {e} Fix the store, or build "
+                   f"the stage with store=None (or store_copies=None) to judge the retrieved passages alone.")
+            raise type(e)(msg) from e
+        candidates: dict[int, list[tuple[str, float]]] = {}
         for i, near in zip(ranks, found):
-            text = passages[i].text
-            copies = {p.text: float(p.score or 0.0) for p in near if p.id != passages[i].id and p.text != text}
-            if len(copies) + 1 < cfg.store_copies:
-                continue
-            conflict = self.scorer.pair_probabilities(query, [text, *copies])[0, 1:]
-            agreeing = [c for c, p in zip(copies.values(), conflict) if p < cfg.conflict_threshold]
-            if len(agreeing) + 1 >= cfg.store_copies:
-                out[i] = (len(agreeing) + 1, float(np.mean(agreeing)))
+            own = {passages[i].id, content_id(passages[i].text)}  # itself, under its id or as the same text
+            copies: dict[str, tuple[str, float]] = {}
+            for p in near:
+                key = content_id(p.text)
+                if p.id not in own and key not in own:
+                    copies.setdefault(key, (p.text, float(p.score or 0.0)))
+            if len(copies) + 1 >= cfg.store_copies:
+                candidates[i] = list(copies.values())
+        if not candidates:
+            return {}
+        warm = getattr(self.scorer, "embed", None)
+        if warm is not None:  # one batch of encoder passes; the pair calls below read its cache
+            warm(query, list(dict.fromkeys(t for i, cs in candidates.items() for t in (passages[i].text, *dict(cs)))))
+        out = {}
+        for i, cs in candidates.items():
+            conflict = self.scorer.pair_probabilities(query, [passages[i].text, *(t for t, _ in cs)])[0, 1:]
+            close = [sim for (_, sim), p in zip(cs, conflict) if p < cfg.conflict_threshold]
+            if len(close) + 1 >= cfg.store_copies:
+                out[i] = (len(close) + 1, float(np.mean(close)))
         return out
 
     def _run(self, context: Context) -> Context:
         passages = context.passages
-        groups = self.find_groups(context.query, passages)
+        groups = self.find_groups(context.query, passages, context.options.get("filter", self.store_filter))
         if not groups:
             return context
         judgements, events, to_drop, demoted = [], [], {}, []
         judged: set[int] = set()
-        covered = len({i for g in groups for i in g.members}) / len(passages)
+        covered = len({i for g in groups if not g.stored for i in g.members}) / len(passages)
         redundant = covered > self.config.max_coverage  # planted texts are a few among many, not most
         label = "repeated" if redundant else "poisoned"
         for g in groups:
@@ -148,11 +175,12 @@ class PoisonFilter(Stage):
     def _reason(self, g: SuspiciousGroup, rank: int, passages: tuple[Passage, ...], action: str) -> tuple[str, float]:
         head = f"one of {len(g.members)} near-duplicate passages (mean cosine {g.tightness:.2f})"
         if g.stored:
-            head = (f"one of {g.stored} near-duplicate copies in the store (mean cosine {g.tightness:.2f}) that agree "
-                    f"with it, a claim written many times over")
+            head = f"one of {g.stored} near-duplicate copies of one text in the store (mean cosine {g.tightness:.2f})"
         if rank in g.family:
             first = describe(g.members[0], passages[g.members[0]])
-            head = (f"a looser paraphrase of the {len(g.members)} near-duplicate passages led by {first}, "
+            head = (f"a looser paraphrase of {first}, which has {g.stored} near-duplicate copies in the store, "
+                    f"agreeing with it" if g.stored else
+                    f"a looser paraphrase of the {len(g.members)} near-duplicate passages led by {first}, "
                     f"agreeing with them")
         if g.contradicted_by:
             who = ", ".join(describe(o, passages[o]) for o in g.contradicted_by[:3])
@@ -162,8 +190,10 @@ class PoisonFilter(Stage):
         done = {"demote": "so this one was moved after the other passages", "flag": "flagged",
                 "drop": "so this one was dropped"}[action]
         if g.stored:
-            return (f"{head}, with nothing here to contradict it; planted texts come as many copies, "
-                    f"{done.replace('this one', 'it')}", min(1.0, g.tightness) * 0.5)
+            done = {"demote": "so it was moved after the other passages", "flag": "flagged",
+                    "drop": "so it was dropped"}[action]
+            return (f"{head}, with nothing here to contradict it; planted texts come as many copies, {done}",
+                    min(1.0, g.tightness) * 0.5)
         first = describe(g.members[0], passages[g.members[0]])
         return (f"{head} repeating the claim of {first} with nothing to contradict it; copies of one claim "
                 f"count once, {done}", min(1.0, g.tightness) * 0.5)

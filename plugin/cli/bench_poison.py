@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(targets)} targets, {len(clean)} clean questions, {args.candidates} candidates ({args.mode})")
         for name in names:
             m = result[name]
-            print(f"{name:11} adv in top-5 {m['adv_in_top5']:.2f}  ASR any {m['asr_any']:.2f}  "
+            print(f"{name:17} adv in top-5 {m['adv_in_top5']:.2f}  ASR any {m['asr_any']:.2f}  "
                   f"ASR majority {m['asr_majority']:.2f}  clean R@5 {m['clean_R@5']:.4f}")
         print(f"defence: {result['ms_per_query']} ms per query")
     return 0

@@ -147,7 +147,7 @@ def test_a_lone_copy_of_a_claim_planted_many_times_in_the_store_is_judged_like_a
     assert [p.id for p in out.passages] == [holm.id, other.id]
     [dropped] = out.dropped
     assert dropped.passage.id == lone.id
-    assert dropped.reason.startswith("one of 3 near-duplicate copies in the store (mean cosine")
+    assert dropped.reason.startswith("one of 3 near-duplicate copies of one text in the store (mean cosine")
     assert "#2 (archive) contradicts" in dropped.reason
     uncontradicted = with_store(Context.for_query(QUERY, [lone, other]))
     assert [p.id for p in uncontradicted.passages] == [other.id, lone.id]  # moved after, not dropped
@@ -178,3 +178,44 @@ def test_near_duplicates_names_the_shape_it_needs(make_store):
         store.near_duplicates(np.zeros((2, 5)), threshold=0.75)
     [[hit]] = store.near_duplicates(np.asarray(store.encoder.encode([HOLM[0]])), threshold=0.75)
     assert hit.text == HOLM[0] and hit.score > 0.99
+
+
+def test_a_correct_passage_with_mirrors_in_the_store_still_convicts_a_planted_group(encoder, make_store):
+    store = make_store()
+    store.upsert(passages([*EIFFEL, HOLM, *HOLM_COPIES, OTHER]))  # the correct claim has 4 copies too
+    ps = passages([*EIFFEL, HOLM, OTHER])
+    out = PoisonFilter(encoder=encoder, scorer=FakeScorer(), store=store)(Context.for_query(QUERY, ps))
+    assert [p.text for p in out.passages] == [HOLM[0], OTHER[0]]  # Holm keeps its place, first
+    assert {d.passage.id for d in out.dropped} == {p.id for p in ps[:3]}
+    assert out.flags["poison_suspected"] is True  # not called a redundant context
+
+
+def test_the_same_text_under_a_callers_id_is_not_its_own_copy(encoder, make_store):
+    store = make_store()
+    store.upsert(passages([HOLM, HOLM_COPIES[0], OTHER]))
+    mine = Passage(HOLM[0] + "\n", id="doc-1", source="archive")  # a framework's own id, trailing newline
+    out = PoisonFilter(encoder=encoder, scorer=FakeScorer(), store=store)(
+        Context.for_query(QUERY, [mine, Passage(OTHER[0])]))
+    assert out.passages[0].id == "doc-1" and not out.judgements
+
+
+def test_copies_outside_the_retrieval_filter_do_not_count(encoder, make_store):
+    store = make_store()
+    planted = [Passage(t, source=src, metadata={"tenant": "other"}) for t, src in EIFFEL[1:]]
+    store.upsert([*planted, Passage(OTHER[0], metadata={"tenant": "me"})])
+    lone = Passage(EIFFEL[0][0], metadata={"tenant": "me"})
+    ctx = Context.for_query(QUERY, [lone, Passage(OTHER[0])])
+    mine = PoisonFilter(encoder=encoder, scorer=FakeScorer(), store=store, store_filter={"tenant": "me"})
+    assert not mine(ctx).judgements
+    assert PoisonFilter(encoder=encoder, scorer=FakeScorer(), store=store)(ctx).judgements  # unfiltered: 3 copies
+
+
+def test_a_store_that_fails_names_the_poison_stage_and_the_way_out(encoder, make_store):
+    from ragarbiter.errors import UnknownCollectionError
+
+    store = make_store()  # nothing indexed: no collection
+    f = PoisonFilter(encoder=encoder, scorer=FakeScorer(), store=store)
+    with pytest.raises(UnknownCollectionError, match=r"poison stage could not look .* store=None"):
+        f(Context.for_query(QUERY, passages([HOLM, OTHER])))
+    assert PoisonFilter(encoder=encoder, scorer=FakeScorer(), store=store, store_copies=None)(
+        Context.for_query(QUERY, passages([HOLM, OTHER]))).passages
