@@ -379,10 +379,11 @@ class QdrantStore:
             return []
         models = _models()
         flt = build_filter(filter)
-        requests = [models.QueryRequest(query=v.tolist(), using=DENSE, limit=limit, score_threshold=float(threshold),
+        # the engines keep scores strictly above `score_threshold`: send the float32 just below, so a tie stays
+        below = float(np.nextafter(np.float32(threshold), np.float32(-2.0)))
+        requests = [models.QueryRequest(query=v.tolist(), using=DENSE, limit=limit, score_threshold=below,
                                         filter=flt, with_payload=True) for v in vectors]
         responses = self.client.query_batch_points(self.collection, requests=requests)
-        # engines differ at equality (the server keeps scores > threshold): keep >= everywhere
         return [[self._passage(p.id, p.payload, p.score) for p in r.points if p.score >= threshold] for r in responses]
 
     def search(self, query: str, *, k: int = 10, mode: str = "hybrid", filter: Any = None,

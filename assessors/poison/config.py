@@ -35,10 +35,12 @@ class PoisonConfig:
       `similarity` with the store's own encoder) that do not conflict with it for the query
       is judged like a group, even when fewer copies were retrieved. On PoisonedRAG nq targets
       this catches planted texts written for another question and pulled in by shared words.
-      The default, 3, is `min_cluster`'s. A correct passage with mirrors in the store is
-      caught too; it is only moved after the other passages, and never when it is the
-      evidence that convicts a retrieved group. None turns it off; without a store it does
-      nothing.
+      The default, 3, is `min_cluster`'s. Such a passage takes the `uncorroborated` action
+      (moved after the other passages by default) even when a candidate contradicts it: one
+      retrieved copy and one contradicting passage are not enough to drop anything. A correct
+      passage with mirrors in the store is caught too, and so only moved; it is left alone
+      when it is uncontradicted evidence that convicts a retrieved group. None turns it off;
+      without a store it does nothing.
     - `contradicted`: action for a suspicious group that other evidence contradicts.
     - `uncorroborated`: action for a suspicious group nothing contradicts; "demote" keeps
       its best-ranked member in place and moves the copies after the other passages.

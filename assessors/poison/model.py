@@ -16,7 +16,8 @@ The copies need not all be retrieved. With the store at hand, a lone passage who
 holds `store_copies` or more near-duplicates of it (itself included) that do not conflict
 with it for this query is judged like a group: its copies were written for another question,
 or ranked lower, but the text was still planted many times over. Such a passage still counts
-as independent evidence against the retrieved groups, and when it convicts one it is left alone.
+as independent evidence against the retrieved groups, and when it convicts one (and nothing
+contradicts it) it is left alone.
 """
 
 from __future__ import annotations

@@ -35,8 +35,8 @@ class PoisonFilter(Stage):
     4. When groups make up more than `max_coverage` of the passages, the context is redundant
        (many restatements), not attacked (a few planted texts): groups are only flagged.
     5. With a `store` (the default pipeline passes its own), a lone passage whose store holds
-       `store_copies` or more agreeing near-duplicates of it is judged like a group: dropped
-       when independent passages contradict it, otherwise (by default) moved after them.
+       `store_copies` or more near-duplicates of it that do not conflict with it takes the
+       `uncorroborated` action (moved after the other passages by default), contradicted or not.
 
     Two or more independent sources that agree are left alone: agreement is not
     evidence of poisoning, only near-verbatim repetition is.
@@ -88,11 +88,14 @@ class PoisonFilter(Stage):
         # the retrieved groups first, with every lone passage (stored copies or not) still counting as evidence
         groups = judge_groups(sims, conflict, clusters, cfg.conflict_threshold, cfg.family_similarity)
         convicting = {o for g in groups for o in g.contradicted_by}
-        lone = [i for i in stored if i not in convicting]  # evidence that convicted a planted group stands
-        if lone:
-            judged = judge_groups(sims, conflict, clusters + [[i] for i in lone], cfg.conflict_threshold,
-                                  cfg.family_similarity)[len(clusters):]
-            groups += [replace(g, stored=stored[i][0], tightness=stored[i][1]) for i, g in zip(lone, judged)]
+        lone = list(stored)
+        judged = judge_groups(sims, conflict, clusters + [[i] for i in lone], cfg.conflict_threshold,
+                              cfg.family_similarity)[len(clusters):] if lone else []
+        for i, g in zip(lone, judged):
+            if i in convicting and not g.contradicted_by:
+                continue  # uncontradicted evidence that convicted a planted group stands
+            family = tuple(o for o in g.family if o not in convicting)  # and never goes as someone's paraphrase
+            groups.append(replace(g, stored=stored[i][0], tightness=stored[i][1], family=family))
         return groups
 
     def stored_copies(self, query: str, passages: tuple[Passage, ...], grouped: set[int],
@@ -147,6 +150,8 @@ class PoisonFilter(Stage):
         label = "repeated" if redundant else "poisoned"
         for g in groups:
             action = self.config.contradicted if g.contradicted_by else self.config.uncorroborated
+            if g.stored:  # one retrieved copy: a single contradicting passage must not be enough to drop it
+                action = self.config.uncorroborated
             if redundant:
                 action = "flag"
             for rank in (*g.members, *g.family):
@@ -179,9 +184,9 @@ class PoisonFilter(Stage):
         if rank in g.family:
             first = describe(g.members[0], passages[g.members[0]])
             head = (f"a looser paraphrase of {first}, which has {g.stored} near-duplicate copies in the store, "
-                    f"agreeing with it" if g.stored else
+                    f"agreeing with it," if g.stored else
                     f"a looser paraphrase of the {len(g.members)} near-duplicate passages led by {first}, "
-                    f"agreeing with them")
+                    f"agreeing with them,")
         if g.contradicted_by:
             who = ", ".join(describe(o, passages[o]) for o in g.contradicted_by[:3])
             verb = {"drop": "dropped", "demote": "moved down", "flag": "flagged"}[action]

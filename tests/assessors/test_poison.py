@@ -144,11 +144,14 @@ def test_a_lone_copy_of_a_claim_planted_many_times_in_the_store_is_judged_like_a
     lone, holm, other = passages([EIFFEL[0], HOLM, OTHER])
     with_store = PoisonFilter(encoder=encoder, scorer=FakeScorer(), store=store)
     out = with_store(Context.for_query(QUERY, [lone, holm, other]))  # the other two copies were not retrieved
-    assert [p.id for p in out.passages] == [holm.id, other.id]
-    [dropped] = out.dropped
+    assert [p.id for p in out.passages] == [holm.id, other.id, lone.id]  # one retrieved copy: moved, not dropped
+    [j] = out.judgements
+    assert j.passage_id == lone.id and j.evidence == (holm.id,)
+    assert j.reason.startswith("one of 3 near-duplicate copies of one text in the store (mean cosine")
+    assert "#2 (archive) contradicts" in j.reason and j.reason.endswith("moved down")
+    strict = PoisonFilter(encoder=encoder, scorer=FakeScorer(), store=store, uncorroborated="drop")
+    [dropped] = strict(Context.for_query(QUERY, [lone, holm, other])).dropped
     assert dropped.passage.id == lone.id
-    assert dropped.reason.startswith("one of 3 near-duplicate copies of one text in the store (mean cosine")
-    assert "#2 (archive) contradicts" in dropped.reason
     uncontradicted = with_store(Context.for_query(QUERY, [lone, other]))
     assert [p.id for p in uncontradicted.passages] == [other.id, lone.id]  # moved after, not dropped
     assert "nothing here to contradict it" in uncontradicted.judgements[0].reason
