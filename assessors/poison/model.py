@@ -76,13 +76,15 @@ def mean_pairwise(sims: np.ndarray, members: list[int]) -> float:
 
 
 def judge_groups(sims: np.ndarray, conflict: np.ndarray | None, clusters: list[list[int]],
-                 conflict_threshold: float, family_similarity: float | None = None) -> list[SuspiciousGroup]:
+                 conflict_threshold: float, family_similarity: float | None = None,
+                 independent: list[int] | None = None) -> list[SuspiciousGroup]:
     """Attach to each tight group the independent passages that contradict it (mean conflict over
-    its members) and, for a contradicted group, its family (see the module notes)."""
+    its members) and, for a contradicted group, its family (see the module notes). `independent`
+    defaults to the passages in no cluster."""
     groups = []
-    n = sims.shape[0]
-    grouped = {i for c in clusters for i in c}
-    independent = [o for o in range(n) if o not in grouped]
+    if independent is None:
+        grouped = {i for c in clusters for i in c}
+        independent = [o for o in range(sims.shape[0]) if o not in grouped]
     for members in clusters:
         against: list[tuple[float, int]] = []
         if conflict is not None and independent:

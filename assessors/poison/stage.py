@@ -89,8 +89,10 @@ class PoisonFilter(Stage):
         groups = judge_groups(sims, conflict, clusters, cfg.conflict_threshold, cfg.family_similarity)
         convicting = {o for g in groups for o in g.contradicted_by}
         lone = list(stored)
-        judged = judge_groups(sims, conflict, clusters + [[i] for i in lone], cfg.conflict_threshold,
-                              cfg.family_similarity)[len(clusters):] if lone else []
+        grouped = {i for c in clusters for i in c} | stored.keys()  # neither convicts a lone passage
+        independent = [o for o in range(len(passages)) if o not in grouped]
+        judged = judge_groups(sims, conflict, [[i] for i in lone], cfg.conflict_threshold, cfg.family_similarity,
+                              independent)
         for i, g in zip(lone, judged):
             if i in convicting and not g.contradicted_by:
                 continue  # uncontradicted evidence that convicted a planted group stands
@@ -127,13 +129,14 @@ class PoisonFilter(Stage):
                 candidates[i] = list(copies.values())
         if not candidates:
             return {}
-        warm = getattr(self.scorer, "embed", None)
-        if warm is not None:  # one batch of encoder passes; the pair calls below read its cache
-            warm(query, list(dict.fromkeys(t for i, cs in candidates.items() for t in (passages[i].text, *dict(cs)))))
+        # one conflict call over every candidate and its copies (one batch of encoder passes)
+        texts = list(dict.fromkeys(t for i, cs in candidates.items() for t in (passages[i].text, *(c for c, _ in cs))))
+        at = {t: k for k, t in enumerate(texts)}
+        conflict = self.scorer.pair_probabilities(query, texts)
         out = {}
         for i, cs in candidates.items():
-            conflict = self.scorer.pair_probabilities(query, [passages[i].text, *(t for t, _ in cs)])[0, 1:]
-            close = [sim for (_, sim), p in zip(cs, conflict) if p < cfg.conflict_threshold]
+            row = conflict[at[passages[i].text]]
+            close = [sim for c, sim in cs if row[at[c]] < cfg.conflict_threshold]
             if len(close) + 1 >= cfg.store_copies:
                 out[i] = (len(close) + 1, float(np.mean(close)))
         return out
@@ -192,11 +195,10 @@ class PoisonFilter(Stage):
             verb = {"drop": "dropped", "demote": "moved down", "flag": "flagged"}[action]
             return (f"{head} asserting a claim that {who} contradicts (conflict probability {g.conflict:.2f}); "
                     f"looks planted, {verb}", min(1.0, max(g.conflict, g.tightness)))
-        done = {"demote": "so this one was moved after the other passages", "flag": "flagged",
-                "drop": "so this one was dropped"}[action]
+        which = "it" if g.stored else "this one"
+        done = {"demote": f"so {which} was moved after the other passages", "flag": "flagged",
+                "drop": f"so {which} was dropped"}[action]
         if g.stored:
-            done = {"demote": "so it was moved after the other passages", "flag": "flagged",
-                    "drop": "so it was dropped"}[action]
             return (f"{head}, with nothing here to contradict it; planted texts come as many copies, {done}",
                     min(1.0, g.tightness) * 0.5)
         first = describe(g.members[0], passages[g.members[0]])
