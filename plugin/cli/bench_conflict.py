@@ -20,8 +20,32 @@ def register(sub) -> None:
     p.add_argument("--adapter", metavar="DIR", help="adapter folder from `ragarbiter train conflict` (default: shipped)")
     p.add_argument("--threshold", type=float, default=0.5, help="assessor pair threshold (default: 0.5)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="use the first N items only")
+    p.add_argument("--exclude-questions", nargs="+", default=(), metavar="FILE",
+                   help="skip items whose question appears in these ConflictQA, RGB or LitM files (for example "
+                        "the training files, to score questions the adapter never saw)")
     add_json_arg(p)
     p.set_defaults(func=run)
+
+
+def _key(question: str) -> str:
+    return " ".join(question.casefold().split())
+
+
+def question_set(paths) -> set[str]:
+    """The normalised questions of every record in `paths` (their `question` or `query` field)."""
+    from ragarbiter.datasets import iter_jsonl
+    from ragarbiter.errors import InvalidInputError
+
+    out = set()
+    for path in paths:
+        for i, rec in enumerate(iter_jsonl(path)):
+            question = rec.get("question", rec.get("query")) if isinstance(rec, dict) else None
+            if not isinstance(question, str):
+                msg = (f"{path}, record {i}: no 'question' or 'query' string to exclude. Pass the ConflictQA, "
+                       "RGB or LitM files the adapter was trained on.")
+                raise InvalidInputError(msg)
+            out.add(_key(question))
+    return out
 
 
 def score_items(items, pair_scores) -> tuple[np.ndarray, np.ndarray, list[tuple[float, int]]]:
@@ -56,7 +80,11 @@ def run(args: argparse.Namespace) -> int:
     from ragarbiter.errors import EmptyCorpusError
     from ragarbiter.retrievers import DenseEncoder
 
-    items = bench_items(args.data)[: args.limit] if args.limit else bench_items(args.data)
+    items = bench_items(args.data)
+    seen = question_set(args.exclude_questions)
+    excluded = sum(_key(item.query) in seen for item in items)
+    items = [item for item in items if _key(item.query) not in seen]
+    items = items[: args.limit] if args.limit else items
     if not items:
         msg = f"{args.data} holds no usable items. Pass a ConflictQA or RGB fact file with both sides filled in."
         raise EmptyCorpusError(msg)
@@ -74,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     c_scores, _, c_sets = score_items(items, cosine)
     result = {"data": str(args.data), "n_items": len(items), "n_pairs": int(len(labels)),
               "n_conflict_pairs": int(labels.sum()),
+              **({"n_excluded_items": excluded} if args.exclude_questions else {}),
               "assessor": report(a_scores, labels, a_sets, args.threshold),
               "baseline_cosine": report(c_scores, labels, c_sets, best_f1_threshold(c_scores, labels)),
               "ms_per_item": round(1000 * seconds / len(items), 1)}

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from ragarbiter.cli.main import main
-from tests.assessors.tiny_data import write_conflictqa, write_litm, write_pool, write_rgb
+from tests.assessors.tiny_data import write_conflictqa, write_jsonl, write_litm, write_pool, write_rgb
 
 
 def last_json(capsys) -> dict:
@@ -21,6 +21,21 @@ def test_bench_conflict_reports_assessor_and_cosine_baseline(tmp_path, capsys, w
     for side in ("assessor", "baseline_cosine"):
         assert set(out[side]) >= {"pair_auroc", "pair_f1", "set_accuracy"}
         assert 0.0 <= out[side]["pair_auroc"] <= 1.0
+
+
+def test_bench_conflict_can_skip_the_questions_of_training_files(tmp_path, capsys):
+    data = write_conflictqa(tmp_path / "data.jsonl")
+    seen = write_jsonl(tmp_path / "seen.jsonl", [{"question": "  is the kestrel bay LIGHTHOUSE older than the railway?"}])
+    assert main(["bench", "conflict", "--data", str(data), "--exclude-questions", str(seen), "--json"]) == 0
+    out = last_json(capsys)
+    assert out["n_excluded_items"] == 1 and out["n_items"] == 1 and out["n_pairs"] == 3
+
+
+def test_bench_conflict_exclusion_file_without_questions_is_a_clear_error(tmp_path, capsys):
+    data = write_conflictqa(tmp_path / "data.jsonl")
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"text": "no question here"}])
+    assert main(["bench", "conflict", "--data", str(data), "--exclude-questions", str(bad)]) == 2
+    assert "no 'question' or 'query'" in capsys.readouterr().err
 
 
 def test_bench_inappropriate_scores_every_sentence(tmp_path, capsys):
