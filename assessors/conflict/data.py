@@ -113,13 +113,29 @@ def read_conflictqa(path: str | Path) -> list[dict]:
         _require_keys(path, i, rec, CONFLICTQA_KEYS, "ConflictQA")
         if all(isinstance(rec[k], str) and rec[k].strip() for k in CONFLICTQA_KEYS):
             claims = {k: rec[k].strip() for k in ("memory_answer", "counter_answer") if isinstance(rec.get(k), str)}
-            out.append({**{k: rec[k].strip() for k in CONFLICTQA_KEYS}, **claims})
+            gold = gold_stance(rec.get("ground_truth"))
+            out.append({**{k: rec[k].strip() for k in CONFLICTQA_KEYS}, **claims,
+                        **({"gold_stance": gold} if gold != UNKNOWN_STANCE else {})})
     return out
+
+
+def gold_stance(ground_truth) -> int:
+    """1 / 0 for a yes/no `ground_truth` ("True", ["yes"], ...), UNKNOWN_STANCE for anything else."""
+    value = ground_truth[0] if isinstance(ground_truth, list) and len(ground_truth) == 1 else ground_truth
+    word = value.strip().casefold() if isinstance(value, str) else None
+    return {"true": 1, "yes": 1, "false": 0, "no": 0}.get(word, UNKNOWN_STANCE)
 
 
 def conflictqa_groups(records: list[dict], rng: random.Random) -> list[ConflictGroup]:
     """Memory + its aligned evidence agree; the two sides conflict; another question's evidence is neutral.
-    For yes/no questions the stance of each side comes from its one-line answer statement."""
+    For yes/no questions the stance of each side comes from its one-line answer statement.
+
+    In a yes/no record with a gold answer, the evidence on the gold side is the source dataset's
+    own fact list (StrategyQA): the answer follows from it only by reasoning over several facts,
+    and it never states the answer. It is trained as a passage that gives no answer (NEUTRAL),
+    like a LitM gold passage with its answer sentences removed, so the model learns that an
+    answer-less passage conflicts with nothing. The other side's evidence was generated to
+    argue its answer and states it, and stays in its side's cluster."""
     groups = []
     for i, r in enumerate(records):
         other = records[rng.randrange(len(records))] if len(records) > 1 else None
@@ -133,6 +149,8 @@ def conflictqa_groups(records: list[dict], rng: random.Random) -> list[ConflictG
             if yes_no_question(r["question"]):
                 memory = claim_polarity(r["memory_answer"], r["counter_answer"])
         side = {0: memory, 1: UNKNOWN_STANCE if memory == UNKNOWN_STANCE else 1 - memory}
+        if memory != UNKNOWN_STANCE and r.get("gold_stance", UNKNOWN_STANCE) != UNKNOWN_STANCE:
+            clusters[1 if memory == r["gold_stance"] else 3] = NEUTRAL  # the fact list states no answer
         if other is not None and other is not r:
             texts.append(other[rng.choice(CONFLICTQA_KEYS[1:])])
             clusters.append(NEUTRAL)

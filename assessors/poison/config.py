@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from ragarbiter.errors import ConfigError
 
@@ -44,6 +45,11 @@ class PoisonConfig:
     - `contradicted`: action for a suspicious group that other evidence contradicts.
     - `uncorroborated`: action for a suspicious group nothing contradicts; "demote" keeps
       its best-ranked member in place and moves the copies after the other passages.
+    - `conflict_adapter`: the conflict model that judges whether evidence contradicts a group.
+      None is the filter's own shipped judge (`assessors/poison/default/`), the conflict
+      adapter these thresholds were set on: the ConflictAssessor's newer default is better
+      at yes/no conflicts but leaves more planted texts here (see
+      benchmarks/results/assessors.md). Pass a `train conflict` folder to use another.
     """
 
     similarity: float = 0.75
@@ -85,3 +91,8 @@ class PoisonConfig:
             if getattr(self, name) not in ACTIONS:
                 msg = f"PoisonConfig.{name} must be one of {', '.join(ACTIONS)}, got {getattr(self, name)!r}."
                 raise ConfigError(msg)
+
+
+def default_judge_dir() -> Path:
+    """The conflict adapter shipped for the PoisonFilter (trained with `ragarbiter train conflict`)."""
+    return Path(__file__).resolve().parent / "default"

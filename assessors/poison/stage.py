@@ -17,7 +17,7 @@ from ragarbiter.types import Context, Judgement, Passage, content_id
 from ..backbone import shared_dense_encoder
 from ..conflict.model import ConflictScorer, shared_scorer
 from ..conflict.stage import describe
-from .config import PoisonConfig
+from .config import PoisonConfig, default_judge_dir
 from .model import SuspiciousGroup, judge_groups, tight_clusters
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,8 @@ class PoisonFilter(Stage):
     @property
     def scorer(self) -> ConflictScorer:
         if self._scorer is None:
-            self._scorer = shared_scorer(self.config.conflict_adapter, self.config.device)
+            adapter = self.config.conflict_adapter or str(default_judge_dir())
+            self._scorer = shared_scorer(adapter, self.config.device)
         return self._scorer
 
     def find_groups(self, query: str, passages: tuple[Passage, ...], filter: Any = None) -> list[SuspiciousGroup]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import time
 
 import numpy as np
@@ -28,7 +29,8 @@ def register(sub) -> None:
 
 
 def _key(question: str) -> str:
-    return " ".join(question.casefold().split())
+    """Case, spacing and punctuation do not matter ("who wrote it?" matches "Who wrote it")."""
+    return " ".join(re.findall(r"\w+", question.casefold()))
 
 
 def question_set(paths) -> set[str]:
@@ -85,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
     excluded = sum(_key(item.query) in seen for item in items)
     items = [item for item in items if _key(item.query) not in seen]
     items = items[: args.limit] if args.limit else items
+    if not items and excluded:
+        msg = (f"Every one of the {excluded} items in {args.data} has its question in --exclude-questions, so "
+               "nothing is left to score. Pass other exclusion files or none.")
+        raise EmptyCorpusError(msg)
     if not items:
         msg = f"{args.data} holds no usable items. Pass a ConflictQA or RGB fact file with both sides filled in."
         raise EmptyCorpusError(msg)

@@ -25,10 +25,16 @@ def test_bench_conflict_reports_assessor_and_cosine_baseline(tmp_path, capsys, w
 
 def test_bench_conflict_can_skip_the_questions_of_training_files(tmp_path, capsys):
     data = write_conflictqa(tmp_path / "data.jsonl")
-    seen = write_jsonl(tmp_path / "seen.jsonl", [{"question": "  is the kestrel bay LIGHTHOUSE older than the railway?"}])
+    seen = write_jsonl(tmp_path / "seen.jsonl", [{"question": "  is the kestrel bay LIGHTHOUSE older than the railway"}])
     assert main(["bench", "conflict", "--data", str(data), "--exclude-questions", str(seen), "--json"]) == 0
     out = last_json(capsys)
     assert out["n_excluded_items"] == 1 and out["n_items"] == 1 and out["n_pairs"] == 3
+
+
+def test_bench_conflict_says_when_the_exclusion_leaves_nothing(tmp_path, capsys):
+    data = write_conflictqa(tmp_path / "data.jsonl")
+    assert main(["bench", "conflict", "--data", str(data), "--exclude-questions", str(data)]) == 2
+    assert "Every one of the 2 items" in capsys.readouterr().err
 
 
 def test_bench_conflict_exclusion_file_without_questions_is_a_clear_error(tmp_path, capsys):

@@ -10,7 +10,7 @@ from ragarbiter.assessors.conflict.data import (
     sniff, swap_answer, yes_no_question,
 )
 from ragarbiter.errors import InvalidInputError
-from tests.assessors.tiny_data import LITM, write_conflictqa, write_litm, write_rgb
+from tests.assessors.tiny_data import CONFLICTQA, LITM, write_conflictqa, write_jsonl, write_litm, write_rgb
 
 
 @pytest.mark.parametrize("answer, kind", [
@@ -73,6 +73,23 @@ def test_conflictqa_groups_carry_the_stance_of_each_side(tmp_path):
     assert labelled.stances[:6] == (1, 1, 0, 0, 1, 0)  # memory says yes, counter-memory says no
     assert all(s == UNKNOWN_STANCE for s, c in zip(labelled.stances, labelled.clusters) if c == NEUTRAL)
     assert set(unlabelled.stances) == {UNKNOWN_STANCE}
+
+
+@pytest.mark.parametrize("truth, memory_right", [(["True"], True), ("false", False), (["yes"], True), ("No", False)])
+def test_the_gold_side_fact_list_is_trained_as_stating_no_answer(tmp_path, truth, memory_right):
+    record = {**CONFLICTQA[0], "ground_truth": truth}  # the memory says "yes"
+    [group] = build_groups([write_jsonl(tmp_path / "c.json", [record])])
+    facts, generated = (1, 3) if memory_right else (3, 1)
+    assert group.clusters[facts] == NEUTRAL and group.stances[facts] == UNKNOWN_STANCE
+    assert group.clusters[generated] == group.clusters[generated - 1] != NEUTRAL
+    assert (0, 2, 1) in group.pairs() and (0, facts, 0) in group.pairs()
+
+
+@pytest.mark.parametrize("truth", [None, ["True", "False"], "maybe", 1])
+def test_without_a_yes_no_gold_answer_both_evidences_keep_their_side(tmp_path, truth):
+    record = {**CONFLICTQA[0], **({} if truth is None else {"ground_truth": truth})}
+    [group] = build_groups([write_jsonl(tmp_path / "c.json", [record])])
+    assert group.clusters[:4] == (0, 0, 1, 1)
 
 
 def test_conflictqa_bench_items_pair_memories_and_their_evidence(tmp_path):

@@ -222,3 +222,13 @@ def test_a_store_that_fails_names_the_poison_stage_and_the_way_out(encoder, make
         f(Context.for_query(QUERY, passages([HOLM, OTHER])))
     assert PoisonFilter(encoder=encoder, scorer=FakeScorer(), store=store, store_copies=None)(
         Context.for_query(QUERY, passages([HOLM, OTHER]))).passages
+
+
+def test_the_filter_judges_with_its_own_shipped_conflict_adapter_unless_given_one(tmp_path):
+    from ragarbiter.assessors.conflict.model import default_adapter_dir
+    from ragarbiter.assessors.poison.config import default_judge_dir
+
+    judge = PoisonFilter().scorer.adapter
+    assert judge == default_judge_dir() and judge != default_adapter_dir()
+    assert (judge / "manifest.json").is_file() and (judge / "heads.safetensors").is_file()
+    assert PoisonFilter(conflict_adapter=str(tmp_path)).scorer.adapter == tmp_path

@@ -34,7 +34,7 @@ def test_every_folder_with_an_init_ends_up_in_the_wheel(tmp_path):
     missing = expected_packages() - shipped
     assert not missing, f"packages missing from the wheel: {sorted(missing)}"
     assert "ragarbiter/retrievers/store.py" in names and "ragarbiter/cli/main.py" in names
-    for stage in ("conflict", "inappropriate"):  # the shipped adapters, without which the default pipeline fails
+    for stage in ("conflict", "poison", "inappropriate"):  # the shipped adapters, without which the default pipeline fails
         for part in ("manifest.json", "adapter_config.json", "adapter_model.safetensors", "heads.safetensors"):
             assert f"ragarbiter/assessors/{stage}/default/{part}" in names
 
