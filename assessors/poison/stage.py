@@ -82,7 +82,8 @@ class PoisonFilter(Stage):
         vectors = np.asarray(self.encoder.encode_cached(texts))  # (n, d), unit rows
         sims = vectors @ vectors.T
         clusters = tight_clusters(sims, cfg.similarity, cfg.min_cluster) if len(passages) >= cfg.min_cluster else []
-        stored = self.stored_copies(query, passages, {i for c in clusters for i in c}, filter)
+        in_clusters = {i for c in clusters for i in c}
+        stored = self.stored_copies(query, passages, in_clusters, filter)
         if not clusters and not stored:
             return []
         conflict = self.scorer.pair_probabilities(query, texts)  # only paid when something looks planted
@@ -90,7 +91,7 @@ class PoisonFilter(Stage):
         groups = judge_groups(sims, conflict, clusters, cfg.conflict_threshold, cfg.family_similarity)
         convicting = {o for g in groups for o in g.contradicted_by}
         lone = list(stored)
-        grouped = {i for c in clusters for i in c} | stored.keys()  # neither convicts a lone passage
+        grouped = in_clusters | stored.keys()  # neither convicts a lone passage
         independent = [o for o in range(len(passages)) if o not in grouped]
         judged = judge_groups(sims, conflict, [[i] for i in lone], cfg.conflict_threshold, cfg.family_similarity,
                               independent)

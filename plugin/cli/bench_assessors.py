@@ -29,7 +29,9 @@ def register(sub) -> None:
     p.add_argument("--pairwise-queries", type=int, default=5, metavar="N",
                    help="queries on which to also time the O(n^2) alternative: one encoder pass per passage pair "
                         "(default: 5; 0 = skip)")
-    p.add_argument("--conflict-adapter", metavar="DIR", help="ConflictAssessor adapter (default: shipped)")
+    p.add_argument("--conflict-adapter", metavar="DIR",
+                   help="conflict adapter for both the PoisonFilter's judge and the ConflictAssessor "
+                        "(default: each stage's shipped one)")
     p.add_argument("--inappropriate-adapter", metavar="DIR", help="InappropriateFilter adapter (default: shipped)")
     add_json_arg(p)
     p.set_defaults(func=run)

@@ -22,7 +22,8 @@ def register(sub) -> None:
     p.add_argument("--candidates", type=int, default=20, help="passages retrieved before the defence (default: 20)")
     p.add_argument("--clean-questions", type=int, default=500, metavar="N", help="corpus questions for clean R@5 (default: 500)")
     p.add_argument("--mode", default="hybrid", choices=("hybrid", "dense", "sparse"), help="retrieval mode (default: hybrid)")
-    p.add_argument("--conflict-adapter", metavar="DIR", help="ConflictAssessor adapter (default: shipped)")
+    p.add_argument("--conflict-adapter", metavar="DIR",
+                   help="conflict adapter for the PoisonFilter's judge (default: the filter's shipped one)")
     add_json_arg(p)
     p.set_defaults(func=run)
 

@@ -20,9 +20,9 @@ def register(sub) -> None:
                    help="LitM NQ-Open .jsonl[.gz] and/or ConflictQA .json(l) files")
     p.add_argument("--stance-head", action="store_true",
                    help="add a yes/no stance head, trained where a ConflictQA record's answer statements give the "
-                        "stance and blended into the pair probability for yes/no questions. Measured: ConflictQA "
-                        "AUROC +0.03 on unseen generators, but the PoisonFilter built on it leaves more planted "
-                        "texts (0.42 -> 0.52 in the top 5), so the shipped adapter does not use it")
+                        "stance and blended into the pair probability for yes/no questions. Measured with the shipped "
+                        "recipe it adds nothing on ConflictQA (gpt4 0.862 vs 0.867 on 400 items), so the shipped "
+                        "adapter does not use it")
     add_encoder_args(p)
     add_train_args(p, batch_size=4)
     add_json_arg(p)
