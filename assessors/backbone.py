@@ -2,9 +2,9 @@
 
 Each passage is read together with the query, as the pair ``[CLS] query [SEP] passage [SEP]``
 through all-MiniLM-L6-v2. The bottom `split` transformer blocks are the frozen pretrained
-model: they run once per (query, passage) and their output is cached and shared by all
-assessors. Each assessor's LoRA adapter lives only in the top blocks, so a pipeline with
-three assessors pays for the bottom of the network once.
+model: they run once per (query, passage) and their output is cached, and shared by the
+assessors whose adapters freeze the same blocks and read the same number of tokens. Each
+assessor's LoRA adapter lives only in the blocks above its split.
 """
 
 from __future__ import annotations

@@ -27,10 +27,13 @@ def add_train_args(parser: argparse.ArgumentParser, *, epochs: float = 1.0, batc
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def add_encoder_args(parser: argparse.ArgumentParser) -> None:
-    """Options of the shared assessor encoder (frozen bottom, adapted top)."""
-    parser.add_argument("--max-length", type=int, default=160, help="tokens per (query, passage) pair (default: 160)")
-    parser.add_argument("--split", type=int, default=4, help="frozen bottom blocks shared by all assessors (default: 4)")
+def add_encoder_args(parser: argparse.ArgumentParser, *, split: int = 4, max_length: int = 160) -> None:
+    """Options of the assessor encoder (frozen bottom, adapted top); the defaults are the shipped adapter's."""
+    parser.add_argument("--max-length", type=int, default=max_length,
+                        help=f"tokens per (query, passage) pair (default: {max_length})")
+    parser.add_argument("--split", type=int, default=split,
+                        help=f"frozen bottom blocks; LoRA adapts the blocks above them. Stages whose adapters freeze "
+                             f"the same blocks and read the same length share the bottom's cached states (default: {split})")
 
 
 def report(args: argparse.Namespace, manifest: dict | None) -> int:

@@ -1,8 +1,11 @@
 """`ragarbiter bench conflict|poison|inappropriate|assessors` and `train inappropriate` on tiny files."""
 
 import json
+from pathlib import Path
 
 import pytest
+
+import ragarbiter.assessors
 
 from ragarbiter.cli.main import main
 from tests.assessors.tiny_data import write_conflictqa, write_jsonl, write_litm, write_pool, write_rgb
@@ -93,3 +96,13 @@ def test_train_inappropriate_writes_an_adapter_the_filter_can_load(tmp_path, cap
 def test_train_conflict_with_a_missing_file_exits_2_naming_it(tmp_path, capsys):
     assert main(["train", "conflict", "--data", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "o")]) == 2
     assert "none.jsonl" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("target", ["conflict", "inappropriate"])
+def test_the_train_commands_default_to_the_shipped_adapters_encoder_settings(target):
+    from ragarbiter.cli.main import build_parser
+
+    args = build_parser().parse_args(["train", target, "--data", "x.json", "--out", "d"])
+    manifest = Path(ragarbiter.assessors.__file__).parent / target / "default" / "manifest.json"
+    backbone = json.loads(manifest.read_text())["hyperparameters"]["backbone"]
+    assert (args.split, args.max_length) == (backbone["split"], backbone["max_length"])
