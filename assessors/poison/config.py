@@ -47,8 +47,8 @@ class PoisonConfig:
       its best-ranked member in place and moves the copies after the other passages.
     - `conflict_adapter`: the conflict model that judges whether evidence contradicts a group.
       None is the filter's own shipped judge (`assessors/poison/default/`), the conflict
-      adapter these thresholds were set on: the ConflictAssessor's newer default is better
-      at yes/no conflicts but leaves more planted texts here (see
+      adapter these thresholds were set on: the ConflictAssessor's 256-token two-block adapter
+      was better at yes/no conflicts but left more planted texts here (see
       benchmarks/results/assessors.md). Pass a `train conflict` folder to use another.
     """
 

@@ -20,8 +20,8 @@ def register(sub) -> None:
                    help="LitM NQ-Open .jsonl[.gz] and/or ConflictQA .json(l) files")
     p.add_argument("--stance-head", action="store_true",
                    help="add a yes/no stance head, trained where a ConflictQA record's answer statements give the "
-                        "stance and blended into the pair probability for yes/no questions. Measured with the shipped "
-                        "recipe it adds nothing on ConflictQA (gpt4 0.862 vs 0.867 on 400 items), so the shipped "
+                        "stance and blended into the pair probability for yes/no questions. Measured with the previous "
+                        "(two-block) recipe it adds nothing on ConflictQA (gpt4 0.862 vs 0.867 on 400 items), so the shipped "
                         "adapter does not use it")
     add_encoder_args(p, split=2, max_length=256)  # the shipped adapter: top four blocks adapted, 256 tokens (generated arguments conclude last)
     add_train_args(p, batch_size=4)
