@@ -40,6 +40,16 @@ class BackboneSpec:
             raise ConfigError(msg)
 
 
+# The encoder settings each shipped adapter was trained with: the defaults of `ragarbiter train
+# <task>` and of the training functions, so that retraining reproduces the shipped recipe. The
+# conflict stage reads 256 tokens (generated arguments conclude last); both trained stages adapt
+# the top four blocks; the poison judge is a conflict adapter of the first recipe.
+TRAINED_SPECS = {
+    "conflict": BackboneSpec(split=2, max_length=256),
+    "inappropriate": BackboneSpec(split=2, max_length=160),
+}
+
+
 @dataclass(frozen=True)
 class PairEncoding:
     """One tokenized (query, passage) pair; `offsets` are character spans into the passage."""

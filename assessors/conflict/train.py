@@ -12,7 +12,7 @@ import torch
 from ragarbiter.training import LoraSettings, TrainConfig, Trainer
 from ragarbiter.training.cli import split_holdout
 
-from ..backbone import Backbone, BackboneSpec, describe_model, pad_batch
+from ..backbone import TRAINED_SPECS, Backbone, BackboneSpec, describe_model, pad_batch
 from ..metrics import auroc, prf
 from .data import NEUTRAL, UNKNOWN_STANCE, ConflictGroup, build_groups, mention, yes_no_question
 from .model import ConflictNet
@@ -81,7 +81,7 @@ def train_conflict(data: Sequence[str | Path], config: TrainConfig, *, lora: Lor
                    spec: BackboneSpec | None = None, eval_fraction: float = 0.05, resume: bool = False,
                    stance: bool = False) -> dict | None:
     """Build the groups, hold some out, train, and write the adapter folder to `config.out_dir`."""
-    spec = spec or BackboneSpec()
+    spec = spec or TRAINED_SPECS["conflict"]
     groups = build_groups(data, seed=config.seed)
     train, held = split_holdout(groups, eval_fraction, config.seed)
     logger.info("conflict: %d training groups, %d held out", len(train), len(held))

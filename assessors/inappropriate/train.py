@@ -12,7 +12,7 @@ import torch
 from ragarbiter.training import LoraSettings, TrainConfig, Trainer
 from ragarbiter.training.cli import split_holdout
 
-from ..backbone import Backbone, BackboneSpec, describe_model, pad_batch
+from ..backbone import TRAINED_SPECS, Backbone, BackboneSpec, describe_model, pad_batch
 from ..metrics import auroc, prf
 from .data import CATEGORIES, SentenceExample, build_examples
 from .model import InappropriateNet, sentence_batch
@@ -56,7 +56,7 @@ def train_inappropriate(data: Sequence[str | Path], config: TrainConfig, *, lora
                         unfamiliar: int = 200,
                         eval_fraction: float = 0.05, resume: bool = False) -> dict | None:
     """Build sentence-labelled passages, hold some out, train, and write the adapter folder."""
-    spec = spec or BackboneSpec()
+    spec = spec or TRAINED_SPECS["inappropriate"]
     examples = build_examples(data, records=records, written=written, unfamiliar=unfamiliar, seed=config.seed)
     train, held = split_holdout(examples, eval_fraction, config.seed)
     logging.getLogger(__name__).info("inappropriate: %d training passages, %d held out", len(train), len(held))

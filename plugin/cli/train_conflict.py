@@ -23,7 +23,7 @@ def register(sub) -> None:
                         "stance and blended into the pair probability for yes/no questions. Measured with the previous "
                         "(two-block) recipe it adds nothing on ConflictQA (gpt4 0.862 vs 0.867 on 400 items), so the shipped "
                         "adapter does not use it")
-    add_encoder_args(p, split=2, max_length=256)  # the shipped adapter: top four blocks adapted, 256 tokens (generated arguments conclude last)
+    add_encoder_args(p, "conflict")
     add_train_args(p, batch_size=4)
     add_json_arg(p)
     p.set_defaults(func=run)

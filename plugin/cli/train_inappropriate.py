@@ -26,7 +26,7 @@ def register(sub) -> None:
     p.add_argument("--unfamiliar", type=int, default=200, metavar="N",
                    help="questions about invented firms and people, answered plainly and labelled appropriate "
                         "(default: 200; 0 = none)")
-    add_encoder_args(p, split=2)  # the shipped adapter adapts the top four blocks
+    add_encoder_args(p, "inappropriate")
     add_train_args(p, batch_size=16)
     add_json_arg(p)
     p.set_defaults(func=run)

@@ -27,8 +27,11 @@ def add_train_args(parser: argparse.ArgumentParser, *, epochs: float = 1.0, batc
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def add_encoder_args(parser: argparse.ArgumentParser, *, split: int = 4, max_length: int = 160) -> None:
-    """Options of the assessor encoder (frozen bottom, adapted top); the defaults are the shipped adapter's."""
+def add_encoder_args(parser: argparse.ArgumentParser, task: str) -> None:
+    """Options of the assessor encoder (frozen bottom, adapted top), defaulting to the shipped `task` adapter's."""
+    from ragarbiter.assessors.backbone import TRAINED_SPECS
+
+    split, max_length = TRAINED_SPECS[task].split, TRAINED_SPECS[task].max_length
     parser.add_argument("--max-length", type=int, default=max_length,
                         help=f"tokens per (query, passage) pair (default: {max_length})")
     parser.add_argument("--split", type=int, default=split,

@@ -100,9 +100,11 @@ def test_train_conflict_with_a_missing_file_exits_2_naming_it(tmp_path, capsys):
 
 @pytest.mark.parametrize("target", ["conflict", "inappropriate"])
 def test_the_train_commands_default_to_the_shipped_adapters_encoder_settings(target):
+    from ragarbiter.assessors.backbone import TRAINED_SPECS
     from ragarbiter.cli.main import build_parser
 
     args = build_parser().parse_args(["train", target, "--data", "x.json", "--out", "d"])
     manifest = Path(ragarbiter.assessors.__file__).parent / target / "default" / "manifest.json"
     backbone = json.loads(manifest.read_text())["hyperparameters"]["backbone"]
     assert (args.split, args.max_length) == (backbone["split"], backbone["max_length"])
+    assert (TRAINED_SPECS[target].split, TRAINED_SPECS[target].max_length) == (args.split, args.max_length)

@@ -18,6 +18,7 @@ BASE = [
 ]
 TEXTS = BASE + [f"{t} Source {k}." for k in range(2) for t in BASE]  # 15 distinct texts, padded to the longest
 
+
 def test_conflict_codes_do_not_depend_on_the_other_passages_in_the_batch():
     scorer = ConflictScorer()
     together = scorer.embed(QUERY, TEXTS)[:5]
@@ -26,6 +27,7 @@ def test_conflict_codes_do_not_depend_on_the_other_passages_in_the_batch():
     assert torch.allclose(together[:, unit], alone[:, unit], atol=1e-2)
     assert torch.allclose(torch.sigmoid(together[:, -1]), torch.sigmoid(alone[:, -1]), atol=1e-2)
     assert not torch.allclose(alone[0, unit], alone[1, unit], atol=1e-2)  # the passages' codes do differ
+
 
 def test_sentence_verdicts_do_not_depend_on_the_other_passages_in_the_batch():
     scorer = SentenceScorer()
