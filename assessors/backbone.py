@@ -126,6 +126,86 @@ def run_bottom(net, split: int, input_ids, token_type_ids, mask):
     return run_layers(net.encoder.layer[:split], hidden, mask)
 
 
+# Cost of one block, in microseconds, as measured for MiniLM (H=384) in bfloat16 on a 2-core
+# CPU: per token (the linear layers), per token pair of a sequence (attention), per group
+# (one more attention call). `length_groups` minimises their sum.
+BLOCK_COST_TOKEN, BLOCK_COST_PAIR, BLOCK_COST_GROUP = 1.8, 0.008, 60.0
+
+
+def length_groups(lengths: Sequence[int]) -> list[list[int]]:
+    """Split sequence indices into groups of similar length, each padded to its own longest.
+
+    One batch padded to the longest sequence pays for the padding in every linear layer
+    and quadratically in attention: with one 256-token passage among 130-token ones, most
+    of the work is padding. Sorting by length and cutting where it pays (an exact dynamic
+    programme over the sorted lengths) keeps the linear layers one call over all groups.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    sorted_lengths = [lengths[i] for i in order]
+    n = len(order)
+    best, cut = [0.0] + [float("inf")] * n, [0] * (n + 1)
+    for end in range(1, n + 1):
+        width = sorted_lengths[end - 1]
+        each = BLOCK_COST_TOKEN * width + BLOCK_COST_PAIR * width * width
+        for start in range(end):
+            cost = best[start] + (end - start) * each + BLOCK_COST_GROUP
+            if cost < best[end]:
+                best[end], cut[end] = cost, start
+    groups, end = [], n
+    while end > 0:
+        groups.append(order[cut[end]:end])
+        end = cut[end]
+    return groups[::-1]
+
+
+def run_blocks(layers, states: Sequence) -> list:
+    """Run BERT blocks over sequences of different lengths -> one (T_i, H) tensor per sequence.
+
+    The inference counterpart of `run_layers`: the sequences are laid out in `length_groups`,
+    each group padded to its own longest member, in one (rows, H) buffer. The linear layers,
+    layer norms and activations run once over the whole buffer; attention runs per group on
+    views of it, so no sequence attends over another group's padding. Same result as one
+    padded batch, up to rounding.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if not states:
+        return []
+    lengths = [int(s.shape[0]) for s in states]
+    groups = length_groups(lengths)
+    spans, rows = [], 0  # (first row, sequences, width) per group
+    for g in groups:
+        width = max(lengths[i] for i in g)
+        spans.append((rows, len(g), width))
+        rows += len(g) * width
+    x = states[0].new_zeros(rows, states[0].shape[-1])
+    masks = []
+    for (first, _, width), g in zip(spans, groups):
+        for k, i in enumerate(g):
+            x[first + k * width: first + k * width + lengths[i]] = states[i]
+        own = torch.tensor([lengths[i] for i in g], device=x.device)
+        mask = torch.arange(width, device=x.device)[None, :] < own[:, None]  # (count, width)
+        masks.append(None if bool(mask.all()) else mask[:, None, None, :])
+    for layer in layers:
+        attention = layer.attention.self
+        heads, size = attention.num_attention_heads, attention.attention_head_size
+        q, k, v = attention.query(x), attention.key(x), attention.value(x)
+        context = torch.empty_like(q)
+        for (first, count, width), mask in zip(spans, masks):
+            part = slice(first, first + count * width)
+            qg, kg, vg = (t[part].view(count, width, heads, size).transpose(1, 2) for t in (q, k, v))
+            out = F.scaled_dot_product_attention(qg, kg, vg, attn_mask=mask, scale=attention.scaling)
+            context[part] = out.transpose(1, 2).reshape(count * width, heads * size)
+        x = layer.attention.output(context, x)
+        x = layer.output(layer.intermediate(x), x)
+    out = [None] * len(states)
+    for (first, _, width), g in zip(spans, groups):
+        for k, i in enumerate(g):
+            out[i] = x[first + k * width: first + k * width + lengths[i]]
+    return out
+
+
 def pad_batch(encodings: Sequence[PairEncoding], device="cpu") -> dict:
     """Right-padded tensors: input_ids, token_type_ids, attention_mask, passage_mask (B, T)."""
     import torch
@@ -212,11 +292,12 @@ class Backbone:
             encodings = self.encode_pairs(query, missing)
             batch = pad_batch(encodings, self.device)
             with torch.inference_mode():
-                states = run_bottom(self.net, self.spec.split, batch["input_ids"], batch["token_type_ids"],
-                                    batch["attention_mask"])
+                embedded = self.net.embeddings(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"])
+                states = run_blocks(self.net.encoder.layer[:self.spec.split],
+                                    [h[:len(e)] for h, e in zip(embedded, encodings)])
             with self._lock:
                 for t, e, s in zip(missing, encodings, states):
-                    found[t] = (e, s[:len(e)].clone())
+                    found[t] = (e, s.clone())
                     self._cache[(query, t)] = found[t]
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)

@@ -28,7 +28,7 @@ from torch import nn
 from ragarbiter.training import LoraSettings
 
 from ..adapted import AdaptedEncoder, AdaptedParts
-from ..backbone import BackboneSpec, pad_batch, padded_states, run_layers
+from ..backbone import BackboneSpec, pad_batch, padded_states, run_blocks
 from .data import yes_no_question
 
 logger = logging.getLogger(__name__)
@@ -186,10 +186,10 @@ class ConflictScorer:
         missing = list(dict.fromkeys(t for t, v in found.items() if v is None))
         if missing:
             encodings, states = backbone.bottom(query, missing)
-            hidden, mask = padded_states(states, backbone.device)
             passage = pad_batch(encodings, backbone.device)["passage_mask"]
             with torch.inference_mode():
-                z = head.embed(run_layers(layers, hidden, mask).float(), passage)
+                hidden, _ = padded_states(run_blocks(layers, states), backbone.device)
+                z = head.embed(hidden.float(), passage)
             with self._lock:
                 for t, v in zip(missing, z.cpu()):
                     found[t] = v

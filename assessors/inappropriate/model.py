@@ -18,7 +18,7 @@ from torch import nn
 from ragarbiter.training import LoraSettings
 
 from ..adapted import AdaptedEncoder, AdaptedParts
-from ..backbone import PairEncoding, padded_states, run_layers
+from ..backbone import PairEncoding, padded_states, run_blocks
 from ..text import Sentence, split_sentences
 from .data import CATEGORIES
 
@@ -157,10 +157,10 @@ class SentenceScorer:
         if not chunks:
             return verdicts
         encodings, states = backbone.bottom(question, [c for c, _ in chunks])
-        hidden, mask = padded_states(states, backbone.device)
         sb = sentence_batch(encodings, [sp for _, sp in chunks])
         with torch.inference_mode():
-            probs = head(run_layers(layers, hidden, mask).float(), sb["token_sentence"].to(backbone.device),
+            hidden, _ = padded_states(run_blocks(layers, states), backbone.device)
+            probs = head(hidden.float(), sb["token_sentence"].to(backbone.device),
                          sb["sentence_row"].to(backbone.device)).softmax(-1).cpu()
         k = 0
         for ti, indices in owners:
