@@ -184,18 +184,24 @@ def run_blocks(layers, states: Sequence) -> list:
     for (first, _, width), g in zip(spans, groups):
         for k, i in enumerate(g):
             x[first + k * width: first + k * width + lengths[i]] = states[i]
+        if all(lengths[i] == width for i in g):
+            masks.append(None)
+            continue
         own = torch.tensor([lengths[i] for i in g], device=x.device)
-        mask = torch.arange(width, device=x.device)[None, :] < own[:, None]  # (count, width)
-        masks.append(None if bool(mask.all()) else mask[:, None, None, :])
+        masks.append((torch.arange(width, device=x.device)[None, :] < own[:, None])[:, None, None, :])  # keys to read
     for layer in layers:
         attention = layer.attention.self
         heads, size = attention.num_attention_heads, attention.attention_head_size
+        if getattr(attention, "position_embedding_type", "absolute") != "absolute" or getattr(layer, "is_decoder", False):
+            msg = "run_blocks reads BERT encoder blocks with absolute positions; this model's blocks are not."
+            raise ConfigError(msg)
+        scaling = getattr(attention, "scaling", size ** -0.5)
         q, k, v = attention.query(x), attention.key(x), attention.value(x)
         context = torch.empty_like(q)
         for (first, count, width), mask in zip(spans, masks):
             part = slice(first, first + count * width)
             qg, kg, vg = (t[part].view(count, width, heads, size).transpose(1, 2) for t in (q, k, v))
-            out = F.scaled_dot_product_attention(qg, kg, vg, attn_mask=mask, scale=attention.scaling)
+            out = F.scaled_dot_product_attention(qg, kg, vg, attn_mask=mask, scale=scaling)
             context[part] = out.transpose(1, 2).reshape(count * width, heads * size)
         x = layer.attention.output(context, x)
         x = layer.output(layer.intermediate(x), x)
