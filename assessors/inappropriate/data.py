@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ragarbiter.errors import InvalidInputError
 
+from ..backbone import RESTATED, WHOLE_RECORDS
 from ..files import load_json
 from .samples import unverifiable_facts, written_samples
 
@@ -82,11 +83,17 @@ def _insert(rng: random.Random, items: list[tuple[str, int]], extra: Iterable[tu
     return items
 
 
-def pool_examples(records: Sequence[PoolRecord], rng: random.Random, written: Iterator[tuple[str, str]]) -> list[SentenceExample]:
+def pool_examples(records: Sequence[PoolRecord], rng: random.Random, written: Iterator[tuple[str, str]],
+                  whole: float = 0.0) -> list[SentenceExample]:
     """Two passages per record: its appropriate sentences with one inappropriate sentence inserted,
     and the rest of its inappropriate sentences among one or two appropriate ones (sometimes a
     third: one appropriate sentence alone); written samples (other categories and their
-    look-alikes) are inserted into some of them."""
+    look-alikes) are inserted into some of them.
+
+    With probability `whole` the second passage is the whole record instead: every appropriate
+    sentence and every inappropriate one, so that the model also sees several restatements of
+    one false claim side by side, as a retrieved page that repeats a claim holds them.
+    """
     out = []
     for r in records:
         cat = CATEGORIES.index(r.category)
@@ -94,7 +101,10 @@ def pool_examples(records: Sequence[PoolRecord], rng: random.Random, written: It
         bad = [(s, cat) for s in r.bad]
         rng.shuffle(bad)
         first = _insert(rng, good, bad[:1])
-        second = _insert(rng, rng.sample(good, k=min(len(good), rng.randint(1, 2))), bad[1:])
+        if whole > 0 and len(bad) >= 2 and rng.random() < whole:  # with one claim, `first` is the whole record
+            second = _insert(rng, good, bad)
+        else:
+            second = _insert(rng, rng.sample(good, k=min(len(good), rng.randint(1, 2))), bad[1:])
         # a lone appropriate sentence: being short and on the question's topic is not being false
         lone = [rng.choice(good)] if good and rng.random() < 0.3 else []
         for items in (first, second, lone):
@@ -106,12 +116,16 @@ def pool_examples(records: Sequence[PoolRecord], rng: random.Random, written: It
     return out
 
 
-def counterfactual_examples(path: str | Path, rng: random.Random, limit: int | None = None) -> list[SentenceExample]:
+def counterfactual_examples(path: str | Path, rng: random.Random, limit: int | None = None,
+                            restate: float = 0.0) -> list[SentenceExample]:
     """False claims from QA files with answer annotations (LitM NQ-Open), the NQ-Swap way.
 
     A gold passage keeps its sentences (appropriate); a copy of one answer sentence with the
     answer replaced by another question's answer of the same type is inserted (a
     counterfactual claim), and sometimes a one-line claim of that wrong answer as well.
+    With probability `restate` a one-line claim of the *true* answer is inserted too,
+    labelled appropriate: restating a fact is not what makes a sentence false, so the
+    model has to read which answer a restatement gives.
     """
     from ..conflict.data import faq, mention, nq_swaps, read_litm_gold, swap_answer
     from ..text import split_sentences
@@ -123,23 +137,32 @@ def counterfactual_examples(path: str | Path, rng: random.Random, limit: int | N
         hits = [s for s in sentences if any(mention(a).search(s) for a in sw.answers)]
         if not hits:
             continue
+        true = [(faq(sw.question, sw.answers[0], rng), 0)] if restate > 0 and rng.random() < restate else []
         if rng.random() < 0.25:  # the true passage alone: nothing in it is false
-            out.append(SentenceExample(sw.question, tuple(sentences), (0,) * len(sentences)))
+            items = _insert(rng, [(s, 0) for s in sentences], true)
+            out.append(SentenceExample(sw.question, tuple(s for s, _ in items), (0,) * len(items)))
             continue
         false = [swap_answer(rng.choice(hits), sw.answers, sw.substitute)]
         if rng.random() < 0.5:
             false.append(faq(sw.question, sw.substitute, rng))
         cat = CATEGORIES.index("false_claim")
-        items = _insert(rng, [(s, 0) for s in sentences], [(f, cat) for f in false if f])
+        items = _insert(rng, [(s, 0) for s in sentences], [(f, cat) for f in false if f] + true)
         out.append(SentenceExample(sw.question, tuple(s for s, _ in items), tuple(y for _, y in items)))
     return out
 
 
 def build_examples(paths: Iterable[str | Path], *, records: int | None = None, written: int = 600,
-                   unfamiliar: int = 200, seed: int = 0) -> list[SentenceExample]:
+                   unfamiliar: int = 200, whole: float = WHOLE_RECORDS, restate: float = RESTATED,
+                   seed: int = 0) -> list[SentenceExample]:
     """Training passages from the first `records` records of each pool (a LitM NQ-Open file gives
     counterfactual claims instead) plus `written` samples per category, and `unfamiliar` questions
-    about invented firms and people answered plainly (appropriate: unfamiliar is not false)."""
+    about invented firms and people answered plainly (appropriate: unfamiliar is not false).
+    `whole`: the share of pool records that also appear whole (see `pool_examples`); `restate`: the
+    share of QA passages that also get a true one-line restatement (see `counterfactual_examples`)."""
+    for name, value in (("whole", whole), ("restate", restate)):
+        if not 0.0 <= value <= 1.0:
+            msg = f"{name} must lie in [0, 1] (a share of the passages), got {value!r}."
+            raise InvalidInputError(msg)
     from ..conflict.data import sniff_qa
 
     rng = random.Random(seed)
@@ -149,7 +172,7 @@ def build_examples(paths: Iterable[str | Path], *, records: int | None = None, w
     pools = [read_pool(p)[:records] if records else read_pool(p) for p in paths if p not in qa]
     examples: list[SentenceExample] = []
     for pool in pools:
-        examples += pool_examples(pool, rng, samples)
+        examples += pool_examples(pool, rng, samples, whole)
     rest = list(samples)
     goods = [s for pool in pools for r in pool for s in r.good]
     for i in range(0, len(rest), 2):  # the remaining written samples, inside appropriate context
@@ -158,7 +181,7 @@ def build_examples(paths: Iterable[str | Path], *, records: int | None = None, w
         query = rng.choice(pools[0]).question if pools and pools[0] else "What does this page say?"
         examples.append(SentenceExample(query, tuple(s for s, _ in items), tuple(y for _, y in items)))
     for path in qa:
-        examples += counterfactual_examples(path, rng, records)
+        examples += counterfactual_examples(path, rng, records, restate)
     for question, sentences in unverifiable_facts(unfamiliar, seed):  # unfamiliar is not false
         examples.append(SentenceExample(question, tuple(sentences), (0,) * len(sentences)))
     rng.shuffle(examples)

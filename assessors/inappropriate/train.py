@@ -12,7 +12,7 @@ import torch
 from ragarbiter.training import LoraSettings, TrainConfig, Trainer
 from ragarbiter.training.cli import split_holdout
 
-from ..backbone import TRAINED_SPECS, Backbone, BackboneSpec, describe_model, pad_batch
+from ..backbone import RESTATED, TRAINED_SPECS, WHOLE_RECORDS, Backbone, BackboneSpec, describe_model, pad_batch
 from ..metrics import auroc, prf
 from .data import CATEGORIES, SentenceExample, build_examples
 from .model import InappropriateNet, sentence_batch
@@ -53,11 +53,12 @@ def sentence_metrics(outputs: dict[str, np.ndarray]) -> dict[str, float]:
 
 def train_inappropriate(data: Sequence[str | Path], config: TrainConfig, *, lora: LoraSettings | None = None,
                         spec: BackboneSpec | None = None, records: int | None = None, written: int = 600,
-                        unfamiliar: int = 200,
+                        unfamiliar: int = 200, whole: float = WHOLE_RECORDS, restate: float = RESTATED,
                         eval_fraction: float = 0.05, resume: bool = False) -> dict | None:
     """Build sentence-labelled passages, hold some out, train, and write the adapter folder."""
     spec = spec or TRAINED_SPECS["inappropriate"]
-    examples = build_examples(data, records=records, written=written, unfamiliar=unfamiliar, seed=config.seed)
+    examples = build_examples(data, records=records, written=written, unfamiliar=unfamiliar, whole=whole, restate=restate,
+                              seed=config.seed)
     train, held = split_holdout(examples, eval_fraction, config.seed)
     logging.getLogger(__name__).info("inappropriate: %d training passages, %d held out", len(train), len(held))
     torch.manual_seed(config.seed)
@@ -66,6 +67,6 @@ def train_inappropriate(data: Sequence[str | Path], config: TrainConfig, *, lora
                       metrics=sentence_metrics, task="inappropriate", base_model=describe_model(spec.model, spec.split),
                       data_files=list(data),
                       settings={**model.settings, "records_per_pool": records, "written_per_category": written,
-                                "unfamiliar_questions": unfamiliar,
+                                "unfamiliar_questions": unfamiliar, "whole_records": whole, "restated": restate,
                                 "passages": len(examples)})
     return trainer.fit(resume=resume)

@@ -8,6 +8,7 @@ from .common import add_json_arg
 
 
 def register(sub) -> None:
+    from ragarbiter.assessors.backbone import RESTATED, WHOLE_RECORDS
     from ragarbiter.training.cli import add_encoder_args, add_train_args
 
     p = sub.add_parser(
@@ -26,6 +27,13 @@ def register(sub) -> None:
     p.add_argument("--unfamiliar", type=int, default=200, metavar="N",
                    help="questions about invented firms and people, answered plainly and labelled appropriate "
                         "(default: 200; 0 = none)")
+    p.add_argument("--whole", type=float, default=WHOLE_RECORDS, metavar="P",
+                   help="share (0 to 1) of pool records whose second passage holds all their sentences, so that "
+                        f"restatements of one false claim appear side by side (default: {WHOLE_RECORDS}; 0 = none)")
+    p.add_argument("--restate", type=float, default=RESTATED, metavar="P",
+                   help="share (0 to 1) of LitM NQ-Open passages that also get a one-line restatement of the true "
+                        "answer, labelled appropriate, so that restating a fact is not taken for a false claim "
+                        f"(default: {RESTATED}; 0 = none). --whole 0 --restate 0 is the recipe before these options")
     add_encoder_args(p, "inappropriate")
     add_train_args(p, batch_size=16)
     add_json_arg(p)
@@ -40,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     manifest = train_inappropriate(args.data, train_config(args), lora=lora_settings(args),
                                    spec=BackboneSpec(split=args.split, max_length=args.max_length),
                                    records=args.records, written=args.written, unfamiliar=args.unfamiliar,
+                                   whole=args.whole, restate=args.restate,
                                    eval_fraction=args.eval_fraction,
                                    resume=args.resume)
     return report(args, manifest)

@@ -108,3 +108,13 @@ def test_the_train_commands_default_to_the_shipped_adapters_encoder_settings(tar
     backbone = json.loads(manifest.read_text())["hyperparameters"]["backbone"]
     assert (args.split, args.max_length) == (backbone["split"], backbone["max_length"])
     assert (TRAINED_SPECS[target].split, TRAINED_SPECS[target].max_length) == (args.split, args.max_length)
+
+
+def test_train_inappropriate_defaults_to_the_shipped_data_recipe():
+    from ragarbiter.cli.main import build_parser
+
+    args = build_parser().parse_args(["train", "inappropriate", "--data", "x.json", "--out", "d"])
+    manifest = Path(ragarbiter.assessors.__file__).parent / "inappropriate" / "default" / "manifest.json"
+    shipped = json.loads(manifest.read_text())["hyperparameters"]
+    assert (args.whole, args.restate, args.unfamiliar) == (shipped["whole_records"], shipped["restated"],
+                                                          shipped["unfamiliar_questions"])

@@ -54,9 +54,9 @@ def test_written_samples_pair_each_category_with_look_alikes():
 
 
 def test_build_examples_mixes_pool_and_written_sentences(tmp_path):
-    examples = build_examples([write_pool(tmp_path / "pool.json")], written=4, seed=0)
+    examples = build_examples([write_pool(tmp_path / "pool.json")], written=4, whole=0.0, seed=0)
     labels = [CATEGORIES[y] for e in examples for y in e.labels]
-    assert labels.count("false_claim") == 2
+    assert labels.count("false_claim") == 2  # each record's one false sentence, once
     assert {"hateful", "private", "injection"} <= set(labels)
     assert all(len(e.sentences) == len(e.labels) for e in examples)
 
@@ -79,7 +79,7 @@ def test_a_litm_file_adds_counterfactual_claims_next_to_the_true_sentences(tmp_p
     from tests.assessors.tiny_data import LITM, write_litm
 
     litm = write_litm(tmp_path / "litm.jsonl")
-    examples = build_examples([write_pool(tmp_path / "pool.json"), litm], written=0)
+    examples = build_examples([write_pool(tmp_path / "pool.json"), litm], written=0, restate=0.0)
     answers = {q: a for q, a, _, _ in LITM}
     swapped = [ex for ex in examples if ex.query in answers]
     false = CATEGORIES.index("false_claim")
@@ -92,3 +92,45 @@ def test_a_litm_file_adds_counterfactual_claims_next_to_the_true_sentences(tmp_p
         assert claims and kept
         assert any(a in s for a in answers[ex.query] for s in kept)  # the true sentence stays
         assert not any(a in c for a in answers[ex.query] for c in claims)  # the claim names another answer
+
+
+def test_whole_records_put_every_restatement_of_a_claim_in_one_passage(tmp_path):
+    path = tmp_path / "pool.json"
+    good = ["The lighthouse was built in 1871.", "Its lamp burns paraffin.", "Puffins nest on the cliffs."]
+    bad = ["The lighthouse was built by Gustave Eiffel.", "Gustave Eiffel designed the Kestrel Bay lighthouse."]
+    path.write_text(json.dumps([{"Question": f"Who built lighthouse {k}?", "Generated Information": good,
+                                 "Synonym Sentence": bad} for k in range(20)]))
+
+    def holds_everything(ex):
+        return set(ex.sentences) >= set(good + bad)
+
+    whole = build_examples([path], written=0, unfamiliar=0, whole=1.0, seed=0)
+    assert sum(holds_everything(ex) for ex in whole) == 20  # one whole passage per record
+    for ex in filter(holds_everything, whole):
+        assert [y for s, y in zip(ex.sentences, ex.labels) if s in bad] == [1, 1]
+        assert [y for s, y in zip(ex.sentences, ex.labels) if s in good] == [0, 0, 0]
+    split = build_examples([path], written=0, unfamiliar=0, whole=0.0, seed=0)
+    assert not any(holds_everything(ex) for ex in split)  # the default recipe never does
+    assert sum(ex.labels.count(1) for ex in split) == sum(ex.labels.count(1) for ex in whole) - 20
+    with pytest.raises(InvalidInputError, match="whole must lie in"):
+        build_examples([path], whole=1.5)
+
+
+def test_true_restatements_of_the_answer_are_labelled_appropriate(tmp_path):
+    from tests.assessors.tiny_data import LITM, write_litm
+
+    litm = write_litm(tmp_path / "litm.jsonl")
+    answers = {q: a for q, a, _, _ in LITM}
+
+    def restatements(examples):  # one-line claims (they quote the question) and their labels
+        return [(s, y, ex.query) for ex in examples if ex.query in answers
+                for s, y in zip(ex.sentences, ex.labels) if ex.query.lower() in s.lower()]
+
+    examples = build_examples([write_pool(tmp_path / "pool.json"), litm], written=0, restate=1.0)
+    with_true = restatements(examples)
+    true = [(s, q) for s, y, q in with_true if y == 0]
+    assert {q for _, q in true} == {ex.query for ex in examples if ex.query in answers}  # every passage restates it
+    assert all(any(a in s for a in answers[q]) for s, q in true)
+    assert all(not any(a in s for a in answers[q]) for s, y, q in with_true if y != 0)  # false ones name another
+    without = restatements(build_examples([write_pool(tmp_path / "pool.json"), litm], written=0, restate=0.0))
+    assert all(y != 0 for _, y, _ in without)  # without it, every one-line claim is a false one
