@@ -48,11 +48,10 @@ TRAINED_SPECS = {
     "conflict": BackboneSpec(split=2, max_length=256),
     "inappropriate": BackboneSpec(split=2, max_length=160),
 }
-# The share of pool records the shipped inappropriate adapter also saw whole, every restatement
-# of a claim in one passage (`inappropriate.data.pool_examples`); here so the CLI reads it without torch.
-WHOLE_RECORDS = 0.5
-# The share of QA passages that also got a true one-line restatement (`counterfactual_examples`):
-# none, since that cost the unseen-pool recall (benchmarks/results/assessors.md).
+# The inappropriate adapter's data options (`inappropriate.data`), here so the CLI reads them
+# without torch: the share of pool records also used whole, and of QA passages that also get a
+# true one-line restatement. The shipped adapter uses neither (benchmarks/results/assessors.md).
+WHOLE_RECORDS = 0.0
 RESTATED = 0.0
 
 
