@@ -48,11 +48,6 @@ TRAINED_SPECS = {
     "conflict": BackboneSpec(split=2, max_length=256),
     "inappropriate": BackboneSpec(split=2, max_length=160),
 }
-# The inappropriate adapter's data options (`inappropriate.data`), here so the CLI reads them
-# without torch: the share of pool records also used whole, and of QA passages that also get a
-# true one-line restatement. The shipped adapter uses neither (benchmarks/results/assessors.md).
-WHOLE_RECORDS = 0.0
-RESTATED = 0.0
 
 
 @dataclass(frozen=True)

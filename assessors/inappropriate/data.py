@@ -14,7 +14,6 @@ from pathlib import Path
 
 from ragarbiter.errors import InvalidInputError
 
-from ..backbone import RESTATED, WHOLE_RECORDS
 from ..files import load_json
 from .samples import unverifiable_facts, written_samples
 
@@ -152,7 +151,7 @@ def counterfactual_examples(path: str | Path, rng: random.Random, limit: int | N
 
 
 def build_examples(paths: Iterable[str | Path], *, records: int | None = None, written: int = 600,
-                   unfamiliar: int = 200, whole: float = WHOLE_RECORDS, restate: float = RESTATED,
+                   unfamiliar: int = 200, whole: float = 0.0, restate: float = 0.0,
                    seed: int = 0) -> list[SentenceExample]:
     """Training passages from the first `records` records of each pool (a LitM NQ-Open file gives
     counterfactual claims instead) plus `written` samples per category, and `unfamiliar` questions

@@ -12,7 +12,7 @@ import torch
 from ragarbiter.training import LoraSettings, TrainConfig, Trainer
 from ragarbiter.training.cli import split_holdout
 
-from ..backbone import RESTATED, TRAINED_SPECS, WHOLE_RECORDS, Backbone, BackboneSpec, describe_model, pad_batch
+from ..backbone import TRAINED_SPECS, Backbone, BackboneSpec, describe_model, pad_batch
 from ..metrics import auroc, prf
 from .data import CATEGORIES, SentenceExample, build_examples
 from .model import InappropriateNet, sentence_batch
@@ -53,7 +53,7 @@ def sentence_metrics(outputs: dict[str, np.ndarray]) -> dict[str, float]:
 
 def train_inappropriate(data: Sequence[str | Path], config: TrainConfig, *, lora: LoraSettings | None = None,
                         spec: BackboneSpec | None = None, records: int | None = None, written: int = 600,
-                        unfamiliar: int = 200, whole: float = WHOLE_RECORDS, restate: float = RESTATED,
+                        unfamiliar: int = 200, whole: float = 0.0, restate: float = 0.0,
                         eval_fraction: float = 0.05, resume: bool = False) -> dict | None:
     """Build sentence-labelled passages, hold some out, train, and write the adapter folder."""
     spec = spec or TRAINED_SPECS["inappropriate"]

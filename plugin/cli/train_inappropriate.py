@@ -8,7 +8,6 @@ from .common import add_json_arg
 
 
 def register(sub) -> None:
-    from ragarbiter.assessors.backbone import RESTATED, WHOLE_RECORDS
     from ragarbiter.training.cli import add_encoder_args, add_train_args
 
     p = sub.add_parser(
@@ -27,13 +26,13 @@ def register(sub) -> None:
     p.add_argument("--unfamiliar", type=int, default=200, metavar="N",
                    help="questions about invented firms and people, answered plainly and labelled appropriate "
                         "(default: 200; 0 = none)")
-    p.add_argument("--whole", type=float, default=WHOLE_RECORDS, metavar="P",
+    p.add_argument("--whole", type=float, default=0.0, metavar="P",
                    help="share (0 to 1) of pool records whose second passage holds all their sentences, so that "
-                        f"restatements of one false claim appear side by side (default: {WHOLE_RECORDS}; 0 = none)")
-    p.add_argument("--restate", type=float, default=RESTATED, metavar="P",
+                        "restatements of one false claim appear side by side (default: 0 = none; measured, not shipped)")
+    p.add_argument("--restate", type=float, default=0.0, metavar="P",
                    help="share (0 to 1) of LitM NQ-Open passages that also get a one-line restatement of the true "
                         "answer, labelled appropriate, so that restating a fact is not taken for a false claim "
-                        f"(default: {RESTATED}; 0 = none). --whole 0 --restate 0 is the recipe before these options")
+                        "(default: 0 = none; measured, not shipped)")
     add_encoder_args(p, "inappropriate")
     add_train_args(p, batch_size=16)
     add_json_arg(p)
