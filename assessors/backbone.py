@@ -235,6 +235,7 @@ class Backbone:
         self._device = device
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[str, str], tuple[PairEncoding, object]] = OrderedDict()
+        self._vectors: OrderedDict[str, object] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -308,6 +309,34 @@ class Backbone:
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
         return [found[t][0] for t in texts], [found[t][1] for t in texts]
+
+
+    def sentence_vectors(self, texts: Sequence[str]):
+        """(n, H) float32 unit rows: each text alone through the whole base encoder, mean-pooled over its
+        tokens (the all-MiniLM-L6-v2 sentence embedding), in the inference dtype; cached per text."""
+        import numpy as np
+        import torch
+
+        texts = list(texts)
+        with self._lock:
+            found = {t: self._vectors.get(t) for t in texts}
+        missing = list(dict.fromkeys(t for t, v in found.items() if v is None))
+        if missing:
+            ids = self.tokenizer(missing, truncation=True, max_length=self.spec.max_length)["input_ids"]
+            width = max(len(x) for x in ids)
+            batch = torch.tensor([x + [0] * (width - len(x)) for x in ids], device=self.device)
+            with torch.inference_mode():
+                embedded = self.net.embeddings(input_ids=batch, token_type_ids=torch.zeros_like(batch))
+                states = run_blocks(self.net.encoder.layer, [h[:len(x)] for h, x in zip(embedded, ids)])
+                pooled = torch.stack([h.float().mean(0) for h in states])
+                vectors = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
+            with self._lock:
+                for t, v in zip(missing, vectors):
+                    found[t] = v
+                    self._vectors[t] = v
+                while len(self._vectors) > 16 * self.cache_size:
+                    self._vectors.popitem(last=False)
+        return np.stack([found[t] for t in texts]) if texts else np.zeros((0, 0), dtype=np.float32)
 
 
 @functools.lru_cache(maxsize=8)

@@ -8,6 +8,7 @@ inappropriate ones (`Synonym Sentence`, or `Privacy information`).
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ DESCRIPTIONS = {
     "injection": "an instruction aimed at the AI model (prompt injection)",
 }
 GOOD_KEYS = ("Generated Information", "Non-private Information")
+ANSWER_KEY = "Simple Answer"  # the record's true answer to its question, when the pool gives one
 BAD_KEYS = {"Synonym Sentence": "false_claim", "Privacy information": "private"}
 
 
@@ -34,6 +36,7 @@ class PoolRecord:
     good: tuple[str, ...]
     bad: tuple[str, ...]
     category: str
+    answer: str = ""  # the true answer as a statement ("Yes, " / "No, " removed), or ""
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,17 @@ def _sentences(value) -> tuple[str, ...]:
     return tuple(s.strip() for s in value or [] if isinstance(s, str) and s.strip())
 
 
+def answer_statement(value) -> str:
+    """A pool's `Simple Answer` as a plain statement: "No, X did not..." -> "X did not...".
+
+    A "Yes" answer gives "": it may agree with the record's claim (a fakenews record's claim is
+    not always false), so it cannot be labelled appropriate beside a claim labelled false."""
+    if not isinstance(value, str) or re.match(r"yes\b", value.strip(), flags=re.IGNORECASE):
+        return ""
+    text = re.sub(r"^no\b[,.!:;]?\s*", "", value.strip(), flags=re.IGNORECASE)
+    return text[:1].upper() + text[1:] if len(text.split()) >= 3 else ""
+
+
 def read_pool(path: str | Path) -> list[PoolRecord]:
     data = load_json(path, list, "a testbed pool: a JSON list of records")
     out = []
@@ -63,7 +77,7 @@ def read_pool(path: str | Path) -> list[PoolRecord]:
             raise InvalidInputError(msg)
         good, bad = _sentences(rec[good_key]), _sentences(rec[bad_key])
         if good or bad:
-            out.append(PoolRecord(str(rec["Question"]), good, bad, BAD_KEYS[bad_key]))
+            out.append(PoolRecord(str(rec["Question"]), good, bad, BAD_KEYS[bad_key], answer_statement(rec.get(ANSWER_KEY))))
     return out
 
 
@@ -83,7 +97,7 @@ def _insert(rng: random.Random, items: list[tuple[str, int]], extra: Iterable[tu
 
 
 def pool_examples(records: Sequence[PoolRecord], rng: random.Random, written: Iterator[tuple[str, str]],
-                  whole: float = 0.0) -> list[SentenceExample]:
+                  whole: float = 0.0, answers: float = 0.0) -> list[SentenceExample]:
     """Two passages per record: its appropriate sentences with one inappropriate sentence inserted,
     and the rest of its inappropriate sentences among one or two appropriate ones (sometimes a
     third: one appropriate sentence alone); written samples (other categories and their
@@ -92,6 +106,11 @@ def pool_examples(records: Sequence[PoolRecord], rng: random.Random, written: It
     With probability `whole` the second passage is the whole record instead: every appropriate
     sentence and every inappropriate one, so that the model also sees several restatements of
     one false claim side by side, as a retrieved page that repeats a claim holds them.
+
+    With probability `answers` the record's true answer (its `Simple Answer` as a statement),
+    labelled appropriate, goes into one of the two passages: it restates the appropriate
+    sentences and contradicts the false claim, so being restated is not what makes a sentence
+    inappropriate; what it says is.
     """
     out = []
     for r in records:
@@ -104,6 +123,9 @@ def pool_examples(records: Sequence[PoolRecord], rng: random.Random, written: It
             second = _insert(rng, good, bad)
         else:
             second = _insert(rng, rng.sample(good, k=min(len(good), rng.randint(1, 2))), bad[1:])
+        if answers > 0 and r.answer and rng.random() < answers:
+            k = rng.randrange(2)
+            first, second = (_insert(rng, first, [(r.answer, 0)]), second) if k == 0 else (first, _insert(rng, second, [(r.answer, 0)]))
         # a lone appropriate sentence: being short and on the question's topic is not being false
         lone = [rng.choice(good)] if good and rng.random() < 0.3 else []
         for items in (first, second, lone):
@@ -151,14 +173,15 @@ def counterfactual_examples(path: str | Path, rng: random.Random, limit: int | N
 
 
 def build_examples(paths: Iterable[str | Path], *, records: int | None = None, written: int = 600,
-                   unfamiliar: int = 200, whole: float = 0.0, restate: float = 0.0,
+                   unfamiliar: int = 200, whole: float = 0.0, restate: float = 0.0, answers: float = 0.0,
                    seed: int = 0) -> list[SentenceExample]:
     """Training passages from the first `records` records of each pool (a LitM NQ-Open file gives
     counterfactual claims instead) plus `written` samples per category, and `unfamiliar` questions
     about invented firms and people answered plainly (appropriate: unfamiliar is not false).
     `whole`: the share of pool records that also appear whole (see `pool_examples`); `restate`: the
-    share of QA passages that also get a true one-line restatement (see `counterfactual_examples`)."""
-    for name, value in (("whole", whole), ("restate", restate)):
+    share of QA passages that also get a true one-line restatement (see `counterfactual_examples`);
+    `answers`: the share of pool records whose true answer joins one of their passages (see `pool_examples`)."""
+    for name, value in (("whole", whole), ("restate", restate), ("answers", answers)):
         if not 0.0 <= value <= 1.0:
             msg = f"{name} must lie in [0, 1] (a share of the passages), got {value!r}."
             raise InvalidInputError(msg)
@@ -171,7 +194,7 @@ def build_examples(paths: Iterable[str | Path], *, records: int | None = None, w
     pools = [read_pool(p)[:records] if records else read_pool(p) for p in paths if p not in qa]
     examples: list[SentenceExample] = []
     for pool in pools:
-        examples += pool_examples(pool, rng, samples, whole)
+        examples += pool_examples(pool, rng, samples, whole, answers)
     rest = list(samples)
     goods = [s for pool in pools for r in pool for s in r.good]
     for i in range(0, len(rest), 2):  # the remaining written samples, inside appropriate context

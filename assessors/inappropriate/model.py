@@ -8,18 +8,22 @@ read in windows of whole sentences.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
+
 
 from ragarbiter.training import LoraSettings
 
 from ..adapted import AdaptedEncoder, AdaptedParts
 from ..backbone import PairEncoding, padded_states, run_blocks
 from ..text import Sentence, split_sentences
+from .config import RESTATED_AT, InappropriateConfig
 from .data import CATEGORIES
 
 
@@ -105,13 +109,50 @@ class SentenceVerdict:
     score: float  # probability that the sentence is inappropriate
     category: str  # the most likely inappropriate category
     also: tuple[str, ...] = ()  # other inappropriate categories at least ALSO_AT likely
+    restatements: int = 0  # sentences of its passage that restate it, left out when it was judged
+
+
+CLEAR = 0.2  # a verdict this close to 0 or 1 is not read again apart from its restatements
+MAY_RESTATE = 0.1  # word overlap (Jaccard) below which two sentences are not compared by meaning
+_STOPWORDS = frozenset("a an the of in on at to for by with and or is are was were be been it its this that as "
+                       "from has have had not no do does did will would could may might can".split())
+
+
+def _content_words(text: str) -> frozenset[str]:
+    return frozenset(w for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS)
+
+
+def _may_restate(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Whether two sentences share enough words to be compared by meaning. On the testbed pools'
+    first 600 records, 99% of the pairs the sentence embeddings call restatements pass."""
+    return bool(a and b) and len(a & b) / len(a | b) >= MAY_RESTATE
+
+
+def _joined(texts: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
+    """Sentences joined by one space, with their spans in the joined text."""
+    spans, pos = [], 0
+    for t in texts:
+        spans.append((pos, pos + len(t)))
+        pos += len(t) + 1
+    return " ".join(texts), spans
 
 
 class SentenceScorer:
-    """Inference: split passages into sentences and score each one for the question."""
+    """Inference: split passages into sentences and score each one for the question.
 
-    def __init__(self, adapter: str | Path | None = None, *, device: str | None = None) -> None:
+    A sentence that other sentences of its passage restate (cosine similarity of their
+    all-MiniLM-L6-v2 sentence embeddings at least `restated_at`) is judged a second time with
+    them left out, and that verdict is the one kept. A page that pushes a claim tends to repeat it, and each
+    restatement makes the claim look like the context that should vouch for it; read apart,
+    the claim meets only the rest of the passage. Pass `restated_at=None` to judge every
+    sentence in its whole passage only.
+    """
+
+    def __init__(self, adapter: str | Path | None = None, *, device: str | None = None,
+                 restated_at: float | None = RESTATED_AT) -> None:
+        InappropriateConfig(restated_at=restated_at)  # checks the value
         self.adapter = Path(adapter) if adapter is not None else default_adapter_dir()
+        self.restated_at = restated_at
         self._adapted = AdaptedParts(self.adapter, lambda hidden, settings: SentenceHead(hidden), device)
 
     @property
@@ -142,7 +183,6 @@ class SentenceScorer:
 
         `sentences` gives each text's sentence spans when they are known (else they are split here).
         """
-        backbone, layers, head = self._parts
         split = list(sentences) if sentences is not None else [split_sentences(t) for t in texts]
         chunks, owners = [], []  # (chunk text, sentence spans within it), (text index, sentence indices)
         for ti, (text, sents) in enumerate(zip(texts, split)):
@@ -156,12 +196,11 @@ class SentenceScorer:
         verdicts: list[list[SentenceVerdict]] = [[] for _ in texts]
         if not chunks:
             return verdicts
-        encodings, states = backbone.bottom(question, [c for c, _ in chunks])
-        sb = sentence_batch(encodings, [sp for _, sp in chunks])
-        with torch.inference_mode():
-            hidden, _ = padded_states(run_blocks(layers, states), backbone.device)
-            probs = head(hidden.float(), sb["token_sentence"].to(backbone.device),
-                         sb["sentence_row"].to(backbone.device)).softmax(-1).cpu()
+        probs = self._probabilities(question, chunks)
+        restated = [0] * len(probs)
+        if self.restated_at is not None:
+            rows = {(ti, si): k for k, (ti, si) in enumerate((ti, si) for ti, indices in owners for si in indices)}
+            probs, restated = self._apart(question, split, rows, probs)
         k = 0
         for ti, indices in owners:
             for si in indices:
@@ -169,6 +208,63 @@ class SentenceScorer:
                 category = CATEGORIES[1 + int(p[1:].argmax())]
                 also = tuple(CATEGORIES[c] for c in range(1, len(CATEGORIES))
                              if CATEGORIES[c] != category and float(p[c]) >= ALSO_AT)
-                verdicts[ti].append(SentenceVerdict(split[ti][si], float(1.0 - p[0]), category, also))
+                verdicts[ti].append(SentenceVerdict(split[ti][si], float(1.0 - p[0]), category, also, restated[k]))
                 k += 1
         return verdicts
+
+    def _probabilities(self, question: str, chunks: Sequence[tuple[str, Sequence[tuple[int, int]]]]) -> torch.Tensor:
+        """(S, C) category probabilities of every sentence of every (text, sentence spans) chunk, in order."""
+        backbone, layers, head = self._parts
+        encodings, states = backbone.bottom(question, [c for c, _ in chunks])
+        sb = sentence_batch(encodings, [sp for _, sp in chunks])
+        with torch.inference_mode():
+            hidden, _ = padded_states(run_blocks(layers, states), backbone.device)
+            return head(hidden.float(), sb["token_sentence"].to(backbone.device),
+                        sb["sentence_row"].to(backbone.device)).softmax(-1).cpu()
+
+    def _apart(self, question: str, split: Sequence[list[Sentence]], rows: dict[tuple[int, int], int],
+               probs: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+        """Judge each restated sentence again in its text without its restatements (see the class).
+
+        `rows` maps (text index, sentence index) to the sentence's row in `probs`. Only sentences
+        whose verdict is not already clear are read again, and only pairs that share words
+        (`_may_restate`) are compared by meaning, so clean passages cost little. The view left is
+        read in windows like any text; the sentence's own window gives its verdict."""
+        restated = [0] * len(probs)
+        doubtful = ((probs[:, 0] > CLEAR) & (probs[:, 0] < 1.0 - CLEAR)).tolist()
+        candidates = {}  # (text index, sentence index) -> the sentences of its text that may restate it
+        for ti, sents in enumerate(split):
+            words = None
+            for a in range(len(sents)):
+                if len(sents) < 2 or not doubtful[rows[(ti, a)]]:
+                    continue
+                words = words or [_content_words(s.text) for s in sents]
+                near = [b for b in range(len(sents)) if b != a and _may_restate(words[a], words[b])]
+                if near:
+                    candidates[(ti, a)] = near
+        if not candidates:
+            return probs, restated
+        texts = list(dict.fromkeys(split[ti][k].text for (ti, a), near in candidates.items() for k in (a, *near)))
+        vectors = dict(zip(texts, self._parts[0].sentence_vectors(texts)))
+        chunks, targets = [], []
+        for (ti, a), near in candidates.items():
+            sents = split[ti]
+            drop = {b for b in near if float(vectors[sents[a].text] @ vectors[sents[b].text]) >= self.restated_at}
+            if not drop:
+                continue
+            keep = [b for b in range(len(sents)) if b not in drop]
+            text, spans = _joined([sents[b].text for b in keep])
+            view = [Sentence(x, y, text[x:y]) for x, y in spans]
+            first, last = next(w for w in self.windows(question, view) if w[0] <= keep.index(a) < w[1])
+            chunks.append((text[spans[first][0]:spans[last - 1][1]],
+                           [(x - spans[first][0], y - spans[first][0]) for x, y in spans[first:last]]))
+            targets.append((rows[(ti, a)], keep.index(a) - first, len(drop)))
+        if not chunks:
+            return probs, restated
+        again = self._probabilities(question, chunks)
+        firsts = np.cumsum([0] + [len(spans) for _, spans in chunks])
+        probs = probs.clone()
+        for (k, local, left_out), first in zip(targets, firsts):
+            probs[k] = again[int(first) + local]
+            restated[k] = left_out
+        return probs, restated

@@ -12,7 +12,7 @@ from ragarbiter.stage import Stage, drop, judge
 from ragarbiter.types import Context, Judgement, Passage
 
 from ..text import join_without
-from .config import InappropriateConfig
+from .config import RESTATED_AT, InappropriateConfig
 from .data import DESCRIPTIONS
 from .model import SentenceScorer, SentenceVerdict
 
@@ -36,14 +36,14 @@ class InappropriateFilter(Stage):
     name = "inappropriate"
 
     def __init__(self, adapter: str | None = None, *, threshold: float = 0.5, device: str | None = None,
-                 scorer: SentenceScorer | None = None) -> None:
-        self.config = InappropriateConfig(adapter=adapter, threshold=threshold, device=device)
+                 restated_at: float | None = RESTATED_AT, scorer: SentenceScorer | None = None) -> None:
+        self.config = InappropriateConfig(adapter=adapter, threshold=threshold, device=device, restated_at=restated_at)
         self._scorer = scorer
 
     @property
     def scorer(self) -> SentenceScorer:
         if self._scorer is None:
-            self._scorer = shared_sentence_scorer(self.config.adapter, self.config.device)
+            self._scorer = shared_sentence_scorer(self.config.adapter, self.config.device, self.config.restated_at)
         return self._scorer
 
     def _run(self, context: Context) -> Context:
@@ -73,7 +73,8 @@ class InappropriateFilter(Stage):
 
     def _reason(self, verdicts: list[SentenceVerdict], bad: list[int]) -> tuple[str, float]:
         parts = [f"{' and '.join(DESCRIPTIONS[c] for c in (verdicts[i].category, *verdicts[i].also))} "
-                 f"({verdicts[i].score:.2f}): {_quote(verdicts[i].sentence.text)}" for i in bad]
+                 f"({verdicts[i].score:.2f}{_apart(verdicts[i].restatements)}): {_quote(verdicts[i].sentence.text)}"
+                 for i in bad]
         reason = f"removed {len(bad)} of {len(verdicts)} sentences: " + "; ".join(parts)
         return reason, max(verdicts[i].score for i in bad)
 
@@ -85,10 +86,17 @@ class InappropriateFilter(Stage):
         return passage.evolve(text=join_without(passage.text, sentences, set(bad)), metadata=metadata)
 
 
+def _apart(restatements: int) -> str:
+    if not restatements:
+        return ""
+    return f", judged without its {restatements} restatement{'s' if restatements > 1 else ''} in the passage"
+
+
 @functools.lru_cache(maxsize=8)
-def shared_sentence_scorer(adapter: str | None = None, device: str | None = None) -> SentenceScorer:
-    """One scorer per (adapter, device) in a process: the model loads once."""
-    return SentenceScorer(adapter, device=device)
+def shared_sentence_scorer(adapter: str | None = None, device: str | None = None,
+                           restated_at: float | None = RESTATED_AT) -> SentenceScorer:
+    """One scorer per (adapter, device, restated_at) in a process: the model loads once."""
+    return SentenceScorer(adapter, device=device, restated_at=restated_at)
 
 
 @register_stage("inappropriate")

@@ -19,6 +19,10 @@ def register(sub) -> None:
     p.add_argument("--data", required=True, metavar="FILE", help="testbed pool .json")
     p.add_argument("--adapter", metavar="DIR", help="adapter folder from `ragarbiter train inappropriate` (default: shipped)")
     p.add_argument("--threshold", type=float, default=0.5, help="removal threshold (default: 0.5)")
+    p.add_argument("--restated-at", type=float, default=None, metavar="COS",
+                   help="similarity from which two sentences of a passage count as restatements, each judged without "
+                        "the other (default: the scorer's own, 0.8); the same filter judging every sentence in its "
+                        "whole passage is reported beside it")
     p.add_argument("--start", type=int, default=0, metavar="N", help="skip the first N records (e.g. those trained on)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="use at most N records")
     add_json_arg(p)
@@ -49,30 +53,40 @@ def run(args: argparse.Namespace) -> int:
     if not records:
         msg = f"{args.data} has no records from index {args.start}. Lower --start or pass a larger pool."
         raise EmptyCorpusError(msg)
-    scorer = SentenceScorer(args.adapter).load()
+    scorer = SentenceScorer(args.adapter, **({} if args.restated_at is None else {"restated_at": args.restated_at})).load()
     examples = [bench_example(r, seed=args.start + i) for i, r in enumerate(records)]
-    scores, labels = [], []
+    scores, plain, restated, labels = [], [], 0, []
     start = time.perf_counter()
     for ex in tqdm(examples, desc="passages", disable=args.json):  # one question per record
         text, spans = joined(ex.sentences)
         [verdicts] = scorer.score(ex.query, [text], sentences=[spans])
         scores += [v.score for v in verdicts]
+        restated += sum(v.restatements > 0 for v in verdicts)
         labels += [int(y > 0) for y in ex.labels]
     seconds = time.perf_counter() - start
-    scores, labels = np.array(scores), np.array(labels)
+    within, scorer.restated_at = scorer.restated_at, None
+    for ex in tqdm(examples, desc="passages, whole only", disable=args.json):
+        text, spans = joined(ex.sentences)
+        plain += [v.score for v in scorer.score(ex.query, [text], sentences=[spans])[0]]
+    scores, plain, labels = np.array(scores), np.array(plain), np.array(labels)
     majority = int(labels.mean() >= 0.5)
+    metrics = ("precision", "recall", "f1", "auroc")
     filt = binary_report(scores, labels, args.threshold)
+    whole = binary_report(plain, labels, args.threshold)
     base = binary_report(np.full(len(labels), float(majority)), labels, 0.5)
     result = {"data": str(args.data), "n_records": len(records), "n_sentences": int(len(labels)),
-              "n_inappropriate": int(labels.sum()), "start": args.start,
-              "filter": {k: filt[k] for k in ("precision", "recall", "f1", "auroc")},
-              "baseline_majority": {k: base[k] for k in ("precision", "recall", "f1", "auroc")},
+              "n_inappropriate": int(labels.sum()), "start": args.start, "restated_at": within,
+              "n_read_apart": int(restated),
+              "filter": {k: filt[k] for k in metrics},
+              "filter_whole_passage_only": {k: whole[k] for k in metrics},
+              "baseline_majority": {k: base[k] for k in metrics},
               "ms_per_passage": round(1000 * seconds / len(examples), 1)}
     if args.json:
         print_json(result)
     else:
-        print(f"{result['n_sentences']} sentences ({result['n_inappropriate']} inappropriate) from {args.data}")
-        for name in ("filter", "baseline_majority"):
+        print(f"{result['n_sentences']} sentences ({result['n_inappropriate']} inappropriate) from {args.data}; "
+              f"{restated} judged apart from their restatements (similarity >= {within})")
+        for name in ("filter", "filter_whole_passage_only", "baseline_majority"):
             m = result[name]
-            print(f"{name:18} P {m['precision']:.4f}  R {m['recall']:.4f}  F1 {m['f1']:.4f}  AUROC {m['auroc']:.4f}")
+            print(f"{name:26} P {m['precision']:.4f}  R {m['recall']:.4f}  F1 {m['f1']:.4f}  AUROC {m['auroc']:.4f}")
     return 0

@@ -33,6 +33,10 @@ def register(sub) -> None:
                    help="share (0 to 1) of LitM NQ-Open passages that also get a one-line restatement of the true "
                         "answer, labelled appropriate, so that restating a fact is not taken for a false claim "
                         "(default: 0 = none; measured, not shipped)")
+    p.add_argument("--answers", type=float, default=0.0, metavar="P",
+                   help="share (0 to 1) of pool records whose true answer (the pool's `Simple Answer`, as a statement) "
+                        "joins one of their passages, labelled appropriate: it restates the appropriate sentences and "
+                        "contradicts the false claim (default: 0 = none)")
     add_encoder_args(p, "inappropriate")
     add_train_args(p, batch_size=16)
     add_json_arg(p)
@@ -47,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     manifest = train_inappropriate(args.data, train_config(args), lora=lora_settings(args),
                                    spec=BackboneSpec(split=args.split, max_length=args.max_length),
                                    records=args.records, written=args.written, unfamiliar=args.unfamiliar,
-                                   whole=args.whole, restate=args.restate,
+                                   whole=args.whole, restate=args.restate, answers=args.answers,
                                    eval_fraction=args.eval_fraction,
                                    resume=args.resume)
     return report(args, manifest)

@@ -52,7 +52,8 @@ def test_bench_inappropriate_scores_every_sentence(tmp_path, capsys):
     out = last_json(capsys)
     assert out["n_sentences"] == 5 and out["n_inappropriate"] == 2
     assert out["baseline_majority"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "auroc": 0.5}
-    assert set(out["filter"]) == {"precision", "recall", "f1", "auroc"}
+    assert set(out["filter"]) == set(out["filter_whole_passage_only"]) == {"precision", "recall", "f1", "auroc"}
+    assert out["restated_at"] == 0.8 and 0 <= out["n_read_apart"] <= 5
 
 
 def test_bench_poison_compares_defended_and_undefended_retrieval(tmp_path, capsys):
@@ -116,5 +117,5 @@ def test_train_inappropriate_defaults_to_the_shipped_data_recipe():
     args = build_parser().parse_args(["train", "inappropriate", "--data", "x.json", "--out", "d"])
     manifest = Path(ragarbiter.assessors.__file__).parent / "inappropriate" / "default" / "manifest.json"
     shipped = json.loads(manifest.read_text())["hyperparameters"]
-    assert (args.whole, args.restate, args.unfamiliar) == (shipped["whole_records"], shipped["restated"],
-                                                          shipped["unfamiliar_questions"])
+    assert (args.whole, args.restate, args.answers, args.unfamiliar) == (
+        shipped["whole_records"], shipped["restated"], shipped.get("answers", 0.0), shipped["unfamiliar_questions"])

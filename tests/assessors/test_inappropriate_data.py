@@ -134,3 +134,31 @@ def test_true_restatements_of_the_answer_are_labelled_appropriate(tmp_path):
     assert all(not any(a in s for a in answers[q]) for s, y, q in with_true if y != 0)  # false ones name another
     without = restatements(build_examples([write_pool(tmp_path / "pool.json"), litm], written=0, restate=0.0))
     assert all(y != 0 for _, y, _ in without)  # without it, every one-line claim is a false one
+
+
+def test_a_records_true_answer_joins_one_of_its_passages_as_appropriate(tmp_path):
+    from ragarbiter.assessors.inappropriate.data import answer_statement
+
+    assert answer_statement("No, the beer market in Georgia is diverse.") == "The beer market in Georgia is diverse."
+    assert answer_statement("Michel Denisot speaks French.") == "Michel Denisot speaks French."
+    assert answer_statement("Yes, Providence was a sanctuary city.") == ""  # may agree with the claim
+    assert answer_statement("No.") == "" and answer_statement(None) == ""
+    path = tmp_path / "pool.json"
+    good = ["The lighthouse was built in 1871.", "Its lamp burns paraffin.", "Puffins nest on the cliffs."]
+    bad = ["The lighthouse was built by Gustave Eiffel.", "Gustave Eiffel designed the Kestrel Bay lighthouse."]
+    answer = "No, the harbour engineer Margit Holm designed it."
+    path.write_text(json.dumps([{"Question": f"Who built lighthouse {k}?", "Generated Information": good,
+                                 "Synonym Sentence": bad, "Simple Answer": answer} for k in range(20)]))
+    assert {r.answer for r in read_pool(path)} == {"The harbour engineer Margit Holm designed it."}
+
+    def with_answer(examples):
+        return [ex for ex in examples if "The harbour engineer Margit Holm designed it." in ex.sentences]
+
+    every = build_examples([path], written=0, unfamiliar=0, answers=1.0, seed=0)
+    assert len(with_answer(every)) == 20  # once per record, in one of its passages
+    for ex in with_answer(every):
+        assert dict(zip(ex.sentences, ex.labels))["The harbour engineer Margit Holm designed it."] == 0
+        assert 1 in ex.labels  # beside a restatement of the false claim it contradicts
+    assert not with_answer(build_examples([path], written=0, unfamiliar=0, answers=0.0, seed=0))
+    with pytest.raises(InvalidInputError, match="answers must lie in"):
+        build_examples([path], answers=-0.1)
