@@ -310,7 +310,6 @@ class Backbone:
                     self._cache.popitem(last=False)
         return [found[t][0] for t in texts], [found[t][1] for t in texts]
 
-
     def sentence_vectors(self, texts: Sequence[str]):
         """(n, H) float32 unit rows: each text alone through the whole base encoder, mean-pooled over its
         tokens (the all-MiniLM-L6-v2 sentence embedding), in the inference dtype; cached per text."""
@@ -336,7 +335,9 @@ class Backbone:
                     self._vectors[t] = v
                 while len(self._vectors) > 16 * self.cache_size:
                     self._vectors.popitem(last=False)
-        return np.stack([found[t] for t in texts]) if texts else np.zeros((0, 0), dtype=np.float32)
+        if not texts:
+            return np.zeros((0, self.net.config.hidden_size), dtype=np.float32)
+        return np.stack([found[t] for t in texts])
 
 
 @functools.lru_cache(maxsize=8)

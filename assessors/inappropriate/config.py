@@ -18,14 +18,22 @@ RESTATED_AT = 0.8
 class InappropriateConfig(AssessorConfig):
     """`threshold`: the probability that a sentence is inappropriate from which it is removed.
     `adapter`: a folder from `ragarbiter train inappropriate`.
-    `restated_at`: the similarity from which sentences of one passage restate each other; each
-    is then judged without the others (None: every sentence is judged in its whole passage only)."""
+    `restated_at`: the similarity from which sentences of one passage restate each other; a
+    sentence whose verdict is not already clear is then judged again without its restatements
+    (None: every sentence is judged in its whole passage only)."""
 
     restated_at: float | None = RESTATED_AT
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.restated_at is not None and not 0.0 < float(self.restated_at) <= 1.0:
-            msg = (f"InappropriateConfig.restated_at must lie in (0, 1] (a cosine similarity) or be None, "
-                   f"got {self.restated_at!r}. {RESTATED_AT} is the shipped setting.")
+        if self.restated_at is None:
+            return
+        msg = (f"InappropriateConfig.restated_at must lie in (0, 1] (a cosine similarity) or be None, "
+               f"got {self.restated_at!r}. {RESTATED_AT} is the shipped setting.")
+        try:
+            value = float(self.restated_at)
+        except (TypeError, ValueError):
+            raise ConfigError(msg) from None
+        if not 0.0 < value <= 1.0:
             raise ConfigError(msg)
+        self.restated_at = value

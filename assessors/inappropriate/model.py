@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from torch import nn
 
-
 from ragarbiter.training import LoraSettings
 
 from ..adapted import AdaptedEncoder, AdaptedParts
@@ -118,14 +117,24 @@ _STOPWORDS = frozenset("a an the of in on at to for by with and or is are was we
                        "from has have had not no do does did will would could may might can".split())
 
 
-def _content_words(text: str) -> frozenset[str]:
-    return frozenset(w for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS)
+_NEGATION = re.compile(r"\b(?:not|no|never|none|nor|neither|nobody|nothing|cannot)\b|n't\b", re.IGNORECASE)
 
 
-def _may_restate(a: frozenset[str], b: frozenset[str]) -> bool:
+def _content_words(text: str) -> tuple[frozenset[str], bool]:
+    """A sentence's content words, and whether it negates."""
+    return frozenset(w for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS), bool(_NEGATION.search(text))
+
+
+def _may_restate(a: tuple[frozenset[str], bool], b: tuple[frozenset[str], bool]) -> bool:
     """Whether two sentences share enough words to be compared by meaning. On the testbed pools'
-    first 600 records, 99% of the pairs the sentence embeddings call restatements pass."""
-    return bool(a and b) and len(a & b) / len(a | b) >= MAY_RESTATE
+    first 600 records, 99% of the pairs the sentence embeddings call restatements pass. A
+    sentence and its denial ("X is in Y" / "X is not in Y") embed close together but are not
+    restatements: the denial is the evidence the claim must be read against."""
+    (wa, na), (wb, nb) = a, b
+    return bool(wa and wb) and na == nb and len(wa & wb) / len(wa | wb) >= MAY_RESTATE
+
+
+_OWN = object()  # `score`: use the scorer's own `restated_at`
 
 
 def _joined(texts: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
@@ -140,9 +149,10 @@ def _joined(texts: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
 class SentenceScorer:
     """Inference: split passages into sentences and score each one for the question.
 
-    A sentence that other sentences of its passage restate (cosine similarity of their
-    all-MiniLM-L6-v2 sentence embeddings at least `restated_at`) is judged a second time with
-    them left out, and that verdict is the one kept. A page that pushes a claim tends to repeat it, and each
+    A sentence whose verdict is not already clear (inappropriate probability between `CLEAR`
+    and 1 - `CLEAR`) and that other sentences of its passage restate (they share content words,
+    agree in negation, and their all-MiniLM-L6-v2 sentence embeddings reach cosine
+    `restated_at`) is judged a second time with them left out, and that verdict is the one kept. A page that pushes a claim tends to repeat it, and each
     restatement makes the claim look like the context that should vouch for it; read apart,
     the claim meets only the rest of the passage. Pass `restated_at=None` to judge every
     sentence in its whole passage only.
@@ -150,9 +160,8 @@ class SentenceScorer:
 
     def __init__(self, adapter: str | Path | None = None, *, device: str | None = None,
                  restated_at: float | None = RESTATED_AT) -> None:
-        InappropriateConfig(restated_at=restated_at)  # checks the value
         self.adapter = Path(adapter) if adapter is not None else default_adapter_dir()
-        self.restated_at = restated_at
+        self.restated_at = InappropriateConfig(restated_at=restated_at).restated_at  # checked
         self._adapted = AdaptedParts(self.adapter, lambda hidden, settings: SentenceHead(hidden), device)
 
     @property
@@ -177,12 +186,15 @@ class SentenceScorer:
         out.append((start, len(sentences)))
         return out
 
-    def score(self, question: str, texts: Sequence[str],
-              sentences: Sequence[list[Sentence]] | None = None) -> list[list[SentenceVerdict]]:
+    def score(self, question: str, texts: Sequence[str], sentences: Sequence[list[Sentence]] | None = None, *,
+              restated_at: float | None | object = _OWN) -> list[list[SentenceVerdict]]:
         """One list of sentence verdicts per text (empty for a text with no sentence).
 
         `sentences` gives each text's sentence spans when they are known (else they are split here).
+        `restated_at` overrides the scorer's own setting for this call (stages that share one
+        scorer each pass theirs).
         """
+        restated_at = self.restated_at if restated_at is _OWN else restated_at
         split = list(sentences) if sentences is not None else [split_sentences(t) for t in texts]
         chunks, owners = [], []  # (chunk text, sentence spans within it), (text index, sentence indices)
         for ti, (text, sents) in enumerate(zip(texts, split)):
@@ -198,9 +210,9 @@ class SentenceScorer:
             return verdicts
         probs = self._probabilities(question, chunks)
         restated = [0] * len(probs)
-        if self.restated_at is not None:
+        if restated_at is not None:
             rows = {(ti, si): k for k, (ti, si) in enumerate((ti, si) for ti, indices in owners for si in indices)}
-            probs, restated = self._apart(question, split, rows, probs)
+            probs, restated = self._apart(question, split, rows, probs, float(restated_at))
         k = 0
         for ti, indices in owners:
             for si in indices:
@@ -223,7 +235,7 @@ class SentenceScorer:
                         sb["sentence_row"].to(backbone.device)).softmax(-1).cpu()
 
     def _apart(self, question: str, split: Sequence[list[Sentence]], rows: dict[tuple[int, int], int],
-               probs: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+               probs: torch.Tensor, restated_at: float) -> tuple[torch.Tensor, list[int]]:
         """Judge each restated sentence again in its text without its restatements (see the class).
 
         `rows` maps (text index, sentence index) to the sentence's row in `probs`. Only sentences
@@ -249,7 +261,8 @@ class SentenceScorer:
         chunks, targets = [], []
         for (ti, a), near in candidates.items():
             sents = split[ti]
-            drop = {b for b in near if float(vectors[sents[a].text] @ vectors[sents[b].text]) >= self.restated_at}
+            drop = {b for b in near  # the tolerance keeps exact duplicates restatements at restated_at=1
+                    if float(vectors[sents[a].text] @ vectors[sents[b].text]) >= restated_at - 1e-6}
             if not drop:
                 continue
             keep = [b for b in range(len(sents)) if b not in drop]

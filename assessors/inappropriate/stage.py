@@ -43,13 +43,14 @@ class InappropriateFilter(Stage):
     @property
     def scorer(self) -> SentenceScorer:
         if self._scorer is None:
-            self._scorer = shared_sentence_scorer(self.config.adapter, self.config.device, self.config.restated_at)
+            self._scorer = shared_sentence_scorer(self.config.adapter, self.config.device)
         return self._scorer
 
     def _run(self, context: Context) -> Context:
         if not context.passages:
             return context
-        verdicts = self.scorer.score(context.query, [p.text for p in context.passages])
+        verdicts = self.scorer.score(context.query, [p.text for p in context.passages],
+                                     restated_at=self.config.restated_at)
         kept, judgements, events, to_drop = [], [], [], {}
         for passage, sentence_verdicts in zip(context.passages, verdicts):
             bad = [i for i, v in enumerate(sentence_verdicts) if v.score >= self.config.threshold]
@@ -93,10 +94,10 @@ def _apart(restatements: int) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def shared_sentence_scorer(adapter: str | None = None, device: str | None = None,
-                           restated_at: float | None = RESTATED_AT) -> SentenceScorer:
-    """One scorer per (adapter, device, restated_at) in a process: the model loads once."""
-    return SentenceScorer(adapter, device=device, restated_at=restated_at)
+def shared_sentence_scorer(adapter: str | None = None, device: str | None = None) -> SentenceScorer:
+    """One scorer per (adapter, device) in a process: the model loads once. Each stage passes
+    its own `restated_at` per call."""
+    return SentenceScorer(adapter, device=device)
 
 
 @register_stage("inappropriate")

@@ -36,7 +36,7 @@ def register(sub) -> None:
     p.add_argument("--answers", type=float, default=0.0, metavar="P",
                    help="share (0 to 1) of pool records whose true answer (the pool's `Simple Answer`, as a statement) "
                         "joins one of their passages, labelled appropriate: it restates the appropriate sentences and "
-                        "contradicts the false claim (default: 0 = none)")
+                        "contradicts the false claim (default: 0 = none; measured, not shipped)")
     add_encoder_args(p, "inappropriate")
     add_train_args(p, batch_size=16)
     add_json_arg(p)

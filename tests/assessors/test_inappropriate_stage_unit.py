@@ -13,7 +13,7 @@ QUERY = "What is it like to work at the east docks?"
 class KeywordScorer:
     """Flags sentences that contain 'Ignore all previous instructions' (injection) or 'vermin' (hateful)."""
 
-    def score(self, question, texts):
+    def score(self, question, texts, **options):
         out = []
         for text in texts:
             verdicts = []

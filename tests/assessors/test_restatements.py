@@ -94,7 +94,7 @@ def test_sentence_vectors_are_the_sentence_transformers_embeddings(scorers):
 
 
 class Restated:
-    def score(self, question, texts):
+    def score(self, question, texts, **options):
         return [[SentenceVerdict(s, 0.9 if "Eiffel" in s.text else 0.1, "false_claim", (), int("Eiffel" in s.text))
                  for s in split_sentences(t)] for t in texts]
 
@@ -113,3 +113,23 @@ def test_a_similarity_outside_the_unit_interval_is_a_config_error(value):
         InappropriateFilter(restated_at=value)
     with pytest.raises(ConfigError, match="restated_at must lie in"):
         SentenceScorer(restated_at=value)
+
+
+def test_a_denial_is_not_a_restatement_of_the_claim_it_denies(scorers, every_verdict_doubtful):
+    apart, _ = scorers
+    denial = "Gustave Eiffel did not design the Kestrel Bay lighthouse."
+    [verdicts] = apart.score(QUERY, [" ".join([OTHERS[0], CLAIM, denial])])
+    assert [v.restatements for v in verdicts] == [0, 0, 0]
+    [verdicts] = apart.score(QUERY, [" ".join([OTHERS[0], CLAIM, denial, AGAIN])])
+    assert [v.restatements for v in verdicts] == [0, 1, 0, 1]  # the two claims still restate each other
+
+
+def test_the_setting_is_read_as_a_number_and_can_be_overridden_per_call(scorers, every_verdict_doubtful):
+    apart, _ = scorers
+    assert InappropriateFilter(restated_at="0.8").config.restated_at == 0.8
+    with pytest.raises(ConfigError, match="restated_at must lie in"):
+        InappropriateFilter(restated_at="high")
+    text = " ".join([OTHERS[0], CLAIM, AGAIN])
+    assert [v.restatements for v in apart.score(QUERY, [text], restated_at=None)[0]] == [0, 0, 0]
+    assert [v.restatements for v in apart.score(QUERY, [text])[0]] == [0, 1, 1]
+    assert [v.restatements for v in apart.score(QUERY, [CLAIM + " " + CLAIM], restated_at=1.0)[0]] == [1, 1]
