@@ -235,7 +235,9 @@ class Backbone:
         self._device = device
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[str, str], tuple[PairEncoding, object]] = OrderedDict()
-        self._vectors: OrderedDict[str, object] = OrderedDict()
+        from ragarbiter.retrievers.encoders import EmbeddingCache
+
+        self._vectors = EmbeddingCache(capacity=16 * cache_size)  # text -> sentence vector
         self._lock = threading.Lock()
 
     @property
@@ -289,19 +291,14 @@ class Backbone:
 
     def bottom(self, query: str, texts: Sequence[str]) -> tuple[list[PairEncoding], list]:
         """Encodings and bottom-block states (one (T_i, H) tensor per text), cached per pair."""
-        import torch
-
         texts = list(texts)
         with self._lock:
             found = {t: self._cache.get((query, t)) for t in texts}
         missing = list(dict.fromkeys(t for t, v in found.items() if v is None))
         if missing:
             encodings = self.encode_pairs(query, missing)
-            batch = pad_batch(encodings, self.device)
-            with torch.inference_mode():
-                embedded = self.net.embeddings(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"])
-                states = run_blocks(self.net.encoder.layer[:self.spec.split],
-                                    [h[:len(e)] for h, e in zip(embedded, encodings)])
+            states = self._blocks([e.input_ids for e in encodings], [e.token_type_ids for e in encodings],
+                                  self.net.encoder.layer[:self.spec.split])
             with self._lock:
                 for t, e, s in zip(missing, encodings, states):
                     found[t] = (e, s.clone())
@@ -317,27 +314,32 @@ class Backbone:
         import torch
 
         texts = list(texts)
-        with self._lock:
-            found = {t: self._vectors.get(t) for t in texts}
+        found = {t: self._vectors.get(t) for t in texts}
         missing = list(dict.fromkeys(t for t, v in found.items() if v is None))
         if missing:
             ids = self.tokenizer(missing, truncation=True, max_length=self.spec.max_length)["input_ids"]
-            width = max(len(x) for x in ids)
-            batch = torch.tensor([x + [0] * (width - len(x)) for x in ids], device=self.device)
+            states = self._blocks(ids, None, self.net.encoder.layer)
             with torch.inference_mode():
-                embedded = self.net.embeddings(input_ids=batch, token_type_ids=torch.zeros_like(batch))
-                states = run_blocks(self.net.encoder.layer, [h[:len(x)] for h, x in zip(embedded, ids)])
                 pooled = torch.stack([h.float().mean(0) for h in states])
                 vectors = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
-            with self._lock:
-                for t, v in zip(missing, vectors):
-                    found[t] = v
-                    self._vectors[t] = v
-                while len(self._vectors) > 16 * self.cache_size:
-                    self._vectors.popitem(last=False)
+            for t, v in zip(missing, vectors):
+                found[t] = v
+                self._vectors.put(t, v)
         if not texts:
             return np.zeros((0, self.net.config.hidden_size), dtype=np.float32)
         return np.stack([found[t] for t in texts])
+
+    def _blocks(self, input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[Sequence[int]] | None, layers) -> list:
+        """Token-id rows embedded and run through `layers` in length groups -> one (T_i, H) tensor per row."""
+        import torch
+
+        width = max(len(x) for x in input_ids)
+        ids = torch.tensor([list(x) + [0] * (width - len(x)) for x in input_ids], device=self.device)
+        types = (torch.tensor([list(x) + [0] * (width - len(x)) for x in token_type_ids], device=self.device)
+                 if token_type_ids is not None else torch.zeros_like(ids))
+        with torch.inference_mode():
+            embedded = self.net.embeddings(input_ids=ids, token_type_ids=types)
+            return run_blocks(layers, [h[:len(x)] for h, x in zip(embedded, input_ids)])
 
 
 @functools.lru_cache(maxsize=8)

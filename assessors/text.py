@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # A sentence ends at . ! ? (optionally followed by closing quotes/brackets) before
@@ -43,6 +44,15 @@ def _append(out: list[Sentence], text: str, start: int, end: int) -> None:
     lead = len(chunk) - len(chunk.lstrip())
     s = start + lead
     out.append(Sentence(s, s + len(stripped), stripped))
+
+
+def join_sentences(texts: Sequence[str]) -> tuple[str, list[Sentence]]:
+    """Sentences joined by one space, each with its exact span in the joined text."""
+    spans, pos = [], 0
+    for t in texts:
+        spans.append(Sentence(pos, pos + len(t), t))
+        pos += len(t) + 1
+    return " ".join(texts), spans
 
 
 def join_without(text: str, sentences: list[Sentence], removed: set[int]) -> str:

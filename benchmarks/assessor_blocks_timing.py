@@ -3,7 +3,7 @@
     python benchmarks/assessor_blocks_timing.py [LITM.jsonl.gz]
 
 Both ways run in one process on the same retrieved passages, alternating which goes first,
-with every cache of encoder states cleared before each run; prints one JSON line (ms).
+with every cache of encoder states and sentence vectors cleared before each run; prints one JSON line (ms).
 """
 import gc
 import json
@@ -34,6 +34,8 @@ def clear():
     for o in gc.get_objects():
         if isinstance(o, (bb.Backbone, cm.ConflictScorer)):
             o._cache.clear()
+        if isinstance(o, bb.Backbone):
+            o._vectors.clear()
 items = read_litm(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/litm/nq-open-oracle.jsonl.gz")
 texts = list(dict.fromkeys(t for it in items for t in it.passages))[:1000]
 qs = [it.question for it in items][:32]

@@ -156,6 +156,10 @@ class EmbeddingCache:
                 self._data.move_to_end(text)
             return vec
 
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
     def put(self, text: str, vector: np.ndarray) -> None:
         with self._lock:
             self._data[text] = vector

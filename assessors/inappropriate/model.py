@@ -21,7 +21,7 @@ from ragarbiter.training import LoraSettings
 
 from ..adapted import AdaptedEncoder, AdaptedParts
 from ..backbone import PairEncoding, padded_states, run_blocks
-from ..text import Sentence, split_sentences
+from ..text import Sentence, join_sentences, split_sentences
 from .config import RESTATED_AT, InappropriateConfig
 from .data import CATEGORIES
 
@@ -137,24 +137,16 @@ def _may_restate(a: tuple[frozenset[str], bool], b: tuple[frozenset[str], bool])
 _OWN = object()  # `score`: use the scorer's own `restated_at`
 
 
-def _joined(texts: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
-    """Sentences joined by one space, with their spans in the joined text."""
-    spans, pos = [], 0
-    for t in texts:
-        spans.append((pos, pos + len(t)))
-        pos += len(t) + 1
-    return " ".join(texts), spans
-
-
 class SentenceScorer:
     """Inference: split passages into sentences and score each one for the question.
 
     A sentence whose verdict is not already clear (inappropriate probability between `CLEAR`
     and 1 - `CLEAR`) and that other sentences of its passage restate (they share content words,
     agree in negation, and their all-MiniLM-L6-v2 sentence embeddings reach cosine
-    `restated_at`) is judged a second time with them left out, and that verdict is the one kept. A page that pushes a claim tends to repeat it, and each
-    restatement makes the claim look like the context that should vouch for it; read apart,
-    the claim meets only the rest of the passage. Pass `restated_at=None` to judge every
+    `restated_at`) is judged a second time with them left out, and that verdict is the one
+    kept. A page that pushes a claim tends to repeat it, and each restatement makes the claim
+    look like the context that should vouch for it; read apart, the claim meets only the rest
+    of the passage. Pass `restated_at=None` to judge every
     sentence in its whole passage only.
     """
 
@@ -266,12 +258,12 @@ class SentenceScorer:
             if not drop:
                 continue
             keep = [b for b in range(len(sents)) if b not in drop]
-            text, spans = _joined([sents[b].text for b in keep])
-            view = [Sentence(x, y, text[x:y]) for x, y in spans]
-            first, last = next(w for w in self.windows(question, view) if w[0] <= keep.index(a) < w[1])
-            chunks.append((text[spans[first][0]:spans[last - 1][1]],
-                           [(x - spans[first][0], y - spans[first][0]) for x, y in spans[first:last]]))
-            targets.append((rows[(ti, a)], keep.index(a) - first, len(drop)))
+            text, view = join_sentences([sents[b].text for b in keep])
+            own = keep.index(a)
+            first, last = next(w for w in self.windows(question, view) if w[0] <= own < w[1])
+            base = view[first].start
+            chunks.append((text[base:view[last - 1].end], [(s.start - base, s.end - base) for s in view[first:last]]))
+            targets.append((rows[(ti, a)], own - first, len(drop)))
         if not chunks:
             return probs, restated
         again = self._probabilities(question, chunks)

@@ -74,7 +74,7 @@ class InappropriateFilter(Stage):
 
     def _reason(self, verdicts: list[SentenceVerdict], bad: list[int]) -> tuple[str, float]:
         parts = [f"{' and '.join(DESCRIPTIONS[c] for c in (verdicts[i].category, *verdicts[i].also))} "
-                 f"({verdicts[i].score:.2f}{_apart(verdicts[i].restatements)}): {_quote(verdicts[i].sentence.text)}"
+                 f"({verdicts[i].score:.2f}{_restated_note(verdicts[i].restatements)}): {_quote(verdicts[i].sentence.text)}"
                  for i in bad]
         reason = f"removed {len(bad)} of {len(verdicts)} sentences: " + "; ".join(parts)
         return reason, max(verdicts[i].score for i in bad)
@@ -87,7 +87,7 @@ class InappropriateFilter(Stage):
         return passage.evolve(text=join_without(passage.text, sentences, set(bad)), metadata=metadata)
 
 
-def _apart(restatements: int) -> str:
+def _restated_note(restatements: int) -> str:
     if not restatements:
         return ""
     return f", judged without its {restatements} restatement{'s' if restatements > 1 else ''} in the passage"

@@ -14,6 +14,7 @@ from ragarbiter.training.cli import split_holdout
 
 from ..backbone import TRAINED_SPECS, Backbone, BackboneSpec, describe_model, pad_batch
 from ..metrics import auroc, prf
+from ..text import join_sentences
 from .data import CATEGORIES, SentenceExample, build_examples
 from .model import InappropriateNet, sentence_batch
 
@@ -27,12 +28,9 @@ class SentenceCollator:
     def __call__(self, examples: Sequence[SentenceExample]) -> dict:
         texts, spans = [], []
         for ex in examples:
-            pos, sp = 0, []
-            for s in ex.sentences:
-                sp.append((pos, pos + len(s)))
-                pos += len(s) + 1
-            texts.append(" ".join(ex.sentences))
-            spans.append(sp)
+            text, sentences = join_sentences(ex.sentences)
+            texts.append(text)
+            spans.append([(s.start, s.end) for s in sentences])
         encodings = []
         for ex, text in zip(examples, texts):
             encodings += self.backbone.encode_pairs(ex.query, [text])

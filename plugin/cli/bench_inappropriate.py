@@ -29,21 +29,22 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def joined(sentences) -> tuple[str, list]:
-    """The passage text and its exact sentence spans (the pool already gives the sentences)."""
-    from ragarbiter.assessors.text import Sentence
+def _verdicts(scorer, examples, restated_at, desc: str, quiet: bool) -> list:
+    """Each example's passage (the pool already gives its sentences) scored for its question."""
+    from tqdm.auto import tqdm
 
-    spans, pos = [], 0
-    for s in sentences:
-        spans.append(Sentence(pos, pos + len(s), s))
-        pos += len(s) + 1
-    return " ".join(sentences), spans
+    from ragarbiter.assessors.text import join_sentences
+
+    out = []
+    for ex in tqdm(examples, desc=desc, disable=quiet):  # one question per record
+        text, spans = join_sentences(ex.sentences)
+        out += scorer.score(ex.query, [text], sentences=[spans], restated_at=restated_at)[0]
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
     from ragarbiter.assessors.inappropriate import SentenceScorer, read_pool
+    from ragarbiter.assessors.inappropriate.config import RESTATED_AT
     from ragarbiter.assessors.inappropriate.data import bench_example
     from ragarbiter.assessors.metrics import binary_report
     from ragarbiter.errors import EmptyCorpusError
@@ -53,21 +54,16 @@ def run(args: argparse.Namespace) -> int:
     if not records:
         msg = f"{args.data} has no records from index {args.start}. Lower --start or pass a larger pool."
         raise EmptyCorpusError(msg)
-    scorer = SentenceScorer(args.adapter, **({} if args.restated_at is None else {"restated_at": args.restated_at})).load()
+    scorer = SentenceScorer(args.adapter, restated_at=RESTATED_AT if args.restated_at is None else args.restated_at)
+    within = scorer.load().restated_at  # checked by the scorer
     examples = [bench_example(r, seed=args.start + i) for i, r in enumerate(records)]
-    scores, plain, restated, labels = [], [], 0, []
+    labels = [int(y > 0) for ex in examples for y in ex.labels]
     start = time.perf_counter()
-    for ex in tqdm(examples, desc="passages", disable=args.json):  # one question per record
-        text, spans = joined(ex.sentences)
-        [verdicts] = scorer.score(ex.query, [text], sentences=[spans])
-        scores += [v.score for v in verdicts]
-        restated += sum(v.restatements > 0 for v in verdicts)
-        labels += [int(y > 0) for y in ex.labels]
+    verdicts = _verdicts(scorer, examples, within, "passages", args.json)
     seconds = time.perf_counter() - start
-    within, scorer.restated_at = scorer.restated_at, None
-    for ex in tqdm(examples, desc="passages, whole only", disable=args.json):
-        text, spans = joined(ex.sentences)
-        plain += [v.score for v in scorer.score(ex.query, [text], sentences=[spans])[0]]
+    plain = [v.score for v in _verdicts(scorer, examples, None, "passages, whole only", args.json)]
+    scores = [v.score for v in verdicts]
+    restated = sum(v.restatements > 0 for v in verdicts)
     scores, plain, labels = np.array(scores), np.array(plain), np.array(labels)
     majority = int(labels.mean() >= 0.5)
     metrics = ("precision", "recall", "f1", "auroc")

@@ -53,7 +53,9 @@ def test_bench_inappropriate_scores_every_sentence(tmp_path, capsys):
     assert out["n_sentences"] == 5 and out["n_inappropriate"] == 2
     assert out["baseline_majority"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "auroc": 0.5}
     assert set(out["filter"]) == set(out["filter_whole_passage_only"]) == {"precision", "recall", "f1", "auroc"}
-    assert out["restated_at"] == 0.8 and "n_read_apart" in out
+    assert out["restated_at"] == 0.8
+    assert out["n_read_apart"] == 0  # no sentence of the tiny pool restates another, so the two runs agree
+    assert out["filter"] == out["filter_whole_passage_only"]
 
 
 def test_bench_poison_compares_defended_and_undefended_retrieval(tmp_path, capsys):
