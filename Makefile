@@ -2,22 +2,27 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
 STAMP  := $(VENV)/.installed-stamp
+LOCK   := requirements.lock
+TORCH  := 2.13.0
 PYTEST_ARGS ?=
 export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 export TOKENIZERS_PARALLELISM = false
 
-.PHONY: install demo test bench-retrieval bench-latency clean
+.PHONY: install demo test upgrade bench-retrieval bench-latency clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# torch is pinned first: it resolves to the CPU build here; an unpinned torch pulls CUDA wheels.
-$(STAMP): $(BIN)/python pyproject.toml setup.py
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[all,test]'
+# Installs take the exact versions in $(LOCK), which `make test` passed with; pyproject.toml keeps
+# the compatible ranges for other environments. torch is pinned first: it resolves to the CPU build
+# here, and an unpinned torch pulls CUDA wheels. The build uses the locked setuptools too.
+$(STAMP): $(BIN)/python pyproject.toml setup.py $(LOCK)
+	$(PIP) install -q -c $(LOCK) pip setuptools
+	$(PIP) install -q -c $(LOCK) torch==$(TORCH)
+	$(PIP) install -q -c $(LOCK) --no-build-isolation -e '.[all,test]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -30,6 +35,24 @@ test: install
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5); treating as success"; exit 0; fi; \
 	exit $$rc
+
+# Re-resolve every dependency to its newest release (torch stays pinned), run `make test` on the
+# result, and rewrite $(LOCK) only when it passes. Prints the versions that moved.
+upgrade:
+	rm -rf $(VENV) && $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools
+	$(PIP) install -q torch==$(TORCH)
+	$(PIP) install -q --no-build-isolation -e '.[all,test]'
+	{ echo "# Exact versions that make test passed with; rewritten by make upgrade."; \
+	  $(PIP) freeze --all --exclude-editable; } > $(LOCK).new
+	touch $(STAMP)
+	@if $(MAKE) --no-print-directory test; then \
+	  echo "versions moved (was -> now):"; \
+	  diff $(LOCK) $(LOCK).new | sed -n 's/^< \([^#].*\)/  was \1/p; s/^> \([^#].*\)/  now \1/p'; \
+	  mv $(LOCK).new $(LOCK) && touch $(STAMP) && echo "$(LOCK) rewritten: commit it"; \
+	else \
+	  rm -rf $(LOCK).new $(VENV); echo "make test failed on the newest releases: $(LOCK) kept as it was"; exit 1; \
+	fi
 
 DATA ?= ../shared/data
 bench-retrieval: install

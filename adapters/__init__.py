@@ -6,3 +6,8 @@
   `LlamaIndexRetrieverStage` (``pip install 'ragarbiter[llamaindex]'``).
 - `ragarbiter.adapters.server`: the HTTP server behind `ragarbiter serve` (``pip install 'ragarbiter[serve]'``).
 """
+
+if __name__.partition(".")[0] != "ragarbiter":  # imported by its bare folder name: see ragarbiter._layout
+    from ragarbiter._layout import hand_over
+
+    hand_over(__name__, "ragarbiter.adapters")

@@ -13,24 +13,29 @@ Importing this package is cheap; each stage's module (and torch) loads on first 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+if __name__.partition(".")[0] != "ragarbiter":  # imported by its bare folder name: see ragarbiter._layout
+    from ragarbiter._layout import hand_over
 
-_EXPORTS = {
-    "ConflictAssessor": "ragarbiter.assessors.conflict",
-    "PoisonFilter": "ragarbiter.assessors.poison",
-    "InappropriateFilter": "ragarbiter.assessors.inappropriate",
-    "AttentionSorter": "ragarbiter.assessors.attention_sort",
-    "LostInTheMiddleReorder": "ragarbiter.assessors.attention_sort",
-    "CareAssessor": "ragarbiter.assessors.care",
-    "CareGenerator": "ragarbiter.assessors.care",
-}
+    hand_over(__name__, "ragarbiter.assessors")
+else:
+    import importlib
+    from typing import Any
 
-__all__ = sorted(_EXPORTS)
+    _EXPORTS = {
+        "ConflictAssessor": "ragarbiter.assessors.conflict",
+        "PoisonFilter": "ragarbiter.assessors.poison",
+        "InappropriateFilter": "ragarbiter.assessors.inappropriate",
+        "AttentionSorter": "ragarbiter.assessors.attention_sort",
+        "LostInTheMiddleReorder": "ragarbiter.assessors.attention_sort",
+        "CareAssessor": "ragarbiter.assessors.care",
+        "CareGenerator": "ragarbiter.assessors.care",
+    }
+
+    __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    msg = f"module 'ragarbiter.assessors' has no attribute {name!r}"
-    raise AttributeError(msg)
+    def __getattr__(name: str) -> Any:
+        if name in _EXPORTS:
+            return getattr(importlib.import_module(_EXPORTS[name]), name)
+        msg = f"module 'ragarbiter.assessors' has no attribute {name!r}"
+        raise AttributeError(msg)

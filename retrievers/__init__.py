@@ -1,26 +1,31 @@
 """Retrieval: the Qdrant store and retriever, encoders, ingestion, MaxSim reranking and deduplication."""
 
-from .dedupe import Deduplicator
-from .encoders import DenseEncoder, SparseEncoder, TextTokenizer
-from .ingest import IngestReport, chunk_text, index_paths, index_passages, iter_files, load_file
-from .maxsim import MaxSimReranker
-from .retriever import QdrantRetriever
-from .store import QdrantStore, UpsertReport, build_filter
+if __name__.partition(".")[0] != "ragarbiter":  # imported by its bare folder name: see ragarbiter._layout
+    from ragarbiter._layout import hand_over
 
-__all__ = [
-    "DenseEncoder",
-    "Deduplicator",
-    "IngestReport",
-    "MaxSimReranker",
-    "QdrantRetriever",
-    "QdrantStore",
-    "SparseEncoder",
-    "TextTokenizer",
-    "UpsertReport",
-    "build_filter",
-    "chunk_text",
-    "index_passages",
-    "index_paths",
-    "iter_files",
-    "load_file",
-]
+    hand_over(__name__, "ragarbiter.retrievers")
+else:
+    from .dedupe import Deduplicator
+    from .encoders import DenseEncoder, SparseEncoder, TextTokenizer
+    from .ingest import IngestReport, chunk_text, index_paths, index_passages, iter_files, load_file
+    from .maxsim import MaxSimReranker
+    from .retriever import QdrantRetriever
+    from .store import QdrantStore, UpsertReport, build_filter
+
+    __all__ = [
+        "DenseEncoder",
+        "Deduplicator",
+        "IngestReport",
+        "MaxSimReranker",
+        "QdrantRetriever",
+        "QdrantStore",
+        "SparseEncoder",
+        "TextTokenizer",
+        "UpsertReport",
+        "build_filter",
+        "chunk_text",
+        "index_passages",
+        "index_paths",
+        "iter_files",
+        "load_file",
+    ]
