@@ -30,8 +30,11 @@ install: $(STAMP)
 demo: install
 	$(BIN)/ragarbiter demo
 
+# Lint and format checks first (ruff, configured in pyproject.toml), then the suite.
 # pytest exits 5 when a marker selection collects nothing; that is not a failure.
 test: install
+	$(BIN)/ruff check --quiet .
+	$(BIN)/ruff format --check --quiet .
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5); treating as success"; exit 0; fi; \
 	exit $$rc

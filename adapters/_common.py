@@ -68,17 +68,23 @@ class LazyPipeline:
 
     def __init__(self, pipeline: Pipeline | None, store: Any, *, retrieve: bool, owner: str) -> None:
         if pipeline is not None and store is not None:
-            msg = (f"{owner} got both pipeline= and store=. Pass one: a store to run the default "
-                   f"stages over it, or a full pipeline.")
+            msg = (
+                f"{owner} got both pipeline= and store=. Pass one: a store to run the default "
+                f"stages over it, or a full pipeline."
+            )
             raise ConfigError(msg)
         if pipeline is not None and not isinstance(pipeline, Pipeline):
-            msg = (f"{owner}: pipeline must be a ragarbiter Pipeline, got {type(pipeline).__name__}. "
-                   f"Build one with ragarbiter.Pipeline([...]) or ragarbiter.default_pipeline().")
+            msg = (
+                f"{owner}: pipeline must be a ragarbiter Pipeline, got {type(pipeline).__name__}. "
+                f"Build one with ragarbiter.Pipeline([...]) or ragarbiter.default_pipeline()."
+            )
             raise ConfigError(msg)
         if retrieve and pipeline is not None and not has_retrieval(pipeline):
-            msg = (f"{owner}: the pipeline {pipeline!r} has no retrieval stage, so it would return nothing. "
-                   f"Add one (e.g. LangChainRetrieverStage(your_retriever)), or use the compressor / "
-                   f"postprocessor adapter to judge documents you already have.")
+            msg = (
+                f"{owner}: the pipeline {pipeline!r} has no retrieval stage, so it would return nothing. "
+                f"Add one (e.g. LangChainRetrieverStage(your_retriever)), or use the compressor / "
+                f"postprocessor adapter to judge documents you already have."
+            )
             raise ConfigError(msg)
         self._given = pipeline
         self._store = store
@@ -104,9 +110,11 @@ def call_options(defaults: Mapping[str, Any], overrides: Mapping[str, Any], owne
     """Merge constructor defaults with per-call options, validating both."""
     unknown = sorted(set(overrides) - set(CALL_OPTIONS))
     if unknown:
-        msg = (f"{owner} got unknown option(s) {', '.join(map(repr, unknown))}. Per-call options are "
-               f"{', '.join(CALL_OPTIONS)}; runner settings such as max_concurrency go in the config, "
-               f"e.g. abatch(queries, config={{'max_concurrency': 8}}).")
+        msg = (
+            f"{owner} got unknown option(s) {', '.join(map(repr, unknown))}. Per-call options are "
+            f"{', '.join(CALL_OPTIONS)}; runner settings such as max_concurrency go in the config, "
+            f"e.g. abatch(queries, config={{'max_concurrency': 8}})."
+        )
         raise ConfigError(msg)
     merged = {key: value for key, value in {**defaults, **overrides}.items() if value is not None}
     if "k" in merged:
@@ -150,8 +158,13 @@ class ExternalRetrieverStage(Stage):
                 seen.add(passage.id)
                 new.append(passage)
         new = new[:k] if k is not None else new
-        event = PassagesRetrieved(stage=self.name, query=context.query, passage_ids=tuple(p.id for p in new),
-                                  scores=tuple(p.score for p in new), mode=self.framework)
+        event = PassagesRetrieved(
+            stage=self.name,
+            query=context.query,
+            passage_ids=tuple(p.id for p in new),
+            scores=tuple(p.score for p in new),
+            mode=self.framework,
+        )
         return context.evolve(passages=context.passages + tuple(new), events=[event])
 
     def _run(self, context: Context) -> Context:

@@ -31,8 +31,16 @@ from ragarbiter.errors import ConfigError, InvalidInputError, ShapeError
 logger = logging.getLogger(__name__)
 
 CAPTURE_IMPL = "ragarbiter_capture"
-SUPPORTED_FAMILIES = ("Llama", "Qwen2", "Qwen3", "Mistral", "Gemma (not Gemma 2: softcapping)", "Phi-3", "Olmo",
-                      "Granite")
+SUPPORTED_FAMILIES = (
+    "Llama",
+    "Qwen2",
+    "Qwen3",
+    "Mistral",
+    "Gemma (not Gemma 2: softcapping)",
+    "Phi-3",
+    "Olmo",
+    "Granite",
+)
 _ACTIVE: ContextVar[CaptureRequest | None] = ContextVar("ragarbiter_attention_capture", default=None)
 _REGISTER_LOCK = threading.Lock()
 _SWITCH_LOCK = threading.RLock()
@@ -116,8 +124,10 @@ def _base_function(module, base: str):
     if base == "eager":
         fn = getattr(sys.modules[type(module).__module__], "eager_attention_forward", None)
         if fn is None:
-            raise ConfigError(f"{type(module).__name__} has no eager attention function to wrap; load it with "
-                              f"attn_implementation='sdpa'.")
+            raise ConfigError(
+                f"{type(module).__name__} has no eager attention function to wrap; load it with "
+                f"attn_implementation='sdpa'."
+            )
         return fn
     return ALL_ATTENTION_FUNCTIONS[base]
 
@@ -129,8 +139,10 @@ def _segment_mass(module, request: CaptureRequest, query, key, kwargs) -> list:
 
     for name in ("softcap", "s_aux"):
         if kwargs.get(name) is not None:
-            msg = (f"{type(module).__name__} uses attention {name!r}, which changes the softmax; per-document "
-                   f"attention mass cannot be read exactly from it. Supported families: {', '.join(SUPPORTED_FAMILIES)}.")
+            msg = (
+                f"{type(module).__name__} uses attention {name!r}, which changes the softmax; per-document "
+                f"attention mass cannot be read exactly from it. Supported families: {', '.join(SUPPORTED_FAMILIES)}."
+            )
             raise ConfigError(msg)
     window = kwargs.get("sliding_window") or None
     # With a sliding-window cache the layer sees only the last keys: local index j is absolute base + j.
@@ -138,8 +150,8 @@ def _segment_mass(module, request: CaptureRequest, query, key, kwargs) -> list:
     out = []
     for b, (qi, end, segs) in enumerate(zip(request.query_index, request.key_end, request.segments)):
         lo = max(base, end - window) if window else base
-        q = query[b:b + 1, :, qi:qi + 1]  # (1, Hq, 1, d)
-        k = key[b:b + 1, :, lo - base:end - base]  # (1, Hkv, n, d)
+        q = query[b : b + 1, :, qi : qi + 1]  # (1, Hq, 1, d)
+        k = key[b : b + 1, :, lo - base : end - base]  # (1, Hkv, n, d)
         local = (segs - lo).clamp(0, end - lo)  # (S, 2)
         mass = segment_attention_mass(q, k, local, scale=kwargs.get("scaling"), backend=request.backend)
         out.append(mass[0, :, 0].detach().to(torch.float32))  # (Hq, S)
@@ -155,8 +167,10 @@ def register_capture() -> None:
         try:
             from transformers import AttentionInterface
         except ImportError as exc:  # transformers older than the attention interface
-            msg = ("Attention capture needs transformers with AttentionInterface (4.48 or later); "
-                   "upgrade with `pip install -U transformers`.")
+            msg = (
+                "Attention capture needs transformers with AttentionInterface (4.48 or later); "
+                "upgrade with `pip install -U transformers`."
+            )
             raise ConfigError(msg) from exc
         from transformers.masking_utils import AttentionMaskInterface
 
@@ -172,10 +186,12 @@ def check_hookable(model) -> None:
     supports = getattr(model, "_supports_attention_backend", False)
     can_set = getattr(model, "_can_set_attn_implementation", None)
     if config is None or not supports or (callable(can_set) and not can_set()):
-        msg = (f"{type(model).__name__} does not route its attention through transformers' AttentionInterface, "
-               f"so its per-document attention cannot be captured. Supported families: "
-               f"{', '.join(SUPPORTED_FAMILIES)} (any model whose attention layers call "
-               f"ALL_ATTENTION_FUNCTIONS).")
+        msg = (
+            f"{type(model).__name__} does not route its attention through transformers' AttentionInterface, "
+            f"so its per-document attention cannot be captured. Supported families: "
+            f"{', '.join(SUPPORTED_FAMILIES)} (any model whose attention layers call "
+            f"ALL_ATTENTION_FUNCTIONS)."
+        )
         raise ConfigError(msg)
 
 
@@ -230,8 +246,9 @@ class PromptTemplate:
             msg = f"PromptTemplate.question must contain '{{question}}' exactly once, got {self.question!r}."
             raise ConfigError(msg)
 
-    def render(self, question: str, texts: Sequence[str], sources: Sequence[str | None] | None = None
-               ) -> tuple[str, list[tuple[int, int]]]:
+    def render(
+        self, question: str, texts: Sequence[str], sources: Sequence[str | None] | None = None
+    ) -> tuple[str, list[tuple[int, int]]]:
         """The prompt, and the character span ``[start, end)`` of each document's text in it."""
         head, tail = self.document.split("{text}")
         parts, spans, at = [self.instruction], [], len(self.instruction)
@@ -266,13 +283,24 @@ class SegmentAttention:
     large models are where it pays.
     """
 
-    def __init__(self, model, tokenizer, *, layers: Sequence[int] | None = None, heads: Sequence[int] | None = None,
-                 backend: str = "auto", prefix_cache: bool = True, min_prefix_tokens: int = 1024,
-                 max_cached_prefixes: int = 4) -> None:
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        *,
+        layers: Sequence[int] | None = None,
+        heads: Sequence[int] | None = None,
+        backend: str = "auto",
+        prefix_cache: bool = True,
+        min_prefix_tokens: int = 1024,
+        max_cached_prefixes: int = 4,
+    ) -> None:
         check_hookable(model)
         if not getattr(tokenizer, "is_fast", False):
-            msg = (f"{type(tokenizer).__name__} is not a fast tokenizer, so it gives no character offsets and the "
-                   f"document spans could only be guessed. Load it with AutoTokenizer.from_pretrained(..., use_fast=True).")
+            msg = (
+                f"{type(tokenizer).__name__} is not a fast tokenizer, so it gives no character offsets and the "
+                f"document spans could only be guessed. Load it with AutoTokenizer.from_pretrained(..., use_fast=True)."
+            )
             raise ConfigError(msg)
         self.model, self.tokenizer = model, tokenizer
         config = model.config
@@ -285,8 +313,9 @@ class SegmentAttention:
         self.max_positions = getattr(config, "max_position_embeddings", None)
         self._prefixes: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         self._max_prefixes = max_cached_prefixes
-        self._cache_arg = "cache" if "cache" in inspect.signature(model.base_model.forward).parameters \
-            else "past_key_values"
+        self._cache_arg = (
+            "cache" if "cache" in inspect.signature(model.base_model.forward).parameters else "past_key_values"
+        )
         self._prefix_lock = threading.Lock()
         self.expected_layers = frozenset(self.layers if self.layers is not None else range(n_layers))
         # Dynamic and LongRoPE scaling pick their frequencies from the longest position in the
@@ -317,7 +346,7 @@ class SegmentAttention:
         if self.position_dependent_rope:
             batch_size = 1
         for i in range(0, len(prompts), batch_size):
-            out += self._batch_mass(prompts[i:i + batch_size])
+            out += self._batch_mass(prompts[i : i + batch_size])
         return out
 
     def _batch_mass(self, prompts: Sequence[EncodedPrompt]) -> list[list[float]]:
@@ -350,9 +379,11 @@ class SegmentAttention:
         layers = sorted(request.mass)
         if set(layers) != self.expected_layers:
             missing = sorted(self.expected_layers - set(layers))
-            msg = (f"{type(self.model).__name__}: attention layers {missing} never reached the capture function (was "
-                   f"the attention implementation switched during the forward pass?). Supported families: "
-                   f"{', '.join(SUPPORTED_FAMILIES)}.")
+            msg = (
+                f"{type(self.model).__name__}: attention layers {missing} never reached the capture function (was "
+                f"the attention implementation switched during the forward pass?). Supported families: "
+                f"{', '.join(SUPPORTED_FAMILIES)}."
+            )
             raise ConfigError(msg)
         result = []
         for b in range(len(prompts)):
@@ -366,7 +397,9 @@ class SegmentAttention:
         """The longest cached (or newly cached) token prefix all prompts share, leaving >= 1 new token each."""
         if not self.prefix_cache or self.position_dependent_rope:
             return 0, None
-        limit = min(min(len(p.ids) for p in prompts) - 1, min(p.spans[0][0] if p.spans else len(p.ids) for p in prompts))
+        limit = min(
+            min(len(p.ids) for p in prompts) - 1, min(p.spans[0][0] if p.spans else len(p.ids) for p in prompts)
+        )
         first = prompts[0].ids
         shared = 0
         while shared < limit and all(p.ids[shared] == first[shared] for p in prompts):
@@ -376,7 +409,7 @@ class SegmentAttention:
 
     def _cached_prefix(self, first: Sequence[int], shared: int) -> tuple[int, Any]:
         for key in sorted(self._prefixes, key=len, reverse=True):
-            if len(key) <= shared and tuple(first[:len(key)]) == key:
+            if len(key) <= shared and tuple(first[: len(key)]) == key:
                 self._prefixes.move_to_end(key)
                 return len(key), self._prefixes[key]
         if shared < self.min_prefix_tokens:
@@ -427,8 +460,10 @@ def load_causal_lm(path: str, *, device: str | None = None, dtype: Any = None):
 
     folder = Path(path).expanduser()
     if not (folder / "config.json").is_file():
-        msg = (f"{folder} holds no Hugging Face model (no config.json). Pass a folder written by "
-               f"save_pretrained, e.g. one made by `ragarbiter testbed train --size small --seed 0`.")
+        msg = (
+            f"{folder} holds no Hugging Face model (no config.json). Pass a folder written by "
+            f"save_pretrained, e.g. one made by `ragarbiter testbed train --size small --seed 0`."
+        )
         raise ModelNotFoundError(msg)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

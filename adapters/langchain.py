@@ -131,8 +131,9 @@ class ArbiterRetriever(BaseRetriever):
     ) -> list[Document]:
         options = self._options(kwargs)
         child = run_manager.get_child()
-        context = self._lazy.get().run(query, sinks=[LangChainEventSink({"callbacks": child})],
-                                       **{CALLBACKS_OPTION: child}, **options)
+        context = self._lazy.get().run(
+            query, sinks=[LangChainEventSink({"callbacks": child})], **{CALLBACKS_OPTION: child}, **options
+        )
         return context_to_documents(context)
 
     async def _aget_relevant_documents(
@@ -140,8 +141,9 @@ class ArbiterRetriever(BaseRetriever):
     ) -> list[Document]:
         options = self._options(kwargs)
         child = run_manager.get_child()
-        context = await self._lazy.get().arun(query, sinks=[LangChainEventSink({"callbacks": child})],
-                                              **{CALLBACKS_OPTION: child}, **options)
+        context = await self._lazy.get().arun(
+            query, sinks=[LangChainEventSink({"callbacks": child})], **{CALLBACKS_OPTION: child}, **options
+        )
         return context_to_documents(context)
 
 
@@ -167,12 +169,14 @@ class ArbiterCompressor(BaseDocumentCompressor, RunnableSerializable[dict, list[
         self._lazy = LazyPipeline(self.pipeline, None, retrieve=False, owner="ArbiterCompressor")
 
     # -- BaseDocumentCompressor ---------------------------------------------------------
-    def compress_documents(self, documents: Sequence[Document], query: str,
-                           callbacks: Callbacks | None = None) -> Sequence[Document]:
+    def compress_documents(
+        self, documents: Sequence[Document], query: str, callbacks: Callbacks | None = None
+    ) -> Sequence[Document]:
         return self.invoke({"documents": documents, "query": query}, config={"callbacks": callbacks})
 
-    async def acompress_documents(self, documents: Sequence[Document], query: str,
-                                  callbacks: Callbacks | None = None) -> Sequence[Document]:
+    async def acompress_documents(
+        self, documents: Sequence[Document], query: str, callbacks: Callbacks | None = None
+    ) -> Sequence[Document]:
         return await self.ainvoke({"documents": documents, "query": query}, config={"callbacks": callbacks})
 
     # -- Runnable: input {"documents": [...], "query": "..."} ----------------------------
@@ -196,8 +200,10 @@ class ArbiterCompressor(BaseDocumentCompressor, RunnableSerializable[dict, list[
 def _compressor_input(value: Any) -> tuple[str, list[Passage]]:
     if not isinstance(value, Mapping) or "documents" not in value or "query" not in value:
         shown = sorted(value) if isinstance(value, Mapping) else type(value).__name__
-        msg = (f"ArbiterCompressor takes {{'documents': [...], 'query': '...'}}, got {shown}. Compose it as "
-               f"{{'documents': retriever, 'query': RunnablePassthrough()}} | ArbiterCompressor().")
+        msg = (
+            f"ArbiterCompressor takes {{'documents': [...], 'query': '...'}}, got {shown}. Compose it as "
+            f"{{'documents': retriever, 'query': RunnablePassthrough()}} | ArbiterCompressor()."
+        )
         raise InvalidInputError(msg)
     return value["query"], [document_to_passage(d) for d in value["documents"]]
 
@@ -216,8 +222,10 @@ class LangChainRetrieverStage(ExternalRetrieverStage):
 
     def __init__(self, retriever: Any, *, k: int | None = None) -> None:
         if not hasattr(retriever, "invoke") or not hasattr(retriever, "ainvoke"):
-            msg = (f"LangChainRetrieverStage needs a LangChain retriever (a Runnable from query to Documents), "
-                   f"got {type(retriever).__name__}. Pass e.g. vectorstore.as_retriever().")
+            msg = (
+                f"LangChainRetrieverStage needs a LangChain retriever (a Runnable from query to Documents), "
+                f"got {type(retriever).__name__}. Pass e.g. vectorstore.as_retriever()."
+            )
             raise InvalidInputError(msg)
         super().__init__(retriever, k=k)
 
@@ -251,11 +259,19 @@ class ArbiterCallbackHandler(BaseCallbackHandler):
         self.n_events = 0
         self._lock = threading.Lock()
 
-    def on_custom_event(self, name: str, data: Any, *, run_id: UUID, tags: list[str] | None = None,
-                        metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def on_custom_event(
+        self,
+        name: str,
+        data: Any,
+        *,
+        run_id: UUID,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         if not name.startswith(EVENT_PREFIX) or not isinstance(data, Mapping):
             return
-        kind = name[len(EVENT_PREFIX):]
+        kind = name[len(EVENT_PREFIX) :]
         with self._lock:
             self.n_events += 1
             if kind == "passage_flagged":
@@ -272,8 +288,11 @@ class ArbiterCallbackHandler(BaseCallbackHandler):
     def stage_timings(self) -> dict[str, dict[str, float]]:
         """Per stage: number of runs, total and mean seconds."""
         with self._lock:
-            return {stage: {"runs": len(s), "total_s": sum(s), "mean_s": sum(s) / len(s)}
-                    for stage, s in self.stage_seconds.items() if s}
+            return {
+                stage: {"runs": len(s), "total_s": sum(s), "mean_s": sum(s) / len(s)}
+                for stage, s in self.stage_seconds.items()
+                if s
+            }
 
     def summary(self) -> dict[str, Any]:
         with self._lock:
@@ -328,8 +347,9 @@ class CareChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "ragarbiter-care"
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None,
-                  **kwargs: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         from ragarbiter.assessors.care import CareAssessor
 
         human = [m for m in messages if isinstance(m, HumanMessage)]
@@ -345,9 +365,16 @@ class CareChatModel(BaseChatModel):
                 from langchain_core.callbacks.manager import handle_event
 
                 for event in context.trace:
-                    handle_event(run_manager.handlers, "on_custom_event", "ignore_custom_event",
-                                 EVENT_PREFIX + event.kind, event.to_dict(), run_id=run_manager.run_id,
-                                 tags=run_manager.tags, metadata=run_manager.metadata)
+                    handle_event(
+                        run_manager.handlers,
+                        "on_custom_event",
+                        "ignore_custom_event",
+                        EVENT_PREFIX + event.kind,
+                        event.to_dict(),
+                        run_id=run_manager.run_id,
+                        tags=run_manager.tags,
+                        metadata=run_manager.metadata,
+                    )
         text = self.generator.answer(context)
         for token in stop or []:
             text = text.split(token)[0]

@@ -183,7 +183,10 @@ def _reranking_event(callback_manager: CallbackManager, query: str, nodes: Seque
 
 def _query_of(query_bundle: QueryBundle | None, owner: str) -> str:
     if query_bundle is None or not query_bundle.query_str:
-        msg = f"{owner} needs the query to judge passages against. Pass query_str='...' or query_bundle=QueryBundle('...')."
+        msg = (
+            f"{owner} needs the query to judge passages against. Pass "
+            "query_str='...' or query_bundle=QueryBundle('...')."
+        )
         raise InvalidInputError(msg)
     return query_bundle.query_str
 
@@ -198,9 +201,17 @@ class ArbiterRetriever(BaseRetriever):
     `LlamaIndexRetrieverStage(index.as_retriever())`).
     """
 
-    def __init__(self, *, pipeline: Pipeline | None = None, store: Any = None, k: int = RetrieverConfig.k,
-                 mode: str | None = None, filter: Any = None, callback_manager: CallbackManager | None = None,
-                 verbose: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        pipeline: Pipeline | None = None,
+        store: Any = None,
+        k: int = RetrieverConfig.k,
+        mode: str | None = None,
+        filter: Any = None,
+        callback_manager: CallbackManager | None = None,
+        verbose: bool = False,
+    ) -> None:
         super().__init__(callback_manager=callback_manager, verbose=verbose)
         check_k(k)
         if mode is not None:
@@ -238,8 +249,9 @@ class ArbiterPostprocessor(BaseNodePostprocessor):
     caller's node objects are kept (copied), with their scores and metadata.
     """
 
-    pipeline: Any = Field(default=None, exclude=True,
-                          description="ragarbiter Pipeline whose post-retrieval stages to run.")
+    pipeline: Any = Field(
+        default=None, exclude=True, description="ragarbiter Pipeline whose post-retrieval stages to run."
+    )
 
     _lazy: LazyPipeline = PrivateAttr()
 
@@ -261,8 +273,9 @@ class ArbiterPostprocessor(BaseNodePostprocessor):
             passages.append(passage)
         return query, passages, originals
 
-    def _postprocess_nodes(self, nodes: list[NodeWithScore],
-                           query_bundle: QueryBundle | None = None) -> list[NodeWithScore]:
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
         query, passages, originals = self._prepare(nodes, query_bundle)
         sink = LlamaIndexEventSink()
         with _reranking_event(self.callback_manager, query, nodes) as finish:
@@ -272,8 +285,9 @@ class ArbiterPostprocessor(BaseNodePostprocessor):
         return kept
 
     @dispatcher.span
-    async def _apostprocess_nodes(self, nodes: list[NodeWithScore],
-                                  query_bundle: QueryBundle | None = None) -> list[NodeWithScore]:
+    async def _apostprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
         query, passages, originals = self._prepare(nodes, query_bundle)
         sink = LlamaIndexEventSink()
         with _reranking_event(self.callback_manager, query, nodes) as finish:
@@ -297,8 +311,10 @@ class LlamaIndexRetrieverStage(ExternalRetrieverStage):
 
     def __init__(self, retriever: Any, *, k: int | None = None) -> None:
         if not hasattr(retriever, "retrieve") or not hasattr(retriever, "aretrieve"):
-            msg = (f"LlamaIndexRetrieverStage needs a LlamaIndex retriever, got {type(retriever).__name__}. "
-                   f"Pass e.g. index.as_retriever().")
+            msg = (
+                f"LlamaIndexRetrieverStage needs a LlamaIndex retriever, got {type(retriever).__name__}. "
+                f"Pass e.g. index.as_retriever()."
+            )
             raise InvalidInputError(msg)
         super().__init__(retriever, k=k)
 
@@ -328,7 +344,9 @@ class CarePostprocessor(BaseNodePostprocessor):
     def class_name(cls) -> str:
         return "CarePostprocessor"
 
-    def _postprocess_nodes(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None) -> list[NodeWithScore]:
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
         query = _query_of(query_bundle, "CarePostprocessor")
         texts = [n.node.get_content() for n in nodes if n.node.get_content().strip()]
         self.generator.remember(query, self.generator.soft_prompt(texts) if texts else None)
@@ -338,9 +356,9 @@ class CarePostprocessor(BaseNodePostprocessor):
 class CareLLM(CustomLLM):
     """CARE's base LM as a LlamaIndex LLM, paired with `CarePostprocessor`:
 
-        generator = CareGenerator.from_folders("care-dir", "base-model-dir")
-        engine = index.as_query_engine(llm=CareLLM(generator=generator),
-                                       node_postprocessors=[CarePostprocessor(generator=generator)])
+    generator = CareGenerator.from_folders("care-dir", "base-model-dir")
+    engine = index.as_query_engine(llm=CareLLM(generator=generator),
+                                   node_postprocessors=[CarePostprocessor(generator=generator)])
     """
 
     generator: Any = Field(exclude=True, description="a ragarbiter.assessors.care.CareGenerator")
@@ -366,7 +384,8 @@ class CareLLM(CustomLLM):
         response = self.complete(prompt, formatted=formatted, **kwargs)  # now, not when the stream is read
 
         def one() -> CompletionResponseGen:
-            yield CompletionResponse(text=response.text, delta=response.text,
-                                     additional_kwargs=response.additional_kwargs)
+            yield CompletionResponse(
+                text=response.text, delta=response.text, additional_kwargs=response.additional_kwargs
+            )
 
         return one()

@@ -54,7 +54,7 @@ class QueryRequest(BaseModel):
     query: str = Field(description="The user question.")
     k: int | None = Field(default=None, description="Passages to return (default: the server's -k).")
     mode: str | None = Field(default=None, description="Search mode: hybrid, dense or sparse.")
-    filter: dict[str, Any] | None = Field(default=None, description="Metadata filter, e.g. {\"topic\": \"lighthouse\"}.")
+    filter: dict[str, Any] | None = Field(default=None, description='Metadata filter, e.g. {"topic": "lighthouse"}.')
 
     def options(self) -> dict[str, Any]:
         given = {"k": self.k, "mode": self.mode, "filter": self.filter}
@@ -122,8 +122,11 @@ async def _stream(pipeline: Pipeline, query: str, options: dict[str, Any]) -> As
 def create_app(pipeline: Pipeline | None = None, *, store: Any = None) -> FastAPI:
     """The ASGI app. With no arguments it serves the default pipeline over the default store."""
     lazy = LazyPipeline(pipeline, store, retrieve=True, owner="create_app")
-    app = FastAPI(title="ragarbiter", version=__version__,
-                  description="Trustworthy context for RAG chains: every decision, streamed.")
+    app = FastAPI(
+        title="ragarbiter",
+        version=__version__,
+        description="Trustworthy context for RAG chains: every decision, streamed.",
+    )
 
     @app.exception_handler(RagArbiterError)
     async def _on_error(request: Request, exc: RagArbiterError) -> Response:
@@ -148,8 +151,9 @@ def create_app(pipeline: Pipeline | None = None, *, store: Any = None) -> FastAP
             msg = f"The query is empty ({body.query!r}). Pass a question with at least one word."
             raise InvalidInputError(msg)
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return StreamingResponse(_stream(lazy.get(), body.query, options), media_type="text/event-stream",
-                                 headers=headers)
+        return StreamingResponse(
+            _stream(lazy.get(), body.query, options), media_type="text/event-stream", headers=headers
+        )
 
     return app
 
@@ -172,11 +176,11 @@ class BackgroundServer:
     def __init__(self, app: Any, host: str = "127.0.0.1", *, backlog: int = 4096) -> None:
         self._socket = free_port_socket(host)
         self.host, self.port = host, self._socket.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, backlog=backlog,
-                                timeout_keep_alive=30)
+        config = uvicorn.Config(app, log_level="warning", access_log=False, backlog=backlog, timeout_keep_alive=30)
         self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._socket]},
-                                        name="ragarbiter-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self._socket]}, name="ragarbiter-server", daemon=True
+        )
 
     @property
     def url(self) -> str:

@@ -33,7 +33,6 @@ else:
 
     __all__ = sorted(_EXPORTS)
 
-
     def __getattr__(name: str) -> Any:
         if name in _EXPORTS:
             return getattr(importlib.import_module(_EXPORTS[name]), name)

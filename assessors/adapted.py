@@ -28,8 +28,9 @@ _LOAD_LOCK = threading.RLock()
 class AdaptedEncoder(nn.Module):
     """Trainable: the pretrained encoder with LoRA on blocks >= `spec.split`, plus `head`."""
 
-    def __init__(self, spec: BackboneSpec, lora: LoraSettings, make_head: Callable[[int], nn.Module],
-                 head_settings: dict) -> None:
+    def __init__(
+        self, spec: BackboneSpec, lora: LoraSettings, make_head: Callable[[int], nn.Module], head_settings: dict
+    ) -> None:
         super().__init__()
         self.spec = spec
         net = load_encoder_model(spec.model)
@@ -38,10 +39,17 @@ class AdaptedEncoder(nn.Module):
         lora.layers = tuple(range(spec.split, len(net.encoder.layer)))
         self.encoder = apply_lora(net, lora)
         self.head = make_head(int(net.config.hidden_size))
-        self.settings = {"backbone": {"model": spec.model, "split": spec.split, "max_length": spec.max_length},
-                         **head_settings,
-                         "lora": {"r": lora.r, "alpha": lora.alpha, "dropout": lora.dropout,
-                                  "target_modules": list(lora.target_modules), "layers": list(lora.layers)}}
+        self.settings = {
+            "backbone": {"model": spec.model, "split": spec.split, "max_length": spec.max_length},
+            **head_settings,
+            "lora": {
+                "r": lora.r,
+                "alpha": lora.alpha,
+                "dropout": lora.dropout,
+                "target_modules": list(lora.target_modules),
+                "layers": list(lora.layers),
+            },
+        }
 
     def top_states(self, batch: dict) -> torch.Tensor:
         """(B, T, H) final token states for a padded batch of (query, passage) pairs."""
@@ -49,7 +57,7 @@ class AdaptedEncoder(nn.Module):
         mask = batch["attention_mask"]
         with torch.no_grad():  # the bottom is frozen and shared: no gradients to keep
             hidden = run_bottom(bert, self.spec.split, batch["input_ids"], batch["token_type_ids"], mask)
-        return run_layers(bert.encoder.layer[self.spec.split:], hidden, mask)
+        return run_layers(bert.encoder.layer[self.spec.split :], hidden, mask)
 
     def save_adapter(self, folder: str | Path) -> list[str]:
         heads = {f"head.{k}": v for k, v in self.head.state_dict().items()}
@@ -99,7 +107,10 @@ class AssessorConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 < float(self.threshold) < 1.0:
-            msg = f"{type(self).__name__}.threshold must lie in (0, 1), got {self.threshold!r}. 0.5 is the trained operating point."
+            msg = (
+                f"{type(self).__name__}.threshold must lie in (0, 1), got "
+                f"{self.threshold!r}. 0.5 is the trained operating point."
+            )
             raise ConfigError(msg)
         if self.adapter is not None:
             self.adapter = str(self.adapter)

@@ -99,7 +99,10 @@ def load_encoder_model(model: str):
         msg = f"Could not load the encoder {model!r} from {path}: {exc}. Pass a folder holding a BERT-style model."
         raise ModelNotFoundError(msg) from exc
     if not hasattr(net, "encoder") or not hasattr(net.encoder, "layer"):
-        msg = f"Encoder {model!r} is a {type(net).__name__}; the assessors need a BERT-style encoder (embeddings + encoder.layer)."
+        msg = (
+            f"Encoder {model!r} is a {type(net).__name__}; the assessors "
+            "need a BERT-style encoder (embeddings + encoder.layer)."
+        )
         raise ModelNotFoundError(msg)
     return net.eval()
 
@@ -153,7 +156,7 @@ def length_groups(lengths: Sequence[int]) -> list[list[int]]:
                 best[end], cut[end] = cost, start
     groups, end = [], n
     while end > 0:
-        groups.append(order[cut[end]:end])
+        groups.append(order[cut[end] : end])
         end = cut[end]
     return groups[::-1]
 
@@ -183,7 +186,7 @@ def run_blocks(layers, states: Sequence) -> list:
     masks = []
     for (first, _, width), g in zip(spans, groups):
         for k, i in enumerate(g):
-            x[first + k * width: first + k * width + lengths[i]] = states[i]
+            x[first + k * width : first + k * width + lengths[i]] = states[i]
         if all(lengths[i] == width for i in g):
             masks.append(None)
             continue
@@ -192,10 +195,12 @@ def run_blocks(layers, states: Sequence) -> list:
     for layer in layers:
         attention = layer.attention.self
         heads, size = attention.num_attention_heads, attention.attention_head_size
-        if getattr(attention, "position_embedding_type", "absolute") != "absolute" or getattr(layer, "is_decoder", False):
+        if getattr(attention, "position_embedding_type", "absolute") != "absolute" or getattr(
+            layer, "is_decoder", False
+        ):
             msg = "run_blocks reads BERT encoder blocks with absolute positions; this model's blocks are not."
             raise ConfigError(msg)
-        scaling = getattr(attention, "scaling", size ** -0.5)
+        scaling = getattr(attention, "scaling", size**-0.5)
         q, k, v = attention.query(x), attention.key(x), attention.value(x)
         context = torch.empty_like(q)
         for (first, count, width), mask in zip(spans, masks):
@@ -208,7 +213,7 @@ def run_blocks(layers, states: Sequence) -> list:
     out = [None] * len(states)
     for (first, _, width), g in zip(spans, groups):
         for k, i in enumerate(g):
-            out[i] = x[first + k * width: first + k * width + lengths[i]]
+            out[i] = x[first + k * width : first + k * width + lengths[i]]
     return out
 
 
@@ -221,10 +226,12 @@ def pad_batch(encodings: Sequence[PairEncoding], device="cpu") -> dict:
     def tensor(rows, fill=0, dtype=torch.long):
         return torch.tensor([list(r) + [fill] * (width - len(r)) for r in rows], dtype=dtype, device=device)
 
-    return {"input_ids": tensor([e.input_ids for e in encodings]),
-            "token_type_ids": tensor([e.token_type_ids for e in encodings]),
-            "attention_mask": tensor([[1] * len(e) for e in encodings]),
-            "passage_mask": tensor([e.in_passage for e in encodings], False, torch.bool)}
+    return {
+        "input_ids": tensor([e.input_ids for e in encodings]),
+        "token_type_ids": tensor([e.token_type_ids for e in encodings]),
+        "attention_mask": tensor([[1] * len(e) for e in encodings]),
+        "passage_mask": tensor([e.in_passage for e in encodings], False, torch.bool),
+    }
 
 
 class Backbone:
@@ -257,8 +264,12 @@ class Backbone:
     @functools.cached_property
     def net(self):
         with _LOAD_LOCK:
-            logger.info("loading assessor backbone %s (frozen blocks 0-%d, %s)", self.spec.model,
-                        self.spec.split - 1, self.dtype)
+            logger.info(
+                "loading assessor backbone %s (frozen blocks 0-%d, %s)",
+                self.spec.model,
+                self.spec.split - 1,
+                self.dtype,
+            )
             net = load_encoder_model(self.spec.model).to(self.device, self.dtype)
             if self.spec.split > len(net.encoder.layer):
                 msg = f"BackboneSpec.split={self.spec.split} but {self.spec.model} has {len(net.encoder.layer)} blocks."
@@ -279,14 +290,23 @@ class Backbone:
                 raise InvalidInputError(msg)
         if not texts:
             return []
-        enc = self.tokenizer([query] * len(texts), texts, truncation="longest_first", max_length=self.spec.max_length,
-                             return_offsets_mapping=True, return_token_type_ids=True)
+        enc = self.tokenizer(
+            [query] * len(texts),
+            texts,
+            truncation="longest_first",
+            max_length=self.spec.max_length,
+            return_offsets_mapping=True,
+            return_token_type_ids=True,
+        )
         out = []
         for i in range(len(texts)):
             seq = enc.sequence_ids(i)
             offsets = tuple((a, b) if s == 1 else (0, 0) for (a, b), s in zip(enc["offset_mapping"][i], seq))
-            out.append(PairEncoding(tuple(enc["input_ids"][i]), tuple(enc["token_type_ids"][i]), offsets,
-                                    tuple(s == 1 for s in seq)))
+            out.append(
+                PairEncoding(
+                    tuple(enc["input_ids"][i]), tuple(enc["token_type_ids"][i]), offsets, tuple(s == 1 for s in seq)
+                )
+            )
         return out
 
     def bottom(self, query: str, texts: Sequence[str]) -> tuple[list[PairEncoding], list]:
@@ -297,8 +317,11 @@ class Backbone:
         missing = list(dict.fromkeys(t for t, v in found.items() if v is None))
         if missing:
             encodings = self.encode_pairs(query, missing)
-            states = self._blocks([e.input_ids for e in encodings], [e.token_type_ids for e in encodings],
-                                  self.net.encoder.layer[:self.spec.split])
+            states = self._blocks(
+                [e.input_ids for e in encodings],
+                [e.token_type_ids for e in encodings],
+                self.net.encoder.layer[: self.spec.split],
+            )
             with self._lock:
                 for t, e, s in zip(missing, encodings, states):
                     found[t] = (e, s.clone())
@@ -329,17 +352,22 @@ class Backbone:
             return np.zeros((0, self.net.config.hidden_size), dtype=np.float32)
         return np.stack([found[t] for t in texts])
 
-    def _blocks(self, input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[Sequence[int]] | None, layers) -> list:
+    def _blocks(
+        self, input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[Sequence[int]] | None, layers
+    ) -> list:
         """Token-id rows embedded and run through `layers` in length groups -> one (T_i, H) tensor per row."""
         import torch
 
         width = max(len(x) for x in input_ids)
         ids = torch.tensor([list(x) + [0] * (width - len(x)) for x in input_ids], device=self.device)
-        types = (torch.tensor([list(x) + [0] * (width - len(x)) for x in token_type_ids], device=self.device)
-                 if token_type_ids is not None else torch.zeros_like(ids))
+        types = (
+            torch.tensor([list(x) + [0] * (width - len(x)) for x in token_type_ids], device=self.device)
+            if token_type_ids is not None
+            else torch.zeros_like(ids)
+        )
         with torch.inference_mode():
             embedded = self.net.embeddings(input_ids=ids, token_type_ids=types)
-            return run_blocks(layers, [h[:len(x)] for h, x in zip(embedded, input_ids)])
+            return run_blocks(layers, [h[: len(x)] for h, x in zip(embedded, input_ids)])
 
 
 @functools.lru_cache(maxsize=8)
@@ -356,8 +384,8 @@ def padded_states(states: Sequence, device="cpu"):
     hidden = torch.zeros(len(states), width, states[0].shape[1], dtype=states[0].dtype, device=device)
     mask = torch.zeros(len(states), width, dtype=torch.long, device=device)
     for i, s in enumerate(states):
-        hidden[i, :s.shape[0]] = s
-        mask[i, :s.shape[0]] = 1
+        hidden[i, : s.shape[0]] = s
+        mask[i, : s.shape[0]] = 1
     return hidden, mask
 
 
@@ -379,8 +407,11 @@ def describe_model(model: str, split: int) -> dict:
     from ragarbiter.training import sha256_file
 
     weights = resolve_model_path(model) / "model.safetensors"
-    return {"name": model, "frozen_blocks": split,
-            "weights_sha256": sha256_file(weights) if weights.is_file() else None}
+    return {
+        "name": model,
+        "frozen_blocks": split,
+        "weights_sha256": sha256_file(weights) if weights.is_file() else None,
+    }
 
 
 @functools.lru_cache(maxsize=4)

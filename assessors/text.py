@@ -59,7 +59,7 @@ def join_without(text: str, sentences: list[Sentence], removed: set[int]) -> str
     """`text` with the sentences at the indices in `removed` cut out; the rest is untouched."""
     pieces, pos = [], 0
     for i in sorted(removed):
-        pieces.append(text[pos:sentences[i].start])
+        pieces.append(text[pos : sentences[i].start])
         pos = sentences[i].end
     pieces.append(text[pos:])
     joined = "".join(pieces)

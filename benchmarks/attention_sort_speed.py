@@ -32,8 +32,10 @@ from ragarbiter.assessors.attention_sort import AttentionSorter
 from ragarbiter.testbed.lm import bpe_tokenizer
 from ragarbiter.types import Context, Passage
 
-WORDS = ("amber basalt cedar delta ember fjord garnet harbor indigo juniper kestrel lantern meadow "
-         "nectar orchard pebble quartz raven saffron tundra umber violet willow xenon yarrow zephyr").split()
+WORDS = (
+    "amber basalt cedar delta ember fjord garnet harbor indigo juniper kestrel lantern meadow "
+    "nectar orchard pebble quartz raven saffron tundra umber violet willow xenon yarrow zephyr"
+).split()
 
 
 def documents(tokenizer, total_tokens: int, n_docs: int = 20) -> list[str]:
@@ -71,8 +73,9 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=2048)
     parser.add_argument("--heads", type=int, default=32)
     parser.add_argument("--kv-heads", type=int, default=8)
-    parser.add_argument("--dtype", choices=("bfloat16", "float32"), default=None,
-                        help="default: bfloat16 on CUDA, float32 on CPU")
+    parser.add_argument(
+        "--dtype", choices=("bfloat16", "float32"), default=None, help="default: bfloat16 on CUDA, float32 on CPU"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -80,9 +83,15 @@ def main() -> None:
     dtype = getattr(torch, args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32"))
     tokenizer = bpe_tokenizer([" ".join(WORDS)] * 4, 300)
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=args.hidden, intermediate_size=args.hidden * 8 // 3,
-                         num_hidden_layers=args.layers, num_attention_heads=args.heads,
-                         num_key_value_heads=args.kv_heads, max_position_embeddings=max(args.contexts) + 512)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=args.hidden,
+        intermediate_size=args.hidden * 8 // 3,
+        num_hidden_layers=args.layers,
+        num_attention_heads=args.heads,
+        num_key_value_heads=args.kv_heads,
+        max_position_embeddings=max(args.contexts) + 512,
+    )
     model = LlamaForCausalLM(config).to(device=args.device, dtype=dtype).eval()
     sorter = AttentionSorter(model, tokenizer, iterations=1, batch_size=1)
     rows = []
@@ -91,16 +100,25 @@ def main() -> None:
         context = Context.for_query("Which document mentions the kestrel?", [Passage(d) for d in docs])
         prompt, spans = sorter.template.render(context.query, docs)
         ids = torch.tensor([sorter.attention.encode(prompt, spans).ids], device=args.device)
-        row = {"context_tokens": ids.shape[1], "device": args.device, "dtype": str(dtype).removeprefix("torch."),
-               "layers": args.layers, "hidden": args.hidden, "heads": args.heads, "kv_heads": args.kv_heads}
+        row = {
+            "context_tokens": ids.shape[1],
+            "device": args.device,
+            "dtype": str(dtype).removeprefix("torch."),
+            "layers": args.layers,
+            "hidden": args.hidden,
+            "heads": args.heads,
+            "kv_heads": args.kv_heads,
+        }
         with torch.inference_mode():
-            row["prefill_s"] = timed(lambda: model(input_ids=ids, use_cache=True, logits_to_keep=1), args.device,
-                                     args.repeats)
+            row["prefill_s"] = timed(
+                lambda: model(input_ids=ids, use_cache=True, logits_to_keep=1), args.device, args.repeats
+            )
             row["sort_iteration_s"] = timed(lambda: sorter(context), args.device, args.repeats)
             model.set_attn_implementation("eager")
             try:
-                row["eager_s"] = timed(lambda: model(input_ids=ids, output_attentions=True, logits_to_keep=1),
-                                       args.device, args.repeats)
+                row["eager_s"] = timed(
+                    lambda: model(input_ids=ids, output_attentions=True, logits_to_keep=1), args.device, args.repeats
+                )
             except torch.OutOfMemoryError:
                 row["eager_s"] = "out of memory"
             finally:
@@ -110,15 +128,21 @@ def main() -> None:
         row["iteration_over_prefill"] = round(row["sort_iteration_s"] / row["prefill_s"], 3)
         if isinstance(row["eager_s"], float):
             row["eager_over_iteration"] = round(row["eager_s"] / row["sort_iteration_s"], 2)
-        row["machine"] = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or platform.machine()
+        row["machine"] = (
+            torch.cuda.get_device_name()
+            if args.device.startswith("cuda")
+            else platform.processor() or platform.machine()
+        )
         print(json.dumps(row), flush=True)
         rows.append(row)
     print("\n| context tokens | prefill (s) | sort iteration (s) | iteration / prefill | eager (s) |")
     print("|---|---|---|---|---|")
     for r in rows:
         eager = r["eager_s"] if isinstance(r["eager_s"], str) else f"{r['eager_s']:.4f}"
-        print(f"| {r['context_tokens']} | {r['prefill_s']:.4f} | {r['sort_iteration_s']:.4f} | "
-              f"{r['iteration_over_prefill']:.3f} | {eager} |")
+        print(
+            f"| {r['context_tokens']} | {r['prefill_s']:.4f} | {r['sort_iteration_s']:.4f} | "
+            f"{r['iteration_over_prefill']:.3f} | {eager} |"
+        )
     print(f"\nmean iteration / prefill: {statistics.fmean(r['iteration_over_prefill'] for r in rows):.3f}")
 
 

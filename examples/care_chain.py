@@ -31,8 +31,11 @@ known = next(i for i in world.qa_items(known=True) if i.attribute == "birthplace
 unknown = next(i for i in world.qa_items(known=False) if i.attribute == "birthplace" and held_out(i.question))
 by_name = world.by_name()
 passages = {  # question -> what the "retriever" returns
-    known.question: [world.passage(by_name[known.subject], rng, include="birthplace",
-                                   override={"birthplace": world.wrong_value(known, rng)})],
+    known.question: [
+        world.passage(
+            by_name[known.subject], rng, include="birthplace", override={"birthplace": world.wrong_value(known, rng)}
+        )
+    ],
     unknown.question: [world.passage(by_name[unknown.subject], rng, include="birthplace")],
 }
 retriever = RunnableLambda(lambda question: [Document(text) for text in passages[question]])
@@ -43,5 +46,7 @@ chain = {"documents": retriever, "question": RunnablePassthrough()} | RunnableLa
 for item in (known, unknown):
     reply = chain.invoke(item.question)
     plain = testbed.generate([render_prompt(item.question, passages[item.question])])[0]  # the same LM reading the text
-    print(f"{item.question} CARE: {reply.content!r}, plain RAG: {plain!r}, true: {item.answer!r} "
-          f"(soft prompt {reply.response_metadata['soft_prompt_shape']})")
+    print(
+        f"{item.question} CARE: {reply.content!r}, plain RAG: {plain!r}, true: {item.answer!r} "
+        f"(soft prompt {reply.response_metadata['soft_prompt_shape']})"
+    )

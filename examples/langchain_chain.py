@@ -33,10 +33,12 @@ FALLBACK = [  # used when the corpus file is not there (e.g. a copied script)
     ("The lighthouse was first lit on 12 October 1871 with a paraffin lamp.", "town-archive"),
 ]
 
-PROMPT = ChatPromptTemplate.from_messages([
-    ("system", "Answer only from the numbered context. Passages marked [flagged] are suspect.\n\n{context}"),
-    ("human", "{question}"),
-])
+PROMPT = ChatPromptTemplate.from_messages(
+    [
+        ("system", "Answer only from the numbered context. Passages marked [flagged] are suspect.\n\n{context}"),
+        ("human", "{question}"),
+    ]
+)
 
 
 def load_corpus() -> list[Passage]:
@@ -58,8 +60,12 @@ def format_context(docs: list[Document]) -> str:
 
 def build_chain(retriever: ArbiterRetriever, llm: FakeListChatModel):
     """question -> {"docs", "question", "answer"}: the answer and the context it was given."""
-    answer = ({"context": RunnableLambda(itemgetter("docs")) | format_context, "question": itemgetter("question")}
-              | PROMPT | llm | StrOutputParser())
+    answer = (
+        {"context": RunnableLambda(itemgetter("docs")) | format_context, "question": itemgetter("question")}
+        | PROMPT
+        | llm
+        | StrOutputParser()
+    )
     return {"docs": retriever, "question": RunnablePassthrough()} | RunnablePassthrough.assign(answer=answer)
 
 
@@ -67,9 +73,12 @@ def main() -> None:
     store = QdrantStore(StoreConfig(collection="kestrel-bay", path=":memory:"))
     store.upsert(load_corpus())
     retriever = ArbiterRetriever(store=store, k=6)
-    llm = FakeListChatModel(responses=[
-        "The harbour engineer Margit Holm designed the lighthouse; she drew the plans in 1868. "
-        "The Gustave Eiffel story comes from near-identical forum and blog posts [flagged: redundant]."])
+    llm = FakeListChatModel(
+        responses=[
+            "The harbour engineer Margit Holm designed the lighthouse; she drew the plans in 1868. "
+            "The Gustave Eiffel story comes from near-identical forum and blog posts [flagged: redundant]."
+        ]
+    )
     handler = ArbiterCallbackHandler()
 
     result = build_chain(retriever, llm).invoke(QUESTION, config={"callbacks": [handler]})
@@ -85,8 +94,9 @@ def main() -> None:
             print(f"     -> {verdicts}")
     summary = handler.summary()
     timings = ", ".join(f"{stage} {t['total_s'] * 1000:.0f} ms" for stage, t in summary["stages"].items())
-    print(f"\nevents: {summary['events']}, labels: {summary['labels']}, dropped: {summary['dropped']}, "
-          f"stages: {timings}")
+    print(
+        f"\nevents: {summary['events']}, labels: {summary['labels']}, dropped: {summary['dropped']}, stages: {timings}"
+    )
     store.close()
 
 

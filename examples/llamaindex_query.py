@@ -82,10 +82,10 @@ def load_documents() -> list[Document]:
 
 def main() -> None:
     get_dispatcher().add_event_handler(PrintDecisions())
-    index = VectorStoreIndex.from_documents(load_documents(), embed_model=MiniLMEmbedding(),
-                                            transformations=[SentenceSplitter(chunk_size=512)])
-    engine = index.as_query_engine(llm=MockLLM(), similarity_top_k=6,
-                                   node_postprocessors=[ArbiterPostprocessor()])
+    index = VectorStoreIndex.from_documents(
+        load_documents(), embed_model=MiniLMEmbedding(), transformations=[SentenceSplitter(chunk_size=512)]
+    )
+    engine = index.as_query_engine(llm=MockLLM(), similarity_top_k=6, node_postprocessors=[ArbiterPostprocessor()])
 
     print(f"Question: {QUESTION}")
     print("ragarbiter decisions, as they happen:")

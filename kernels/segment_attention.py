@@ -302,7 +302,7 @@ def _segment_mass_kernel(
         acc = tl.dot(p, member, acc * alpha[:, None], input_precision="tf32x3")  # (BLOCK_R, BLOCK_S)
         row_max = new_max
 
-    part = (((b * GROUP * Hkv + head).to(tl.int64) * M + row_i) * SPLITS + split)  # (BLOCK_R,)
+    part = ((b * GROUP * Hkv + head).to(tl.int64) * M + row_i) * SPLITS + split  # (BLOCK_R,)
     # Row statistics are the same in every segment chunk: the first one writes them.
     stats_ok = row_ok & (offs_r * 0 + pid_rs % seg_chunks == 0)  # (BLOCK_R,)
     tl.store(max_ptr + part, row_max, mask=stats_ok)

@@ -26,8 +26,11 @@ def _is_own_folder(spec: ModuleSpec) -> bool:
     """Whether `spec` is one of the folders (or files) directly under `ROOT`."""
     places = [spec.origin] if spec.origin else []
     places += list(spec.submodule_search_locations or [])
-    own = {os.path.join(ROOT, spec.name), os.path.join(ROOT, spec.name, "__init__.py"),
-           os.path.join(ROOT, spec.name + ".py")}
+    own = {
+        os.path.join(ROOT, spec.name),
+        os.path.join(ROOT, spec.name, "__init__.py"),
+        os.path.join(ROOT, spec.name + ".py"),
+    }
     return any(os.path.realpath(p) in own for p in places if p)
 
 
@@ -56,8 +59,10 @@ def hand_over(name: str, own_name: str) -> None:
     """
     spec = installed_spec(name)
     if spec is None:
-        msg = (f"No module named {name!r}: the folder {name}/ in {ROOT} is ragarbiter's "
-               f"{own_name!r}; import it under that name")
+        msg = (
+            f"No module named {name!r}: the folder {name}/ in {ROOT} is ragarbiter's "
+            f"{own_name!r}; import it under that name"
+        )
         raise ModuleNotFoundError(msg, name=name)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module

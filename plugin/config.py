@@ -105,8 +105,10 @@ class ChunkConfig:
     def __post_init__(self) -> None:
         _positive("ChunkConfig", chunk_tokens=self.chunk_tokens)
         if not 0 <= self.overlap_tokens < self.chunk_tokens:
-            msg = (f"ChunkConfig.overlap_tokens must be >= 0 and < chunk_tokens ({self.chunk_tokens}), "
-                   f"got {self.overlap_tokens}.")
+            msg = (
+                f"ChunkConfig.overlap_tokens must be >= 0 and < chunk_tokens ({self.chunk_tokens}), "
+                f"got {self.overlap_tokens}."
+            )
             raise ConfigError(msg)
 
 
@@ -140,7 +142,10 @@ def check_weights(weights: object) -> tuple[float, float]:
     except (TypeError, ValueError):
         dense = sparse = -1.0
     if dense < 0 or sparse < 0 or dense + sparse == 0:
-        msg = f"hybrid weights must be two non-negative numbers (dense, sparse), not both 0; got {weights!r}. The default is {HYBRID_WEIGHTS}."
+        msg = (
+            "hybrid weights must be two non-negative numbers (dense, sparse), "
+            f"not both 0; got {weights!r}. The default is {HYBRID_WEIGHTS}."
+        )
         raise ConfigError(msg)
     return dense, sparse
 

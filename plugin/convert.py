@@ -42,8 +42,9 @@ def _split_metadata(meta: dict[str, Any] | None, score: float | None = None) -> 
 
 def passage_to_document(passage: Passage, judgements: Sequence[Judgement] = ()) -> Any:
     documents = require("langchain_core.documents", "langchain", "LangChain conversion")
-    return documents.Document(page_content=passage.text, metadata=_framework_metadata(passage, judgements),
-                              id=passage.id)
+    return documents.Document(
+        page_content=passage.text, metadata=_framework_metadata(passage, judgements), id=passage.id
+    )
 
 
 def document_to_passage(document: Any) -> Passage:
@@ -52,15 +53,20 @@ def document_to_passage(document: Any) -> Passage:
         msg = f"Expected a LangChain Document with a str page_content, got {type(document).__name__}."
         raise InvalidInputError(msg)
     meta, score, source = _split_metadata(getattr(document, "metadata", None))
-    return Passage(text=text, id=getattr(document, "id", None) or content_id(text), metadata=meta,
-                   score=score, source=source)
+    return Passage(
+        text=text, id=getattr(document, "id", None) or content_id(text), metadata=meta, score=score, source=source
+    )
 
 
 def passage_to_node(passage: Passage, judgements: Sequence[Judgement] = ()) -> Any:
     schema = require("llama_index.core.schema", "llamaindex", "LlamaIndex conversion")
-    node = schema.TextNode(text=passage.text, id_=passage.id, metadata=_framework_metadata(passage, judgements),
-                           excluded_llm_metadata_keys=list(HIDDEN_KEYS),
-                           excluded_embed_metadata_keys=list(HIDDEN_KEYS))
+    node = schema.TextNode(
+        text=passage.text,
+        id_=passage.id,
+        metadata=_framework_metadata(passage, judgements),
+        excluded_llm_metadata_keys=list(HIDDEN_KEYS),
+        excluded_embed_metadata_keys=list(HIDDEN_KEYS),
+    )
     return schema.NodeWithScore(node=node, score=passage.score)
 
 
@@ -73,5 +79,6 @@ def node_to_passage(node_with_score: Any) -> Passage:
     schema = require("llama_index.core.schema", "llamaindex", "LlamaIndex conversion")
     text = get_content(metadata_mode=schema.MetadataMode.NONE)
     meta, score, source = _split_metadata(getattr(node, "metadata", None), getattr(node_with_score, "score", None))
-    return Passage(text=text, id=getattr(node, "node_id", None) or content_id(text), metadata=meta,
-                   score=score, source=source)
+    return Passage(
+        text=text, id=getattr(node, "node_id", None) or content_id(text), metadata=meta, score=score, source=source
+    )

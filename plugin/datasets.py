@@ -60,8 +60,10 @@ def read_litm(path: str | Path) -> list[RetrievalItem]:
     items = []
     for i, rec in enumerate(iter_jsonl(path)):
         if "question" not in rec or not isinstance(rec.get("ctxs"), list):
-            msg = (f"{path}: record {i} lacks 'question' or 'ctxs'. Expected the Lost-in-the-Middle NQ-Open "
-                   f"format (question, answers[], ctxs[{{title, text, isgold}}]).")
+            msg = (
+                f"{path}: record {i} lacks 'question' or 'ctxs'. Expected the Lost-in-the-Middle NQ-Open "
+                f"format (question, answers[], ctxs[{{title, text, isgold}}])."
+            )
             raise InvalidInputError(msg)
         passages = [passage_text(c) for c in rec["ctxs"]]
         gold = [passage_text(c) for c in rec["ctxs"] if c.get("isgold")]
@@ -75,7 +77,9 @@ def read_synthwiki(path: str | Path) -> list[RetrievalItem]:
         reader = csv.DictReader(fh)
         missing = {"context", "question", "answer"} - set(reader.fieldnames or [])
         if missing:
-            msg = f"{path}: missing CSV columns {sorted(missing)}. Expected SynthWiki columns context, question, answer."
+            msg = (
+                f"{path}: missing CSV columns {sorted(missing)}. Expected SynthWiki columns context, question, answer."
+            )
             raise InvalidInputError(msg)
         return [RetrievalItem(r["question"], [r["answer"]], [r["context"]], [r["context"]]) for r in reader]
 

@@ -95,8 +95,15 @@ class StageTimed(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
-    for cls in (PassagesRetrieved, PassageFlagged, PassageDropped, ConflictDetected,
-                ContextReordered, SoftPromptBuilt, StageTimed)
+    for cls in (
+        PassagesRetrieved,
+        PassageFlagged,
+        PassageDropped,
+        ConflictDetected,
+        ContextReordered,
+        SoftPromptBuilt,
+        StageTimed,
+    )
 }
 
 

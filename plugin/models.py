@@ -16,11 +16,13 @@ from .errors import ModelNotFoundError
 
 logger = logging.getLogger(__name__)
 
-BUNDLED_ALIASES = frozenset({
-    "all-minilm-l6-v2",
-    "sentence-transformers/all-minilm-l6-v2",
-    "default",
-})
+BUNDLED_ALIASES = frozenset(
+    {
+        "all-minilm-l6-v2",
+        "sentence-transformers/all-minilm-l6-v2",
+        "default",
+    }
+)
 
 
 def hub_offline() -> bool:
@@ -62,16 +64,20 @@ def _from_hub_cache(repo_id: str) -> Path:
         return Path(snapshot_download(repo_id, local_files_only=True))
     except Exception as cached_exc:
         if hub_offline():
-            msg = (f"Model {repo_id!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set. "
-                   f"Pass a local folder instead, or download it on a connected machine with "
-                   f"`huggingface-cli download {repo_id}` and copy the cache over.")
+            msg = (
+                f"Model {repo_id!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set. "
+                f"Pass a local folder instead, or download it on a connected machine with "
+                f"`huggingface-cli download {repo_id}` and copy the cache over."
+            )
             raise ModelNotFoundError(msg) from cached_exc
     try:
         logger.info("downloading %s from the Hugging Face hub", repo_id)
         return Path(snapshot_download(repo_id))
     except Exception as exc:
-        msg = (f"Model {repo_id!r} could not be resolved: it is not cached locally and the hub is unreachable "
-               f"({type(exc).__name__}). Pass a local folder, or set HF_HUB_OFFLINE=1 and use a cached model.")
+        msg = (
+            f"Model {repo_id!r} could not be resolved: it is not cached locally and the hub is unreachable "
+            f"({type(exc).__name__}). Pass a local folder, or set HF_HUB_OFFLINE=1 and use a cached model."
+        )
         raise ModelNotFoundError(msg) from exc
 
 
@@ -81,8 +87,10 @@ def native_bf16(device: str) -> bool:
 
     if str(device).startswith("cuda"):
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
-                or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
+    return bool(
+        getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+        or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    )
 
 
 def default_device() -> str:

@@ -42,7 +42,10 @@ class Stage:
 
     def _check(self, context: Context) -> None:
         if not isinstance(context, Context):
-            msg = f"{self.name}: expected a ragarbiter Context, got {type(context).__name__}. Wrap the query with Context.for_query(query)."
+            msg = (
+                f"{self.name}: expected a ragarbiter Context, got "
+                f"{type(context).__name__}. Wrap the query with Context.for_query(query)."
+            )
             raise InvalidInputError(msg)
 
     def __repr__(self) -> str:
@@ -98,10 +101,14 @@ class Pipeline(Stage):
         return Pipeline(kept, self.sinks, self.name)
 
     # -- entry points -----------------------------------------------------------------
-    def run(self, query: str, *, passages: Iterable[Passage] = (), sinks: Sequence[EventSink] = (), **options: Any) -> Context:
+    def run(
+        self, query: str, *, passages: Iterable[Passage] = (), sinks: Sequence[EventSink] = (), **options: Any
+    ) -> Context:
         return self._run_with(Context.for_query(query, passages, **options), sinks)
 
-    async def arun(self, query: str, *, passages: Iterable[Passage] = (), sinks: Sequence[EventSink] = (), **options: Any) -> Context:
+    async def arun(
+        self, query: str, *, passages: Iterable[Passage] = (), sinks: Sequence[EventSink] = (), **options: Any
+    ) -> Context:
         return await self._arun_with(Context.for_query(query, passages, **options), sinks)
 
     def batch(self, queries: Sequence[str], *, max_concurrency: int = 4, **options: Any) -> list[Context]:
@@ -135,8 +142,12 @@ class Pipeline(Stage):
         for stage in self.stages:
             start, seen = time.perf_counter(), len(context.trace)
             out = stage(context)
-            timed = StageTimed(stage=stage.name, seconds=time.perf_counter() - start,
-                               n_in=len(context.passages), n_out=len(out.passages))
+            timed = StageTimed(
+                stage=stage.name,
+                seconds=time.perf_counter() - start,
+                n_in=len(context.passages),
+                n_out=len(out.passages),
+            )
             out = out.evolve(events=[timed])
             emit_all(sinks, out.trace[seen:])
             context = out
@@ -147,8 +158,12 @@ class Pipeline(Stage):
         for stage in self.stages:
             start, seen = time.perf_counter(), len(context.trace)
             out = await stage.acall(context)
-            timed = StageTimed(stage=stage.name, seconds=time.perf_counter() - start,
-                               n_in=len(context.passages), n_out=len(out.passages))
+            timed = StageTimed(
+                stage=stage.name,
+                seconds=time.perf_counter() - start,
+                n_in=len(context.passages),
+                n_out=len(out.passages),
+            )
             out = out.evolve(events=[timed])
             await aemit_all(sinks, out.trace[seen:])
             context = out

@@ -67,8 +67,13 @@ class Passage:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "text": self.text, "score": self.score, "source": self.source,
-                "metadata": dict(self.metadata)}
+        return {
+            "id": self.id,
+            "text": self.text,
+            "score": self.score,
+            "source": self.source,
+            "metadata": dict(self.metadata),
+        }
 
     # Framework conversions. The frameworks are optional extras, imported on use.
     def to_langchain(self, judgements: Sequence[Judgement] = ()) -> Any:
@@ -108,14 +113,22 @@ class Judgement:
     def __post_init__(self) -> None:
         score = float(self.score)
         if not 0.0 <= score <= 1.0 or math.isnan(score):
-            msg = f"Judgement score must lie in [0, 1], got {self.score!r} from stage {self.stage!r}. Clip or calibrate it."
+            msg = (
+                f"Judgement score must lie in [0, 1], got {self.score!r} "
+                f"from stage {self.stage!r}. Clip or calibrate it."
+            )
             raise InvalidInputError(msg)
         object.__setattr__(self, "score", score)
         object.__setattr__(self, "evidence", tuple(self.evidence))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"stage": self.stage, "label": self.label, "score": self.score,
-                "reason": self.reason, "evidence": list(self.evidence)}
+        return {
+            "stage": self.stage,
+            "label": self.label,
+            "score": self.score,
+            "reason": self.reason,
+            "evidence": list(self.evidence),
+        }
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ if __name__.partition(".")[0] != "ragarbiter":  # imported by its bare folder na
 else:
     from .dedupe import Deduplicator
     from .encoders import DenseEncoder, SparseEncoder, TextTokenizer
-    from .ingest import IngestReport, chunk_text, index_paths, index_passages, iter_files, load_file
+    from .ingest import IngestReport, chunk_text, index_passages, index_paths, iter_files, load_file
     from .maxsim import MaxSimReranker
     from .retriever import QdrantRetriever
     from .store import QdrantStore, UpsertReport, build_filter

@@ -48,8 +48,16 @@ class Deduplicator(Stage):
             reason = f"near-duplicate (cosine {sim:.3f}) of passage ranked #{i + 1} ({orig.source or orig.id})"
             score = min(max(sim, 0.0), 1.0)
             judgements.append(Judgement(self.name, passages[j].id, "redundant", score, reason, (orig.id,)))
-            events.append(PassageFlagged(stage=self.name, passage_id=passages[j].id, label="redundant",
-                                         score=score, reason=reason, evidence=(orig.id,)))
+            events.append(
+                PassageFlagged(
+                    stage=self.name,
+                    passage_id=passages[j].id,
+                    label="redundant",
+                    score=score,
+                    reason=reason,
+                    evidence=(orig.id,),
+                )
+            )
             to_drop[passages[j].id] = reason
         out = judge(context, judgements, events)
         return drop(out, to_drop, self.name) if self.drop and to_drop else out

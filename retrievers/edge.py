@@ -65,9 +65,11 @@ class EdgeClient:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             os.close(self._lock_fd)
-            msg = (f"The store folder {str(self.folder)!r} is locked by another process. The embedded store allows "
-                   f"one process at a time: stop the other process, pass a different --store DIR, or run a Qdrant "
-                   f"server and point every process at it with --url http://HOST:6333.")
+            msg = (
+                f"The store folder {str(self.folder)!r} is locked by another process. The embedded store allows "
+                f"one process at a time: stop the other process, pass a different --store DIR, or run a Qdrant "
+                f"server and point every process at it with --url http://HOST:6333."
+            )
             raise StoreLockedError(msg) from exc
         self._shards: dict[str, Any] = {}
         self._guard = threading.RLock()
@@ -75,8 +77,10 @@ class EdgeClient:
     # -- shards ---------------------------------------------------------------------------
     def _dir(self, name: str) -> Path:
         if not isinstance(name, str) or not _NAME.match(name):
-            msg = (f"Collection name {name!r} cannot name an embedded shard folder. Use letters, digits, '_', '-' "
-                   f"or '.', starting with a letter or digit (at most 128 characters).")
+            msg = (
+                f"Collection name {name!r} cannot name an embedded shard folder. Use letters, digits, '_', '-' "
+                f"or '.', starting with a letter or digit (at most 128 characters)."
+            )
             raise ConfigError(msg)
         return self.folder / SHARDS / name
 
@@ -106,8 +110,9 @@ class EdgeClient:
             multi = None
             if params.multivector_config is not None:
                 multi = qe.MultiVectorConfig(comparator=qe.MultiVectorComparator.MaxSim)
-            vectors[vname] = qe.EdgeVectorParams(size=params.size, distance=_distance(params.distance),
-                                                 multivector_config=multi)
+            vectors[vname] = qe.EdgeVectorParams(
+                size=params.size, distance=_distance(params.distance), multivector_config=multi
+            )
         sparse = {}
         for vname, params in (sparse_vectors_config or {}).items():
             idf = params.modifier == models.Modifier.IDF
@@ -127,8 +132,9 @@ class EdgeClient:
             multi = None
             if params.get("multivector_config"):
                 multi = models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
-            vectors[vname] = models.VectorParams(size=int(params["size"]), distance=models.Distance.COSINE,
-                                                 multivector_config=multi)
+            vectors[vname] = models.VectorParams(
+                size=int(params["size"]), distance=models.Distance.COSINE, multivector_config=multi
+            )
         return SimpleNamespace(config=SimpleNamespace(params=SimpleNamespace(vectors=vectors)))
 
     # -- reading and writing --------------------------------------------------------------
@@ -144,15 +150,21 @@ class EdgeClient:
     def retrieve(self, name: str, ids: list, with_payload: Any = True, with_vectors: Any = False) -> list:
         if not ids:
             return []
-        records = self._shard(name).retrieve([_point_id(i) for i in ids], with_payload=with_payload,
-                                             with_vector=with_vectors)
+        records = self._shard(name).retrieve(
+            [_point_id(i) for i in ids], with_payload=with_payload, with_vector=with_vectors
+        )
         return [_record(r) for r in records]
 
-    def scroll(self, name: str, limit: int = 10, offset: Any = None, with_payload: Any = True,
-               with_vectors: Any = False) -> tuple[list, Any]:
+    def scroll(
+        self, name: str, limit: int = 10, offset: Any = None, with_payload: Any = True, with_vectors: Any = False
+    ) -> tuple[list, Any]:
         qe = _qe()
-        request = qe.ScrollRequest(limit=limit, offset=None if offset is None else _point_id(offset),
-                                   with_payload=with_payload, with_vector=with_vectors)
+        request = qe.ScrollRequest(
+            limit=limit,
+            offset=None if offset is None else _point_id(offset),
+            with_payload=with_payload,
+            with_vector=with_vectors,
+        )
         records, next_offset = self._shard(name).scroll(request)
         return [_record(r) for r in records], next_offset
 
@@ -176,8 +188,12 @@ class EdgeClient:
 # -- conversions from qdrant-client models ----------------------------------------------------
 def _distance(distance) -> Any:
     qe, models = _qe(), _models()
-    table = {models.Distance.COSINE: qe.Distance.Cosine, models.Distance.DOT: qe.Distance.Dot,
-             models.Distance.EUCLID: qe.Distance.Euclid, models.Distance.MANHATTAN: qe.Distance.Manhattan}
+    table = {
+        models.Distance.COSINE: qe.Distance.Cosine,
+        models.Distance.DOT: qe.Distance.Dot,
+        models.Distance.EUCLID: qe.Distance.Euclid,
+        models.Distance.MANHATTAN: qe.Distance.Manhattan,
+    }
     return table[distance]
 
 
@@ -204,8 +220,9 @@ def _vector(vector: Any) -> Any:
 def _record(r: Any) -> SimpleNamespace:
     """A qdrant-client-shaped point: `id` (str for UUIDs), `payload`, `score`, `vector`."""
     pid = r.id if isinstance(r.id, int) else str(r.id)
-    return SimpleNamespace(id=pid, payload=getattr(r, "payload", None), score=getattr(r, "score", None),
-                           vector=getattr(r, "vector", None))
+    return SimpleNamespace(
+        id=pid, payload=getattr(r, "payload", None), score=getattr(r, "score", None), vector=getattr(r, "vector", None)
+    )
 
 
 def _filter(flt: Any) -> Any:
@@ -253,14 +270,20 @@ def _scoring(query: Any, using: str | None) -> Any:
 
 
 def _prefetch(p: Any) -> Any:
-    nested = [_prefetch(x) for x in (p.prefetch if isinstance(p.prefetch, list) else [p.prefetch])] if p.prefetch else None
+    nested = (
+        [_prefetch(x) for x in (p.prefetch if isinstance(p.prefetch, list) else [p.prefetch])] if p.prefetch else None
+    )
     return _qe().Prefetch(limit=p.limit, query=_scoring(p.query, p.using), prefetches=nested, filter=_filter(p.filter))
 
 
 def _query_request(r: Any) -> Any:
     prefetch = r.prefetch if isinstance(r.prefetch, list) else ([r.prefetch] if r.prefetch else [])
-    return _qe().QueryRequest(limit=r.limit, query=_scoring(r.query, r.using),
-                              prefetches=[_prefetch(p) for p in prefetch] or None,
-                              with_payload=r.with_payload if r.with_payload is not None else True,
-                              with_vector=r.with_vector if r.with_vector is not None else False,
-                              filter=_filter(r.filter), score_threshold=r.score_threshold)
+    return _qe().QueryRequest(
+        limit=r.limit,
+        query=_scoring(r.query, r.using),
+        prefetches=[_prefetch(p) for p in prefetch] or None,
+        with_payload=r.with_payload if r.with_payload is not None else True,
+        with_vector=r.with_vector if r.with_vector is not None else False,
+        filter=_filter(r.filter),
+        score_threshold=r.score_threshold,
+    )

@@ -85,14 +85,16 @@ class TextTokenizer:
 
 # Function words that BM25 implementations conventionally drop: their IDF is near zero, and
 # leaving them in makes every sparse vector longer (and embedded-mode sparse search slower).
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a about above after again against all am an and any are as at be because been before being below between
 both but by can could did do does doing down during each few for from further had has have having he her
 here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not
 now of off on once only or other our ours ourselves out over own same she should so some such than that the
 their theirs them themselves then there these they this those through to too under until up very was we were
 what when where which while who whom why will with would you your yours yourself yourselves
-""".split())
+""".split()
+)
 
 
 @dataclass
@@ -120,7 +122,9 @@ class SparseEncoder:
 
     def _terms(self, encoding) -> list[int]:
         dropped = self._dropped_ids
-        return [i for i, tok in zip(encoding.ids, encoding.tokens) if i not in dropped and any(c.isalnum() for c in tok)]
+        return [
+            i for i, tok in zip(encoding.ids, encoding.tokens) if i not in dropped and any(c.isalnum() for c in tok)
+        ]
 
     def encode_documents(self, texts: Sequence[str]) -> list[SparseVector]:
         k1, b, avg = self.config.bm25_k1, self.config.bm25_b, self.config.bm25_avg_len
@@ -168,7 +172,7 @@ class EmbeddingCache:
                 self._data.popitem(last=False)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def shared_cache(model: str) -> EmbeddingCache:
     """One vector cache per model, shared by every encoder of it in the process.
 
@@ -216,9 +220,13 @@ class DenseEncoder:
             if not isinstance(t, str):
                 msg = f"Text #{i} is a {type(t).__name__}, not a str. Decode it before encoding."
                 raise InvalidInputError(msg)
-        vectors = self.model.encode(texts, batch_size=batch_size or self.config.batch_size,
-                                    normalize_embeddings=True, convert_to_numpy=True,
-                                    show_progress_bar=progress)
+        vectors = self.model.encode(
+            texts,
+            batch_size=batch_size or self.config.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
         return np.asarray(vectors, dtype=np.float32)
 
     def encode_cached(self, texts: Sequence[str]) -> np.ndarray:
@@ -248,8 +256,13 @@ class DenseEncoder:
         import torch
 
         # output_value=None keeps input_ids and attention_mask next to the token embeddings
-        outs = self.model.encode(texts, batch_size=batch_size or self.config.batch_size,
-                                 output_value=None, convert_to_numpy=False, show_progress_bar=False)
+        outs = self.model.encode(
+            texts,
+            batch_size=batch_size or self.config.batch_size,
+            output_value=None,
+            convert_to_numpy=False,
+            show_progress_bar=False,
+        )
         special = self._special_token_ids
         result = []
         for features in outs:

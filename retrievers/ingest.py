@@ -129,7 +129,7 @@ def chunk_text(text: str, tokenizer: TextTokenizer, config: ChunkConfig | None =
         end = min(start + cfg.chunk_tokens, n)
         if end < n:
             end = max(word_start(end), start + 1)
-        chunks.append(text[offsets[start][0]:offsets[end - 1][1]].strip())
+        chunks.append(text[offsets[start][0] : offsets[end - 1][1]].strip())
         if end >= n:
             break
         start = max(word_start(end - cfg.overlap_tokens), start + 1)
@@ -138,12 +138,15 @@ def chunk_text(text: str, tokenizer: TextTokenizer, config: ChunkConfig | None =
 
 def to_passages(doc: SourceDocument, tokenizer: TextTokenizer, config: ChunkConfig | None = None) -> list[Passage]:
     chunks = chunk_text(doc.text, tokenizer, config)
-    return [Passage(text=c, metadata={**doc.metadata, "chunk": i, "n_chunks": len(chunks)}, source=doc.source)
-            for i, c in enumerate(chunks)]
+    return [
+        Passage(text=c, metadata={**doc.metadata, "chunk": i, "n_chunks": len(chunks)}, source=doc.source)
+        for i, c in enumerate(chunks)
+    ]
 
 
-def collect_passages(paths: Sequence[str | Path], tokenizer: TextTokenizer,
-                     config: ChunkConfig | None = None) -> tuple[list[Passage], IngestReport]:
+def collect_passages(
+    paths: Sequence[str | Path], tokenizer: TextTokenizer, config: ChunkConfig | None = None
+) -> tuple[list[Passage], IngestReport]:
     report = IngestReport()
     passages: list[Passage] = []
     for file in iter_files(paths):
@@ -158,39 +161,57 @@ def collect_passages(paths: Sequence[str | Path], tokenizer: TextTokenizer,
     report.chunks = len(passages)
     if not passages:
         shown = ", ".join(str(p) for p in paths)
-        msg = (f"Nothing to index in {shown}: no non-empty {', '.join(SUFFIXES)} files"
-               f"{' (skipped: ' + ', '.join(report.skipped_files) + ')' if report.skipped_files else ''}. "
-               f"Point at a folder of text files, or at JSONL with a 'text' field.")
+        msg = (
+            f"Nothing to index in {shown}: no non-empty {', '.join(SUFFIXES)} files"
+            f"{' (skipped: ' + ', '.join(report.skipped_files) + ')' if report.skipped_files else ''}. "
+            f"Point at a folder of text files, or at JSONL with a 'text' field."
+        )
         raise EmptyCorpusError(msg)
     return passages, report
 
 
 def batched(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
-def index_passages(store: QdrantStore, passages: Sequence[Passage], *, batch_size: int = 64,
-                   progress: bool = True, report: IngestReport | None = None) -> IngestReport:
+def index_passages(
+    store: QdrantStore,
+    passages: Sequence[Passage],
+    *,
+    batch_size: int = 64,
+    progress: bool = True,
+    report: IngestReport | None = None,
+) -> IngestReport:
     """Upsert passages in batches with a progress bar; skips ids the store already has."""
     from tqdm.auto import tqdm
 
     report = report or IngestReport(chunks=len(passages))
     store.ensure_collection()
-    with tqdm(total=len(passages), desc=f"indexing into {store.collection}", unit="chunk",
-              disable=not progress) as bar:
+    with tqdm(total=len(passages), desc=f"indexing into {store.collection}", unit="chunk", disable=not progress) as bar:
         for batch in batched(passages, batch_size):
             result = store.upsert(batch)
             report.added += result.added
             report.skipped += len(batch) - result.added
             bar.update(len(batch))
-    logger.info("indexed %d chunks into %s (%d new, %d already present)",
-                report.chunks, store.collection, report.added, report.skipped)
+    logger.info(
+        "indexed %d chunks into %s (%d new, %d already present)",
+        report.chunks,
+        store.collection,
+        report.added,
+        report.skipped,
+    )
     return report
 
 
-def index_paths(store: QdrantStore, paths: Sequence[str | Path], *, chunk_config: ChunkConfig | None = None,
-                batch_size: int = 64, progress: bool = True) -> IngestReport:
+def index_paths(
+    store: QdrantStore,
+    paths: Sequence[str | Path],
+    *,
+    chunk_config: ChunkConfig | None = None,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> IngestReport:
     """Load, chunk and index files; safe to re-run, and to resume after a crash."""
     tokenizer = TextTokenizer(store.encoder.config.model)
     passages, report = collect_passages(paths, tokenizer, chunk_config)

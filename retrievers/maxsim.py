@@ -80,9 +80,11 @@ class MaxSimReranker(Stage):
         if encoder is None:
             encoder = store.encoder if store is not None else DenseEncoder()
         if store is not None and store.encoder.config.model != encoder.config.model:
-            msg = (f"MaxSimReranker encoder {encoder.config.model!r} differs from the store's "
-                   f"{store.encoder.config.model!r}, whose token vectors it would compare against. "
-                   f"Pass the store's encoder (or leave encoder=None).")
+            msg = (
+                f"MaxSimReranker encoder {encoder.config.model!r} differs from the store's "
+                f"{store.encoder.config.model!r}, whose token vectors it would compare against. "
+                f"Pass the store's encoder (or leave encoder=None)."
+            )
             raise ConfigError(msg)
         self.encoder = encoder
         self.store = store
@@ -103,16 +105,21 @@ class MaxSimReranker(Stage):
         order = sorted(range(len(passages)), key=lambda i: -scores[i])  # stable: ties keep their order
         reranked = tuple(_rescored(passages[i], scores[i]) for i in order)
         moved = sum(i != j for i, j in enumerate(order))
-        reason = (f"MaxSim reranking over {self.encoder.config.model} token embeddings ({sources}); "
-                  f"{moved} of {len(passages)} passages changed rank")
-        event = ContextReordered(stage=self.name, before=tuple(p.id for p in passages),
-                                 after=tuple(p.id for p in reranked), reason=reason)
+        reason = (
+            f"MaxSim reranking over {self.encoder.config.model} token embeddings ({sources}); "
+            f"{moved} of {len(passages)} passages changed rank"
+        )
+        event = ContextReordered(
+            stage=self.name, before=tuple(p.id for p in passages), after=tuple(p.id for p in reranked), reason=reason
+        )
         out = context.evolve(passages=reranked, events=[event])
         if self.top_n is None or len(reranked) <= self.top_n:
             return out
         n = len(reranked)
-        to_drop = {p.id: f"ranked #{rank} of {n} by MaxSim (score {_fmt(p.score)}), below top_n={self.top_n}"
-                   for rank, p in enumerate(reranked[self.top_n:], start=self.top_n + 1)}
+        to_drop = {
+            p.id: f"ranked #{rank} of {n} by MaxSim (score {_fmt(p.score)}), below top_n={self.top_n}"
+            for rank, p in enumerate(reranked[self.top_n :], start=self.top_n + 1)
+        }
         return drop(out, to_drop, self.name)
 
     # -- scoring ----------------------------------------------------------------------------

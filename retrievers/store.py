@@ -128,8 +128,10 @@ class QdrantStore:
             try:
                 client.get_collections()
             except Exception as exc:
-                msg = (f"Qdrant server at {cfg.url!r} is unreachable ({type(exc).__name__}: {exc}). "
-                       f"Start it (e.g. `docker run -p 6333:6333 qdrant/qdrant`) or drop --url to use the embedded store.")
+                msg = (
+                    f"Qdrant server at {cfg.url!r} is unreachable ({type(exc).__name__}: {exc}). "
+                    f"Start it (e.g. `docker run -p 6333:6333 qdrant/qdrant`) or drop --url to use the embedded store."
+                )
                 raise StoreUnreachableError(msg) from exc
             return client
         engine = self.engine
@@ -146,14 +148,16 @@ class QdrantStore:
         except RuntimeError as exc:
             if "already accessed" not in str(exc):
                 raise
-            msg = (f"The store folder {str(folder)!r} is locked by another process. The embedded store allows one "
-                   f"process at a time: stop the other process, pass a different --store DIR, or run a Qdrant "
-                   f"server and point every process at it with --url http://HOST:6333.")
+            msg = (
+                f"The store folder {str(folder)!r} is locked by another process. The embedded store allows one "
+                f"process at a time: stop the other process, pass a different --store DIR, or run a Qdrant "
+                f"server and point every process at it with --url http://HOST:6333."
+            )
             raise StoreLockedError(msg) from exc
 
     @property
     def engine(self) -> str:
-        """"server", or the embedded engine in use: "edge" or "python"."""
+        """ "server", or the embedded engine in use: "edge" or "python"."""
         if self.config.url:
             return "server"
         if self.config.engine == "auto":
@@ -170,8 +174,9 @@ class QdrantStore:
         if self._aclient is None:
             from qdrant_client import AsyncQdrantClient
 
-            self._aclient = AsyncQdrantClient(url=self.config.url, api_key=self.config.api_key,
-                                              timeout=int(self.config.timeout))
+            self._aclient = AsyncQdrantClient(
+                url=self.config.url, api_key=self.config.api_key, timeout=int(self.config.timeout)
+            )
         return self._aclient
 
     def close(self) -> None:
@@ -205,8 +210,10 @@ class QdrantStore:
             vectors = {DENSE: models.VectorParams(size=self.encoder.dimension, distance=models.Distance.COSINE)}
             if self.token_vectors:
                 vectors[TOKENS] = models.VectorParams(
-                    size=self.encoder.dimension, distance=models.Distance.COSINE,
-                    multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM))
+                    size=self.encoder.dimension,
+                    distance=models.Distance.COSINE,
+                    multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM),
+                )
             self.client.create_collection(
                 self.collection,
                 vectors_config=vectors,
@@ -223,9 +230,11 @@ class QdrantStore:
             return
         if not self.exists():
             have = ", ".join(self.collections()) or "none"
-            msg = (f"Unknown collection {self.collection!r} in {self.config.location!r} (collections: {have}). "
-                   f"Index documents first with `ragarbiter index PATH --collection {self.collection}`, "
-                   f"or pass --collection NAME.")
+            msg = (
+                f"Unknown collection {self.collection!r} in {self.config.location!r} (collections: {have}). "
+                f"Index documents first with `ragarbiter index PATH --collection {self.collection}`, "
+                f"or pass --collection NAME."
+            )
             raise UnknownCollectionError(msg)
         self._check_dimension()
         self._checked = True
@@ -234,25 +243,33 @@ class QdrantStore:
         vectors = self.client.get_collection(self.collection).config.params.vectors
         params = vectors.get(DENSE) if isinstance(vectors, dict) else None
         if params is None:
-            msg = (f"Collection {self.collection!r} has no '{DENSE}' vector; it was not made by ragarbiter. "
-                   f"Use another --collection name.")
+            msg = (
+                f"Collection {self.collection!r} has no '{DENSE}' vector; it was not made by ragarbiter. "
+                f"Use another --collection name."
+            )
             raise DimensionMismatchError(msg)
         if params.size != self.encoder.dimension:
-            msg = (f"Collection {self.collection!r} stores {params.size}-d vectors but the encoder "
-                   f"{self.encoder.config.model!r} makes {self.encoder.dimension}-d ones. Use the encoder the "
-                   f"collection was built with, or index into a new --collection.")
+            msg = (
+                f"Collection {self.collection!r} stores {params.size}-d vectors but the encoder "
+                f"{self.encoder.config.model!r} makes {self.encoder.dimension}-d ones. Use the encoder the "
+                f"collection was built with, or index into a new --collection."
+            )
             raise DimensionMismatchError(msg)
         tokens = vectors.get(TOKENS)
         self._has_tokens = tokens is not None
         if tokens is None and self.token_vectors:
-            msg = (f"Collection {self.collection!r} was created without the '{TOKENS}' multivector, and Qdrant "
-                   f"cannot add it later. Index into a new collection with token_vectors=True, or pass "
-                   f"token_vectors=False to compute token embeddings at rerank time.")
+            msg = (
+                f"Collection {self.collection!r} was created without the '{TOKENS}' multivector, and Qdrant "
+                f"cannot add it later. Index into a new collection with token_vectors=True, or pass "
+                f"token_vectors=False to compute token embeddings at rerank time."
+            )
             raise DimensionMismatchError(msg)
         if tokens is not None and tokens.size != self.encoder.dimension:
-            msg = (f"Collection {self.collection!r} stores {tokens.size}-d token vectors but the encoder "
-                   f"{self.encoder.config.model!r} makes {self.encoder.dimension}-d ones. Use the encoder the "
-                   f"collection was built with, or index into a new collection.")
+            msg = (
+                f"Collection {self.collection!r} stores {tokens.size}-d token vectors but the encoder "
+                f"{self.encoder.config.model!r} makes {self.encoder.dimension}-d ones. Use the encoder the "
+                f"collection was built with, or index into a new collection."
+            )
             raise DimensionMismatchError(msg)
 
     @property
@@ -274,8 +291,9 @@ class QdrantStore:
         self.require_collection()
         out, offset = set(), None
         while True:
-            points, offset = self.client.scroll(self.collection, limit=1024, offset=offset,
-                                                with_payload=False, with_vectors=False)
+            points, offset = self.client.scroll(
+                self.collection, limit=1024, offset=offset, with_payload=False, with_vectors=False
+            )
             out.update(str(p.id) for p in points)
             if offset is None:
                 return out
@@ -294,10 +312,14 @@ class QdrantStore:
         if todo:
             dense = self.encoder.encode([p.text for p in todo])
             sparse = self.sparse_encoder.encode_documents([p.text for p in todo])
-            tokens = self.encoder.encode_tokens([p.text for p in todo]) if self.has_token_vectors else [None] * len(todo)
-            self.client.upsert(self.collection, points=[
-                self._point(p, d, s, t) for p, d, s, t in zip(todo, dense, sparse, tokens)
-            ], wait=True)
+            tokens = (
+                self.encoder.encode_tokens([p.text for p in todo]) if self.has_token_vectors else [None] * len(todo)
+            )
+            self.client.upsert(
+                self.collection,
+                points=[self._point(p, d, s, t) for p, d, s, t in zip(todo, dense, sparse, tokens)],
+                wait=True,
+            )
         return UpsertReport(added=len(todo), skipped=len(passages) - len(todo))
 
     def _point(self, passage: Passage, dense, sparse: SparseVector, tokens: np.ndarray | None = None):
@@ -309,8 +331,15 @@ class QdrantStore:
         return models.PointStruct(id=passage.id, vector=vector, payload=payload)
 
     # -- searching ------------------------------------------------------------------------
-    def _requests(self, queries: Sequence[str], k: int, mode: str, filter: Any, prefetch_k: int,
-                  weights: Sequence[float] = HYBRID_WEIGHTS) -> list[Any]:
+    def _requests(
+        self,
+        queries: Sequence[str],
+        k: int,
+        mode: str,
+        filter: Any,
+        prefetch_k: int,
+        weights: Sequence[float] = HYBRID_WEIGHTS,
+    ) -> list[Any]:
         """One Qdrant `QueryRequest` per query; the queries are encoded in one batch."""
         for q in queries:
             if not isinstance(q, str) or not q.strip():
@@ -322,8 +351,14 @@ class QdrantStore:
         flt = build_filter(filter)
         n = len(queries)
         dense = self.encoder.encode(queries).tolist() if mode in ("dense", "hybrid") else [None] * n
-        sparse = ([models.SparseVector(indices=v.indices, values=v.values)
-                   for v in self.sparse_encoder.encode_queries(queries)] if mode in ("sparse", "hybrid") else [None] * n)
+        sparse = (
+            [
+                models.SparseVector(indices=v.indices, values=v.values)
+                for v in self.sparse_encoder.encode_queries(queries)
+            ]
+            if mode in ("sparse", "hybrid")
+            else [None] * n
+        )
         common = {"limit": k, "with_payload": True, "with_vector": [DENSE]}
         requests = []
         for d, sv in zip(dense, sparse):
@@ -336,9 +371,8 @@ class QdrantStore:
                 prefetch = [models.Prefetch(query=d, using=DENSE, limit=depth, filter=flt)]
                 if sv.indices:  # a query with no indexable term has no sparse branch
                     prefetch.append(models.Prefetch(query=sv, using=SPARSE, limit=depth, filter=flt))
-                fusion = models.RrfQuery(rrf=models.Rrf(weights=list(weights[:len(prefetch)])))
-                requests.append(models.QueryRequest(prefetch=prefetch, query=fusion,
-                                                    **common))
+                fusion = models.RrfQuery(rrf=models.Rrf(weights=list(weights[: len(prefetch)])))
+                requests.append(models.QueryRequest(prefetch=prefetch, query=fusion, **common))
         return requests
 
     def _answer(self, requests: list[Any], responses: list[Any]) -> list[list[Passage]]:
@@ -350,8 +384,16 @@ class QdrantStore:
             out.append([self._passage(p.id, p.payload, p.score, p.vector) for p in resp.points])
         return out
 
-    def search_batch(self, queries: Sequence[str], *, k: int = 10, mode: str = "hybrid", filter: Any = None,
-                     prefetch_k: int = 50, weights: Sequence[float] = HYBRID_WEIGHTS) -> list[list[Passage]]:
+    def search_batch(
+        self,
+        queries: Sequence[str],
+        *,
+        k: int = 10,
+        mode: str = "hybrid",
+        filter: Any = None,
+        prefetch_k: int = 50,
+        weights: Sequence[float] = HYBRID_WEIGHTS,
+    ) -> list[list[Passage]]:
         """Top-k passages for each query (encoded together, sent as one batch request)."""
         self.require_collection()
         queries = list(queries)
@@ -361,8 +403,9 @@ class QdrantStore:
         responses = self.client.query_batch_points(self.collection, requests=requests)
         return self._answer(requests, responses)
 
-    def near_duplicates(self, vectors: np.ndarray, *, threshold: float, limit: int = 8,
-                        filter: Any = None) -> list[list[Passage]]:
+    def near_duplicates(
+        self, vectors: np.ndarray, *, threshold: float, limit: int = 8, filter: Any = None
+    ) -> list[list[Passage]]:
         """For each unit vector (rows of `vectors`), the stored passages whose dense cosine with it
         reaches `threshold`, best first, at most `limit` (one batch request). `filter` as in `search`."""
         if not -1.0 <= float(threshold) <= 1.0:
@@ -372,8 +415,10 @@ class QdrantStore:
         self.require_collection()
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.encoder.dimension:
-            msg = (f"near_duplicates takes an (n, {self.encoder.dimension}) array of dense vectors, got shape "
-                   f"{vectors.shape}. Encode the texts with this store's encoder.")
+            msg = (
+                f"near_duplicates takes an (n, {self.encoder.dimension}) array of dense vectors, got shape "
+                f"{vectors.shape}. Encode the texts with this store's encoder."
+            )
             raise ShapeError(msg)
         if not len(vectors):
             return []
@@ -381,22 +426,43 @@ class QdrantStore:
         flt = build_filter(filter)
         # the engines keep scores strictly above `score_threshold`: send the float32 just below, so a tie stays
         below = float(np.nextafter(np.float32(threshold), np.float32(-2.0)))
-        requests = [models.QueryRequest(query=v.tolist(), using=DENSE, limit=limit, score_threshold=below,
-                                        filter=flt, with_payload=True) for v in vectors]
+        requests = [
+            models.QueryRequest(
+                query=v.tolist(), using=DENSE, limit=limit, score_threshold=below, filter=flt, with_payload=True
+            )
+            for v in vectors
+        ]
         responses = self.client.query_batch_points(self.collection, requests=requests)
         return [[self._passage(p.id, p.payload, p.score) for p in r.points if p.score >= threshold] for r in responses]
 
-    def search(self, query: str, *, k: int = 10, mode: str = "hybrid", filter: Any = None,
-               prefetch_k: int = 50, weights: Sequence[float] = HYBRID_WEIGHTS) -> list[Passage]:
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        mode: str = "hybrid",
+        filter: Any = None,
+        prefetch_k: int = 50,
+        weights: Sequence[float] = HYBRID_WEIGHTS,
+    ) -> list[Passage]:
         """Top-k passages for a query, best first; `Passage.score` is the search score."""
         return self.search_batch([query], k=k, mode=mode, filter=filter, prefetch_k=prefetch_k, weights=weights)[0]
 
-    async def asearch(self, query: str, *, k: int = 10, mode: str = "hybrid", filter: Any = None,
-                      prefetch_k: int = 50, weights: Sequence[float] = HYBRID_WEIGHTS) -> list[Passage]:
+    async def asearch(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        mode: str = "hybrid",
+        filter: Any = None,
+        prefetch_k: int = 50,
+        weights: Sequence[float] = HYBRID_WEIGHTS,
+    ) -> list[Passage]:
         """Async search: the native async client against a server; a worker thread in embedded mode."""
         if self.aclient is None:
-            return await asyncio.to_thread(self.search, query, k=k, mode=mode, filter=filter, prefetch_k=prefetch_k,
-                                           weights=weights)
+            return await asyncio.to_thread(
+                self.search, query, k=k, mode=mode, filter=filter, prefetch_k=prefetch_k, weights=weights
+            )
         await asyncio.to_thread(self.require_collection)
         requests = await asyncio.to_thread(self._requests, [query], k, mode, filter, prefetch_k, check_weights(weights))
         responses = await self.aclient.query_batch_points(self.collection, requests=requests)
@@ -406,8 +472,13 @@ class QdrantStore:
         payload = payload or {}
         if isinstance(vector, dict) and DENSE in vector:  # prime the cache: later stages skip re-encoding
             self.encoder.cache.put(payload.get("text", ""), np.asarray(vector[DENSE], dtype=np.float32))
-        return Passage(text=payload.get("text", ""), id=str(point_id), metadata=payload.get("metadata") or {},
-                       score=score, source=payload.get("source"))
+        return Passage(
+            text=payload.get("text", ""),
+            id=str(point_id),
+            metadata=payload.get("metadata") or {},
+            score=score,
+            source=payload.get("source"),
+        )
 
     def fetch(self, ids: Iterable[str]) -> list[Passage]:
         """Stored passages by id (missing ids are left out)."""

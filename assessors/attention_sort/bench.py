@@ -64,9 +64,11 @@ def gold_figures(cases: Sequence[SortCase], orders: Sequence[Sequence[str]]) -> 
     """Share of gold last / in the last 3, and its mean rank from the end (1 = last)."""
     ranks = [len(order) - list(order).index(case.gold_id) for case, order in zip(cases, orders)]
     n = max(1, len(ranks))
-    return {"gold_last": round(sum(r == 1 for r in ranks) / n, 4),
-            "gold_last3": round(sum(r <= 3 for r in ranks) / n, 4),
-            "mean_rank_from_end": round(statistics.fmean(ranks), 3) if ranks else None}
+    return {
+        "gold_last": round(sum(r == 1 for r in ranks) / n, 4),
+        "gold_last3": round(sum(r <= 3 for r in ranks) / n, 4),
+        "mean_rank_from_end": round(statistics.fmean(ranks), 3) if ranks else None,
+    }
 
 
 def relevance_scored(cases: Sequence[SortCase], encoder) -> list[Context]:
@@ -79,17 +81,33 @@ def relevance_scored(cases: Sequence[SortCase], encoder) -> list[Context]:
     return out
 
 
-def random_llama(tokenizer, *, max_positions: int = 8192, hidden: int = 256, layers: int = 4, heads: int = 8,
-                 kv_heads: int = 2, seed: int = 0):
+def random_llama(
+    tokenizer,
+    *,
+    max_positions: int = 8192,
+    hidden: int = 256,
+    layers: int = 4,
+    heads: int = 8,
+    kv_heads: int = 2,
+    seed: int = 0,
+):
     """A Llama-architecture model built from a config with random weights (for machinery and timing)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 8 // 3,
-                         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
-                         max_position_embeddings=max_positions, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=hidden * 8 // 3,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        max_position_embeddings=max_positions,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     return LlamaForCausalLM(config).eval()
 
 
@@ -144,9 +162,15 @@ def time_costs(sorter, cases: Sequence[SortCase], iterations: int, repeats: int 
         finally:
             model.set_attn_implementation(base)
     tokens = statistics.fmean(len(p.ids) for p in prompts)
-    return {"questions": len(prompts), "mean_prompt_tokens": round(tokens, 1),
-            "prefill_s": round(t_prefill, 5), "sort_iteration_s": round(t_sort, 5), "eager_forward_s": round(t_eager, 5),
-            "iteration_over_prefill": round(t_sort / t_prefill, 3), "eager_over_prefill": round(t_eager / t_prefill, 3)}
+    return {
+        "questions": len(prompts),
+        "mean_prompt_tokens": round(tokens, 1),
+        "prefill_s": round(t_prefill, 5),
+        "sort_iteration_s": round(t_sort, 5),
+        "eager_forward_s": round(t_eager, 5),
+        "iteration_over_prefill": round(t_sort / t_prefill, 3),
+        "eager_over_prefill": round(t_eager / t_prefill, 3),
+    }
 
 
 def _sync(device) -> None:
@@ -170,15 +194,20 @@ def run_bench(cases: Sequence[SortCase], sorter, encoder, *, timing_questions: i
     sorted_orders, started = [], time.perf_counter()
     step = max(1, sorter.batch_size * 4)
     for i in tqdm(range(0, len(cases), step), desc="attention sort", unit="batch", disable=not progress):
-        contexts = [c.context() for c in cases[i:i + step]]
+        contexts = [c.context() for c in cases[i : i + step]]
         sorted_orders += [[p.id for p in out.passages] for out in sorter.sort_many(contexts)]
     wall = time.perf_counter() - started
     result = {
-        "questions": len(cases), "docs": len(cases[0].passages), "iterations": sorter.iterations,
+        "questions": len(cases),
+        "docs": len(cases[0].passages),
+        "iterations": sorter.iterations,
         "random": gold_figures(cases, random_orders),
         "lost_in_the_middle": gold_figures(cases, litm_orders),
-        "attention_sort": {**gold_figures(cases, sorted_orders),
-                           "seconds_per_question": round(wall / len(cases), 4), "batch_size": sorter.batch_size},
+        "attention_sort": {
+            **gold_figures(cases, sorted_orders),
+            "seconds_per_question": round(wall / len(cases), 4),
+            "batch_size": sorter.batch_size,
+        },
     }
     if timing_questions:
         result["cost"] = time_costs(sorter, cases[:timing_questions], sorter.iterations)

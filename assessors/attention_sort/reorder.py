@@ -46,8 +46,12 @@ class LostInTheMiddleReorder(Stage):
         if before_ids == after_ids:
             return context
         basis = "retrieval score" if scored else "arrival order"
-        event = ContextReordered(stage=self.name, before=before_ids, after=after_ids,
-                                 reason=f"most relevant passages (by {basis}) moved to both ends, weakest to the middle")
+        event = ContextReordered(
+            stage=self.name,
+            before=before_ids,
+            after=after_ids,
+            reason=f"most relevant passages (by {basis}) moved to both ends, weakest to the middle",
+        )
         return context.evolve(passages=tuple(after), events=[event])
 
 

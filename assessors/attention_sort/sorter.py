@@ -68,15 +68,30 @@ class AttentionSorter(Stage):
 
     name = "attention_sort"
 
-    def __init__(self, model: Any = None, tokenizer: Any = None, *, iterations: int = 3, template: Any = None,
-                 aggregate: str = "sum", layers: Sequence[int] | None = None, heads: Sequence[int] | None = None,
-                 truncate_to: int | None = None, overflow: str = "error", batch_size: int = 8,
-                 device: str | None = None, backend: str = "auto", min_prefix_tokens: int = 1024) -> None:
+    def __init__(
+        self,
+        model: Any = None,
+        tokenizer: Any = None,
+        *,
+        iterations: int = 3,
+        template: Any = None,
+        aggregate: str = "sum",
+        layers: Sequence[int] | None = None,
+        heads: Sequence[int] | None = None,
+        truncate_to: int | None = None,
+        overflow: str = "error",
+        batch_size: int = 8,
+        device: str | None = None,
+        backend: str = "auto",
+        min_prefix_tokens: int = 1024,
+    ) -> None:
         from ragarbiter.adapters.hf import PromptTemplate, SegmentAttention, load_causal_lm
 
         if model is None:
-            msg = ("AttentionSorter needs a causal LM: pass model=<folder or model object> (and tokenizer=), e.g. "
-                   "the testbed model from `ragarbiter testbed train --size small --seed 0`.")
+            msg = (
+                "AttentionSorter needs a causal LM: pass model=<folder or model object> (and tokenizer=), e.g. "
+                "the testbed model from `ragarbiter testbed train --size small --seed 0`."
+            )
             raise ConfigError(msg)
         if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
             raise ConfigError(f"iterations={iterations!r} must be an integer >= 1.")
@@ -84,8 +99,9 @@ class AttentionSorter(Stage):
             raise ConfigError(f"aggregate={aggregate!r} must be one of {AGGREGATES}.")
         if overflow not in OVERFLOW:
             raise ConfigError(f"overflow={overflow!r} must be one of {OVERFLOW}.")
-        if truncate_to is not None and (isinstance(truncate_to, bool) or not isinstance(truncate_to, int)
-                                        or truncate_to < 1):
+        if truncate_to is not None and (
+            isinstance(truncate_to, bool) or not isinstance(truncate_to, int) or truncate_to < 1
+        ):
             raise ConfigError(f"truncate_to={truncate_to!r} must be an integer >= 1, or None to keep every passage.")
         if batch_size < 1:
             raise ConfigError(f"batch_size={batch_size!r} must be >= 1.")
@@ -97,8 +113,9 @@ class AttentionSorter(Stage):
         self.template = template or PromptTemplate()
         self.iterations, self.aggregate = iterations, aggregate
         self.truncate_to, self.overflow, self.batch_size = truncate_to, overflow, batch_size
-        self.attention = SegmentAttention(model, tokenizer, layers=layers, heads=heads, backend=backend,
-                                          min_prefix_tokens=min_prefix_tokens)
+        self.attention = SegmentAttention(
+            model, tokenizer, layers=layers, heads=heads, backend=backend, min_prefix_tokens=min_prefix_tokens
+        )
 
     # -- Stage ------------------------------------------------------------------------------------
     def _run(self, context: Context) -> Context:
@@ -127,15 +144,21 @@ class AttentionSorter(Stage):
     def _start(self, context: Context) -> _Work:
         self._check(context)
         passages = context.passages
-        work = _Work(context, [i for i, p in enumerate(passages) if p.text.strip()],
-                     [i for i, p in enumerate(passages) if not p.text.strip()], {}, {})
+        work = _Work(
+            context,
+            [i for i, p in enumerate(passages) if p.text.strip()],
+            [i for i, p in enumerate(passages) if not p.text.strip()],
+            {},
+            {},
+        )
         self._fit(work)
         return work
 
     def _encode(self, work: _Work):
         passages = [work.context.passages[i] for i in work.order]
-        prompt, spans = self.template.render(work.context.query, [p.text for p in passages],
-                                             [p.source for p in passages])
+        prompt, spans = self.template.render(
+            work.context.query, [p.text for p in passages], [p.source for p in passages]
+        )
         return self.attention.encode(prompt, spans)
 
     def _fit(self, work: _Work) -> None:
@@ -153,12 +176,16 @@ class AttentionSorter(Stage):
             if n <= limit:
                 return
             if self.overflow == "error" or len(work.order) == 1:
-                msg = (f"{self.name}: the prompt for {work.context.query!r} is {n} tokens with {len(work.order)} "
-                       f"passage(s), longer than the model's window of {limit}. Pass fewer or shorter passages, or "
-                       f"AttentionSorter(overflow='drop') to drop the lowest-ranked passages until it fits.")
+                msg = (
+                    f"{self.name}: the prompt for {work.context.query!r} is {n} tokens with {len(work.order)} "
+                    f"passage(s), longer than the model's window of {limit}. Pass fewer or shorter passages, or "
+                    f"AttentionSorter(overflow='drop') to drop the lowest-ranked passages until it fits."
+                )
                 raise ConfigError(msg)
-            work.dropped[work.order.pop()] = (f"dropped before sorting: the prompt was {n} tokens, over the model's "
-                                              f"window of {limit}, and this was the lowest-ranked passage left")
+            work.dropped[work.order.pop()] = (
+                f"dropped before sorting: the prompt was {n} tokens, over the model's "
+                f"window of {limit}, and this was the lowest-ranked passage left"
+            )
 
     def _finish(self, work: _Work) -> Context:
         context, passages = work.context, work.context.passages
@@ -167,36 +194,53 @@ class AttentionSorter(Stage):
         judgements = []
         keep_from = max(0, n - self.truncate_to) if self.truncate_to is not None else 0
         for i in work.empty:
-            judgements.append(Judgement(self.name, passages[i].id, "attention", 0.0,
-                                        "empty text: not shown to the model and not scored; kept at the front"))
+            judgements.append(
+                Judgement(
+                    self.name,
+                    passages[i].id,
+                    "attention",
+                    0.0,
+                    "empty text: not shown to the model and not scored; kept at the front",
+                )
+            )
             if self.truncate_to is not None:
                 work.dropped[i] = f"empty text, outside the top {self.truncate_to} (truncate_to)"
         for rank, i in enumerate(work.order):
             score = min(1.0, max(0.0, work.scores.get(i, 0.0)))
-            reason = (f"{unit} {score:.4f} from the last prompt token ({n - rank} of {n} by attention, after "
-                      f"{self.iterations} iteration(s))")
+            reason = (
+                f"{unit} {score:.4f} from the last prompt token ({n - rank} of {n} by attention, after "
+                f"{self.iterations} iteration(s))"
+            )
             judgements.append(Judgement(self.name, passages[i].id, "attention", score, reason))
             if rank < keep_from:
                 work.dropped[i] = f"{unit} {score:.4f}, outside the top {self.truncate_to} (truncate_to)"
         kept = [i for i in [*work.empty, *work.order] if i not in work.dropped]
-        events: list = [PassageDropped(stage=self.name, passage_id=passages[i].id, reason=r)
-                        for i, r in sorted(work.dropped.items())]
+        events: list = [
+            PassageDropped(stage=self.name, passage_id=passages[i].id, reason=r)
+            for i, r in sorted(work.dropped.items())
+        ]
         before = tuple(p.id for p in passages)
         after = tuple(passages[i].id for i in kept)
         if [i for i in range(len(passages)) if i not in work.dropped] != kept:
-            events.append(ContextReordered(stage=self.name, before=before, after=after,
-                                           reason=f"sorted by {unit} over {self.iterations} iteration(s), most "
-                                                  f"attended last"))
+            events.append(
+                ContextReordered(
+                    stage=self.name,
+                    before=before,
+                    after=after,
+                    reason=f"sorted by {unit} over {self.iterations} iteration(s), most attended last",
+                )
+            )
         dropped = tuple(DroppedPassage(passages[i], self.name, r) for i, r in sorted(work.dropped.items()))
         out = context.evolve(passages=tuple(passages[i] for i in kept), dropped=context.dropped + dropped)
         return judge(out, judgements, events)
 
     def __repr__(self) -> str:
-        return (f"AttentionSorter(model={type(self.attention.model).__name__}, iterations={self.iterations}, "
-                f"aggregate={self.aggregate!r})")
+        return (
+            f"AttentionSorter(model={type(self.attention.model).__name__}, iterations={self.iterations}, "
+            f"aggregate={self.aggregate!r})"
+        )
 
 
 @register_stage("attention_sort")
 def _build(**options: Any) -> AttentionSorter:
     return AttentionSorter(**options)
-

@@ -43,13 +43,20 @@ def contains_answer(passage: str, answers: Sequence[str]) -> bool:
 
 def reconstruction_examples(passages: Sequence[str], seed: int = 0) -> list[CareExample]:
     rng = random.Random(seed)
-    return [CareExample("reconstruct", p, instruction=rng.choice(RECONSTRUCT_INSTRUCTIONS))
-            for p in passages if p.strip()]
+    return [
+        CareExample("reconstruct", p, instruction=rng.choice(RECONSTRUCT_INSTRUCTIONS)) for p in passages if p.strip()
+    ]
 
 
-def conflict_examples(items: Sequence[tuple[str, list[str], list[str], list[str]]],
-                      knows: Callable[[list[tuple[str, list[str]]]], list[bool]], seed: int = 0) -> list[CareExample]:
-    """`items`: (question, answers, positives, negatives); `knows([(question, answers)])` is the closed-book labeller."""
+def conflict_examples(
+    items: Sequence[tuple[str, list[str], list[str], list[str]]],
+    knows: Callable[[list[tuple[str, list[str]]]], list[bool]],
+    seed: int = 0,
+) -> list[CareExample]:
+    """`items`: (question, answers, positives, negatives).
+
+    `knows([(question, answers)])` is the closed-book labeller.
+    """
     rng = random.Random(seed)
     usable = [it for it in items if it[2] and it[1]]
     known = knows([(q, answers) for q, answers, *_ in usable]) if usable else []
@@ -96,7 +103,9 @@ def testbed_items(world, seed: int = 0, limit: int | None = None) -> list[tuple[
     out = []
     for item in items[:limit] if limit else items:
         entity = by_name[item.subject]
-        others = [e for e in world.of_type(entity.type) if e.name != entity.name and e.value(item.attribute) != item.answer]
+        others = [
+            e for e in world.of_type(entity.type) if e.name != entity.name and e.value(item.attribute) != item.answer
+        ]
         positive = world.passage(entity, rng, include=item.attribute)
         negative = world.passage(rng.choice(others), rng, include=item.attribute) if others else None
         out.append((item.question, [item.answer], [positive], [negative] if negative else []))

@@ -37,14 +37,21 @@ def build_sets(lm, questions: int, seed: int = 0) -> dict[str, list]:
     known = pick.sample(known, min(questions, len(known)))
     unknown = pick.sample(unknown, min(questions, len(unknown)))
     clean_known = [builder.clean(i, rng) for i in known]
-    unhelpful = [dataclasses.replace(s, condition="unhelpful",
-                                     passages=tuple(p for p, lab in zip(s.passages, s.labels) if lab != "gold"),
-                                     labels=tuple(lab for lab in s.labels if lab != "gold"),
-                                     sources=tuple(src for src, lab in zip(s.sources, s.labels) if lab != "gold"))
-                 for s in clean_known]
-    return {"clean": [builder.clean(i, rng) for i in unknown],
-            "counterfactual": [builder.counterfactual(i, rng) for i in known],
-            "unhelpful": unhelpful}
+    unhelpful = [
+        dataclasses.replace(
+            s,
+            condition="unhelpful",
+            passages=tuple(p for p, lab in zip(s.passages, s.labels) if lab != "gold"),
+            labels=tuple(lab for lab in s.labels if lab != "gold"),
+            sources=tuple(src for src, lab in zip(s.sources, s.labels) if lab != "gold"),
+        )
+        for s in clean_known
+    ]
+    return {
+        "clean": [builder.clean(i, rng) for i in unknown],
+        "counterfactual": [builder.counterfactual(i, rng) for i in known],
+        "unhelpful": unhelpful,
+    }
 
 
 def evaluate_care(lm, generator, questions: int = 200, seed: int = 0) -> dict:
@@ -62,15 +69,20 @@ def evaluate_care(lm, generator, questions: int = 200, seed: int = 0) -> dict:
         closed = lm.generate([render_prompt(s.item.question) for s in group])
         rag = lm.generate([render_prompt(s.item.question, s.passages, s.sources) for s in group])
         care = answer_with_care(group)
-        correct[condition] = {name: [exact_match(a, s.item.answer) for a, s in zip(answers, group)]
-                              for name, answers in zip(SYSTEMS, (closed, rag, care))}
+        correct[condition] = {
+            name: [exact_match(a, s.item.answer) for a, s in zip(answers, group)]
+            for name, answers in zip(SYSTEMS, (closed, rag, care))
+        }
         result["accuracy"][condition] = {name: _rate(v) for name, v in correct[condition].items()}
         result["n"][condition] = len(group)
     knew = correct["counterfactual"]["closed_book"]
     missed = [not c for c in correct["clean"]["closed_book"]]
-    result["resilience"] = {name: _rate([c for c, k in zip(correct["counterfactual"][name], knew) if k])
-                            for name in ("rag", "care")}
-    result["boost"] = {name: _rate([c for c, m in zip(correct["clean"][name], missed) if m]) for name in ("rag", "care")}
+    result["resilience"] = {
+        name: _rate([c for c, k in zip(correct["counterfactual"][name], knew) if k]) for name in ("rag", "care")
+    }
+    result["boost"] = {
+        name: _rate([c for c, m in zip(correct["clean"][name], missed) if m]) for name in ("rag", "care")
+    }
     result["n"]["resilience"] = sum(knew)
     result["n"]["boost"] = sum(missed)
     return result
@@ -94,8 +106,12 @@ def plot_care(result: dict, folder: str | Path) -> Path:
     for j, name in enumerate(SYSTEMS):
         values = [result["accuracy"][g].get(name) if g in result["accuracy"] else result[g].get(name) for g in groups]
         xs = [i + (j - 1) * width for i in range(len(groups))]
-        ax.bar([x for x, v in zip(xs, values) if v is not None], [v for v in values if v is not None], width,
-               label=name.replace("_", " "))
+        ax.bar(
+            [x for x, v in zip(xs, values) if v is not None],
+            [v for v in values if v is not None],
+            width,
+            label=name.replace("_", " "),
+        )
     ax.set_xticks(range(len(groups)), groups)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("exact-match accuracy")

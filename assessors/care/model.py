@@ -49,8 +49,10 @@ class CareConfig:
 
     def __post_init__(self) -> None:
         if self.memory_tokens < 1 or self.chunk_tokens < 1:
-            msg = (f"CareConfig needs memory_tokens >= 1 and chunk_tokens >= 1, got memory_tokens="
-                   f"{self.memory_tokens}, chunk_tokens={self.chunk_tokens}. The paper uses 16 and 180.")
+            msg = (
+                f"CareConfig needs memory_tokens >= 1 and chunk_tokens >= 1, got memory_tokens="
+                f"{self.memory_tokens}, chunk_tokens={self.chunk_tokens}. The paper uses 16 and 180."
+            )
             raise ConfigError(msg)
 
     def to_dict(self) -> dict:
@@ -67,14 +69,22 @@ class CareModel(nn.Module):
         self.config = config or CareConfig()
         self.tokenizer = tokenizer
         hidden = base_model.config.hidden_size
-        self.lm = apply_lora(base_model, LoraSettings(r=self.config.lora_r, alpha=self.config.lora_alpha, dropout=0.0,
-                                                      target_modules=self.config.target_modules))
+        self.lm = apply_lora(
+            base_model,
+            LoraSettings(
+                r=self.config.lora_r,
+                alpha=self.config.lora_alpha,
+                dropout=0.0,
+                target_modules=self.config.target_modules,
+            ),
+        )
         embed = self.lm.get_input_embeddings().weight
         generator = torch.Generator().manual_seed(0)
         init = torch.randn(self.config.memory_tokens, hidden, generator=generator) * embed.detach().float().std().cpu()
         self.memory = nn.Parameter(init.to(device=embed.device, dtype=embed.dtype) + embed.detach().mean(0))
         self.projector = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, hidden)).to(
-            device=embed.device, dtype=embed.dtype)
+            device=embed.device, dtype=embed.dtype
+        )
         # peft injects the LoRA layers into `base_model` itself, so whoever else holds that model
         # would run it with the adapter on. It is off except inside the assessor pass.
         self._set_adapter(False)
@@ -88,7 +98,7 @@ class CareModel(nn.Module):
                 raise InvalidInputError(f"CARE passage #{i} is empty ({text!r}); drop empty passages before encoding.")
             ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
             size = self.config.chunk_tokens
-            out += [ids[j:j + size] for j in range(0, len(ids), size)]
+            out += [ids[j : j + size] for j in range(0, len(ids), size)]
         return out
 
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
@@ -111,24 +121,32 @@ class CareModel(nn.Module):
             where.append(len(chunk))
         self._set_adapter(True)
         try:
-            out = self.lm(inputs_embeds=torch.stack(rows), attention_mask=torch.tensor(mask, device=device),
-                          output_hidden_states=True, logits_to_keep=1)
+            out = self.lm(
+                inputs_embeds=torch.stack(rows),
+                attention_mask=torch.tensor(mask, device=device),
+                output_hidden_states=True,
+                logits_to_keep=1,
+            )
         finally:
             self._set_adapter(False)
         last = out.hidden_states[-1]  # (n_chunks, width, H)
-        memories = torch.stack([last[i, s:s + k] for i, s in enumerate(where)])  # (n_chunks, K, H)
+        memories = torch.stack([last[i, s : s + k] for i, s in enumerate(where)])  # (n_chunks, K, H)
         return self.projector(memories).reshape(-1, last.shape[-1])
 
     # -- the base pass (adapter off) ------------------------------------------------------------------
-    def base_embeds(self, prefix_ids: Sequence[int], soft: torch.Tensor | None, suffix_ids: Sequence[int]) -> torch.Tensor:
+    def base_embeds(
+        self, prefix_ids: Sequence[int], soft: torch.Tensor | None, suffix_ids: Sequence[int]
+    ) -> torch.Tensor:
         """(1, L, H) input embeddings: prefix tokens, the soft prompt in the placeholder slots, suffix tokens."""
         embed = self.lm.get_input_embeddings()
         device = embed.weight.device
         parts = [embed(torch.tensor(list(prefix_ids), device=device, dtype=torch.long))]
         if soft is not None:
             if soft.dim() != 2 or soft.shape[1] != embed.weight.shape[1]:
-                msg = (f"soft prompt must have shape (slots, {embed.weight.shape[1]}), got {tuple(soft.shape)}; "
-                       f"build it with CareModel.encode.")
+                msg = (
+                    f"soft prompt must have shape (slots, {embed.weight.shape[1]}), got {tuple(soft.shape)}; "
+                    f"build it with CareModel.encode."
+                )
                 raise ShapeError(msg)
             parts.append(soft.to(embed.weight.dtype))
         parts.append(embed(torch.tensor(list(suffix_ids), device=device, dtype=torch.long)))
@@ -139,17 +157,21 @@ class CareModel(nn.Module):
         return self.lm(inputs_embeds=embeds).logits
 
     @torch.no_grad()
-    def generate(self, prefix_ids: Sequence[int], soft: torch.Tensor | None, suffix_ids: Sequence[int],
-                 max_new_tokens: int = 32) -> list[int]:
+    def generate(
+        self, prefix_ids: Sequence[int], soft: torch.Tensor | None, suffix_ids: Sequence[int], max_new_tokens: int = 32
+    ) -> list[int]:
         """Greedy decoding by the base LM (adapter off) from the soft-prompted input."""
         tok = self.tokenizer
         embeds = self.base_embeds(prefix_ids, soft, suffix_ids)
         self._set_adapter(False)
-        out = self.lm.generate(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long,
-                                                                                 device=embeds.device),
-                               max_new_tokens=max_new_tokens, do_sample=False,
-                               pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
-                               eos_token_id=tok.eos_token_id)
+        out = self.lm.generate(
+            inputs_embeds=embeds,
+            attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+            eos_token_id=tok.eos_token_id,
+        )
         return out[0].tolist()
 
     def _set_adapter(self, enabled: bool) -> None:
@@ -184,10 +206,11 @@ class CareModel(nn.Module):
         target = tok(" " + text, add_special_tokens=False)["input_ids"]
         logits = self.base_logits(self.base_embeds(prefix, soft, target))[0]  # (L, V)
         start = len(prefix) + soft.shape[0]
-        return nn.functional.cross_entropy(logits[start - 1:-1].float(), torch.tensor(target, device=logits.device))
+        return nn.functional.cross_entropy(logits[start - 1 : -1].float(), torch.tensor(target, device=logits.device))
 
-    def conflict_loss(self, question: str, passage: str, answer: str, teacher_passage: str | None,
-                      lam: float = 2.0) -> tuple[torch.Tensor, dict[str, float]]:
+    def conflict_loss(
+        self, question: str, passage: str, answer: str, teacher_passage: str | None, lam: float = 2.0
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         """Stage 2: LM loss on `answer` plus ``lam * KL(student || teacher)`` over the answer tokens.
 
         The student is the base LM with the soft prompt of `passage`; the teacher is the base LM
@@ -200,7 +223,7 @@ class CareModel(nn.Module):
         target = tok(" " + answer, add_special_tokens=False)["input_ids"]
         student = self.base_logits(self.base_embeds(prefix, soft, suffix + target))[0]
         n = len(target)
-        student = student[-n - 1:-1].float()  # (n, V) the positions that predict the answer
+        student = student[-n - 1 : -1].float()  # (n, V) the positions that predict the answer
         with torch.no_grad():
             if teacher_passage is None:  # the base LM's real closed-book prompt
                 closed_prefix, closed_suffix = self.closed_book_ids(question)
@@ -209,7 +232,7 @@ class CareModel(nn.Module):
                 gap = "" if self.config.context_prefix[-1:].isspace() else " "
                 context = tok(gap + teacher_passage, add_special_tokens=False)["input_ids"]
                 embeds = self.base_embeds(prefix + context, None, suffix + target)
-            teacher = self.base_logits(embeds)[0][-n - 1:-1].float()
+            teacher = self.base_logits(embeds)[0][-n - 1 : -1].float()
         labels = torch.tensor(target, device=student.device)
         lm = nn.functional.cross_entropy(student, labels)
         log_s, log_t = student.log_softmax(-1), teacher.log_softmax(-1)
@@ -249,8 +272,13 @@ class CareModel(nn.Module):
         heads = {"memory": self.memory, **{f"projector.{k}": v for k, v in self.projector.state_dict().items()}}
         save_adapter(folder, self.lm, heads, base_name)
         fingerprint = base_fingerprint(self.lm.get_base_model())
-        meta = {"method": "care", "base_model": base_name, "base_fingerprint": fingerprint,
-                "care": self.config.to_dict(), **(manifest_extra or {})}
+        meta = {
+            "method": "care",
+            "base_model": base_name,
+            "base_fingerprint": fingerprint,
+            "care": self.config.to_dict(),
+            **(manifest_extra or {}),
+        }
         (Path(folder) / "care.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
     @classmethod
@@ -265,14 +293,17 @@ class CareModel(nn.Module):
         folder = Path(folder).expanduser()
         meta_path = folder / "care.json"
         if not meta_path.is_file():
-            raise ModelNotFoundError(f"{folder} holds no CARE assessor (no care.json). Train one with "
-                                     f"`ragarbiter train care`.")
+            raise ModelNotFoundError(
+                f"{folder} holds no CARE assessor (no care.json). Train one with `ragarbiter train care`."
+            )
         check_adapter_folder(folder)
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         found = base_fingerprint(base_model)
         if found != meta["base_fingerprint"]:
-            msg = (f"The CARE assessor in {folder} was trained on base model {meta['base_model']!r} "
-                   f"({meta['base_fingerprint']}), but the model given is {found}. Load the same base model.")
+            msg = (
+                f"The CARE assessor in {folder} was trained on base model {meta['base_model']!r} "
+                f"({meta['base_fingerprint']}), but the model given is {found}. Load the same base model."
+            )
             raise ConfigError(msg)
         config = CareConfig(**{**meta["care"], "target_modules": tuple(meta["care"]["target_modules"])})
         model = cls(base_model, tokenizer, config)
@@ -283,8 +314,9 @@ class CareModel(nn.Module):
         heads = load_heads(folder)
         with torch.no_grad():
             model.memory.copy_(heads["memory"])
-            model.projector.load_state_dict({k.removeprefix("projector."): v for k, v in heads.items()
-                                             if k.startswith("projector.")})
+            model.projector.load_state_dict(
+                {k.removeprefix("projector."): v for k, v in heads.items() if k.startswith("projector.")}
+            )
         return model
 
 
@@ -295,5 +327,7 @@ def base_fingerprint(model) -> str:
     config = model.config
     weight = model.get_input_embeddings().weight.detach().float().cpu().contiguous()
     digest = hashlib.sha256(weight.numpy().tobytes()).hexdigest()[:16]
-    return (f"{type(model).__name__}(layers={config.num_hidden_layers}, hidden={config.hidden_size}, "
-            f"vocab={config.vocab_size}, embed_sha256={digest})")
+    return (
+        f"{type(model).__name__}(layers={config.num_hidden_layers}, hidden={config.hidden_size}, "
+        f"vocab={config.vocab_size}, embed_sha256={digest})"
+    )

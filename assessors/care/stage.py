@@ -1,8 +1,8 @@
 """`CareAssessor` (stage "care") fills `Context.soft_prompt`; `CareGenerator` answers from it.
 
-    generator = CareGenerator.from_folders("care-dir", "base-model-dir")
-    context = CareAssessor(generator)(Context.for_query(question, passages))
-    answer = generator.answer(context)     # the base LM never sees the passages' tokens
+generator = CareGenerator.from_folders("care-dir", "base-model-dir")
+context = CareAssessor(generator)(Context.for_query(question, passages))
+answer = generator.answer(context)     # the base LM never sees the passages' tokens
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ class CareGenerator:
         self._handover_lock = threading.Lock()
 
     @classmethod
-    def from_folders(cls, care_dir: str, base_model: str, *, device: str | None = None, **options: Any) -> CareGenerator:
+    def from_folders(
+        cls, care_dir: str, base_model: str, *, device: str | None = None, **options: Any
+    ) -> CareGenerator:
         from ragarbiter.adapters.hf import load_causal_lm
 
         model, tokenizer = load_causal_lm(base_model, device=device)
@@ -80,12 +82,15 @@ class CareAssessor(Stage):
 
     name = "care"
 
-    def __init__(self, generator: CareGenerator | None = None, *, care_dir: str | None = None,
-                 base_model: str | None = None) -> None:
+    def __init__(
+        self, generator: CareGenerator | None = None, *, care_dir: str | None = None, base_model: str | None = None
+    ) -> None:
         if generator is None:
             if not (care_dir and base_model):
-                msg = ("CareAssessor needs a CareGenerator, or care_dir= (from `ragarbiter train care`) and "
-                       "base_model= (the causal LM folder it was trained on).")
+                msg = (
+                    "CareAssessor needs a CareGenerator, or care_dir= (from `ragarbiter train care`) and "
+                    "base_model= (the causal LM folder it was trained on)."
+                )
                 raise ConfigError(msg)
             generator = CareGenerator.from_folders(care_dir, base_model)
         self.generator = generator

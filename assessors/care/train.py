@@ -34,8 +34,9 @@ class CareTrainModule(nn.Module):
             if ex.kind == "reconstruct":
                 losses.append(self.care.reconstruction_loss(ex.passage, ex.instruction))
             else:
-                losses.append(self.care.conflict_loss(ex.question, ex.passage, ex.answer, ex.teacher_passage,
-                                                      self.lam)[0])
+                losses.append(
+                    self.care.conflict_loss(ex.question, ex.passage, ex.answer, ex.teacher_passage, self.lam)[0]
+                )
         stacked = torch.stack(losses)
         return {"loss": stacked.mean(), "example_loss": stacked.detach()}
 
@@ -66,8 +67,9 @@ def closed_book_labeller(care: CareModel, max_new_tokens: int = 16):
     return knows
 
 
-def build_examples(care: CareModel, stage: str, data: list[str], *, testbed_world=None, limit: int | None = None,
-                   seed: int = 0) -> list[CareExample]:
+def build_examples(
+    care: CareModel, stage: str, data: list[str], *, testbed_world=None, limit: int | None = None, seed: int = 0
+) -> list[CareExample]:
     """Stage 1: passages to reconstruct; stage 2: grounded and adversarial examples, labelled closed-book."""
     if stage not in STAGES:
         raise ConfigError(f"stage={stage!r} must be one of {STAGES}.")
@@ -82,9 +84,22 @@ def build_examples(care: CareModel, stage: str, data: list[str], *, testbed_worl
     return conflict_examples(items, closed_book_labeller(care), seed)
 
 
-def train_care(base_model: str, stage: str, data: list[str], config, *, init: str | None = None,
-               testbed: bool = False, lam: float = 2.0, limit: int | None = None, care: CareConfig | None = None,
-               lora_r: int = 8, lora_alpha: int = 16, eval_fraction: float = 0.05, resume: bool = False) -> dict | None:
+def train_care(
+    base_model: str,
+    stage: str,
+    data: list[str],
+    config,
+    *,
+    init: str | None = None,
+    testbed: bool = False,
+    lam: float = 2.0,
+    limit: int | None = None,
+    care: CareConfig | None = None,
+    lora_r: int = 8,
+    lora_alpha: int = 16,
+    eval_fraction: float = 0.05,
+    resume: bool = False,
+) -> dict | None:
     """Train one CARE stage on `base_model` (a local folder) with the project's Trainer (`config`)."""
     from ragarbiter.adapters.hf import load_causal_lm
     from ragarbiter.training import Trainer
@@ -97,7 +112,9 @@ def train_care(base_model: str, stage: str, data: list[str], config, *, init: st
 
         world = load_testbed(base_model).world
     if not data and world is None:
-        raise ConfigError("train care needs --data FILE (LitM NQ-Open) or --testbed (with a testbed model as --base-model).")
+        raise ConfigError(
+            "train care needs --data FILE (LitM NQ-Open) or --testbed (with a testbed model as --base-model)."
+        )
     if init:
         assessor = CareModel.load(init, model, tokenizer)
     else:
@@ -108,15 +125,23 @@ def train_care(base_model: str, stage: str, data: list[str], config, *, init: st
     examples = build_examples(assessor, stage, data, testbed_world=world, limit=limit, seed=config.seed)
     train, held = split_holdout(examples, eval_fraction, config.seed)
     if not train:
-        raise ConfigError(f"train care built {len(examples)} example(s) from {data or 'the testbed'}; add data or --limit.")
+        raise ConfigError(
+            f"train care built {len(examples)} example(s) from {data or 'the testbed'}; add data or --limit."
+        )
     counts = {k: sum(e.kind == k for e in examples) for k in ("reconstruct", "grounded", "adversarial")}
     logger.info("care %s: %d examples %s", stage, len(examples), counts)
     name = Path(base_model).name
-    trainer = Trainer(CareTrainModule(assessor, name, stage, lam), config, train_data=train, eval_data=held,
-                      collate=_collate, task=f"care-{stage}",
-                      base_model={"name": name, "fingerprint": care_fingerprint(assessor)}, data_files=data,
-                      settings={"stage": stage, "lambda": lam, "care": assessor.config.to_dict(), "examples": counts,
-                                "init": init})
+    trainer = Trainer(
+        CareTrainModule(assessor, name, stage, lam),
+        config,
+        train_data=train,
+        eval_data=held,
+        collate=_collate,
+        task=f"care-{stage}",
+        base_model={"name": name, "fingerprint": care_fingerprint(assessor)},
+        data_files=data,
+        settings={"stage": stage, "lambda": lam, "care": assessor.config.to_dict(), "examples": counts, "init": init},
+    )
     return trainer.fit(resume=resume)
 
 

@@ -29,11 +29,28 @@ from ..text import split_sentences
 
 NEUTRAL = -1
 UNKNOWN_STANCE = -1  # `ConflictGroup.stances`: 1 = the passage answers a yes/no query "yes", 0 = "no"
-CONFLICTQA_KEYS = ("question", "parametric_memory", "counter_memory",
-                   "parametric_memory_aligned_evidence", "counter_memory_aligned_evidence")
+CONFLICTQA_KEYS = (
+    "question",
+    "parametric_memory",
+    "counter_memory",
+    "parametric_memory_aligned_evidence",
+    "counter_memory_aligned_evidence",
+)
 RGB_KEYS = ("query", "positive", "positive_wrong")
-_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-           "november", "december")
+_MONTHS = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
 
 
 @dataclass(frozen=True)
@@ -70,8 +87,10 @@ def sniff(path: str | Path) -> str:
         return "rgb"
     if "question" in first and isinstance(first.get("ctxs"), list):
         return "litm"
-    msg = (f"{path}: cannot tell the format from the keys {sorted(first)[:8]}. Expected LitM NQ-Open "
-           f"(question, answers, ctxs), ConflictQA ({', '.join(CONFLICTQA_KEYS)}) or RGB ({', '.join(RGB_KEYS)}).")
+    msg = (
+        f"{path}: cannot tell the format from the keys {sorted(first)[:8]}. Expected LitM NQ-Open "
+        f"(question, answers, ctxs), ConflictQA ({', '.join(CONFLICTQA_KEYS)}) or RGB ({', '.join(RGB_KEYS)})."
+    )
     raise InvalidInputError(msg)
 
 
@@ -89,8 +108,10 @@ def _require_keys(path, i: int, rec: dict, keys: Iterable[str], fmt: str) -> Non
 
 
 # -- yes/no questions --------------------------------------------------------------------
-_YES_NO = re.compile(r"^\W*(is|are|was|were|am|do|does|did|can|could|would|will|should|shall|has|have|had|may|might|must)\b",
-                     re.IGNORECASE)
+_YES_NO = re.compile(
+    r"^\W*(is|are|was|were|am|do|does|did|can|could|would|will|should|shall|has|have|had|may|might|must)\b",
+    re.IGNORECASE,
+)
 _NEGATION = re.compile(r"\b(?:not|no|never|none|cannot|neither|nor|without)\b|n't\b", re.IGNORECASE)
 
 
@@ -114,8 +135,13 @@ def read_conflictqa(path: str | Path) -> list[dict]:
         if all(isinstance(rec[k], str) and rec[k].strip() for k in CONFLICTQA_KEYS):
             claims = {k: rec[k].strip() for k in ("memory_answer", "counter_answer") if isinstance(rec.get(k), str)}
             gold = gold_stance(rec.get("ground_truth"))
-            out.append({**{k: rec[k].strip() for k in CONFLICTQA_KEYS}, **claims,
-                        **({"gold_stance": gold} if gold != UNKNOWN_STANCE else {})})
+            out.append(
+                {
+                    **{k: rec[k].strip() for k in CONFLICTQA_KEYS},
+                    **claims,
+                    **({"gold_stance": gold} if gold != UNKNOWN_STANCE else {}),
+                }
+            )
     return out
 
 
@@ -137,10 +163,14 @@ def conflictqa_groups(records: list[dict], rng: random.Random) -> list[ConflictG
     answer-less passage conflicts with nothing. The other side's evidence was generated to
     argue its answer and states it, and stays in its side's cluster."""
     groups = []
-    for i, r in enumerate(records):
+    for r in records:
         other = records[rng.randrange(len(records))] if len(records) > 1 else None
-        texts = [r["parametric_memory"], r["parametric_memory_aligned_evidence"],
-                 r["counter_memory"], r["counter_memory_aligned_evidence"]]
+        texts = [
+            r["parametric_memory"],
+            r["parametric_memory_aligned_evidence"],
+            r["counter_memory"],
+            r["counter_memory_aligned_evidence"],
+        ]
         clusters = [0, 0, 1, 1]
         memory = UNKNOWN_STANCE
         if r.get("memory_answer") and r.get("counter_answer"):  # the two one-line claims: a minimal-edit pair
@@ -212,7 +242,7 @@ def neutral_edit(text: str, answers: Iterable[str], rng: random.Random) -> str:
     if choice < 0.4:  # crop words before/after the answer region
         head = text[:lo].split(" ")
         tail = text[hi:].split(" ")
-        head = head[rng.randrange(len(head) // 2 + 1):] if len(head) > 4 else head
+        head = head[rng.randrange(len(head) // 2 + 1) :] if len(head) > 4 else head
         tail = tail[: len(tail) - rng.randrange(len(tail) // 2 + 1)] if len(tail) > 4 else tail
         return " ".join(head) + text[lo:hi] + " ".join(tail)
     if choice < 0.7:  # change a number outside the answer
@@ -220,7 +250,7 @@ def neutral_edit(text: str, answers: Iterable[str], rng: random.Random) -> str:
         if numbers:
             m = rng.choice(numbers)
             new = str(int(m.group()) + rng.choice([-3, -2, -1, 1, 2, 5, 10]))
-            return text[:m.start()] + new.lstrip("-") + text[m.end():]
+            return text[: m.start()] + new.lstrip("-") + text[m.end() :]
     sentences = re.split(r"(?<=[.!?])\s+", text)
     outside = [i for i, s in enumerate(sentences) if not any(mention(a).search(s) for a in answers if a.strip())]
     if len(sentences) > 1 and outside:
@@ -251,7 +281,7 @@ def second_view(text: str, answers: Iterable[str], rng: random.Random) -> str:
     return short or neutral_edit(text, answers, rng)
 
 
-_FAQ = ("Q: {q}?\nA: {a}.", "{Q}? {a}.", "FAQ - {q}: {a}.", "{a}, according to the answer to \"{q}\".")
+_FAQ = ("Q: {q}?\nA: {a}.", "{Q}? {a}.", "FAQ - {q}: {a}.", '{a}, according to the answer to "{q}".')
 
 
 def faq(question: str, answer: str, rng: random.Random) -> str:
@@ -303,8 +333,15 @@ def litm_groups(path: str | Path, rng: random.Random) -> list[ConflictGroup]:
     for sw in nq_swaps(records, rng):
         question, answers, text, substitute, swapped = sw.question, list(sw.answers), sw.text, sw.substitute, sw.swapped
         neutral = records[rng.randrange(len(records))][2]
-        texts = [text, second_view(text, answers, rng), swapped, second_view(swapped, [substitute], rng),
-                 faq(question, answers[0], rng), faq(question, substitute, rng), neutral]
+        texts = [
+            text,
+            second_view(text, answers, rng),
+            swapped,
+            second_view(swapped, [substitute], rng),
+            faq(question, answers[0], rng),
+            faq(question, substitute, rng),
+            neutral,
+        ]
         clusters = [0, 0, 1, 1, 0, 1, NEUTRAL if neutral != text else 0]
         stated = [tuple(answers)] * 2 + [(substitute,)] * 2 + [(answers[0],), (substitute,), ()]
         rest = without_answer(text, answers)
@@ -336,7 +373,10 @@ def build_groups(paths: Iterable[str | Path], seed: int = 0) -> list[ConflictGro
         elif kind == "conflictqa":
             groups += conflictqa_groups(read_conflictqa(path), rng)
         else:
-            msg = f"{path} is an RGB file; `train conflict` reads LitM NQ-Open and ConflictQA files. Use it with `bench conflict`."
+            msg = (
+                f"{path} is an RGB file; `train conflict` reads LitM NQ-Open "
+                "and ConflictQA files. Use it with `bench conflict`."
+            )
             raise InvalidInputError(msg)
     return groups
 
@@ -361,8 +401,14 @@ def bench_items(path: str | Path, per_side: int = 3, negatives: int = 2) -> list
     if kind == "conflictqa":
         for r in read_conflictqa(path):
             texts = tuple(r[k] for k in CONFLICTQA_KEYS[1:])  # pm, cm, pm_ev, cm_ev
-            items.append(BenchItem(r["question"], texts, ((0, 1, 1), (0, 2, 0), (1, 3, 0)),
-                                   (((0, 1, 2, 3), 1), ((0, 2), 0), ((1, 3), 0))))
+            items.append(
+                BenchItem(
+                    r["question"],
+                    texts,
+                    ((0, 1, 1), (0, 2, 0), (1, 3, 0)),
+                    (((0, 1, 2, 3), 1), ((0, 2), 0), ((1, 3), 0)),
+                )
+            )
     elif kind == "rgb":
         for r in read_rgb(path):
             pos, wrong = r["positive"][:per_side], r["positive_wrong"][:per_side]
@@ -372,7 +418,7 @@ def bench_items(path: str | Path, per_side: int = 3, negatives: int = 2) -> list
             iw = list(range(len(pos), len(pos) + len(wrong)))
             ineg = tuple(range(len(pos) + len(wrong), len(texts)))
             pairs = [(i, j, 1) for i in ip for j in iw]
-            pairs += [(a, b, 0) for side in (ip, iw) for x, a in enumerate(side) for b in side[x + 1:]]
+            pairs += [(a, b, 0) for side in (ip, iw) for x, a in enumerate(side) for b in side[x + 1 :]]
             sets = ((tuple(ip + iw) + ineg, 1), (tuple(ip) + ineg, 0), (tuple(iw) + ineg, 0))
             items.append(BenchItem(r["query"], texts, tuple(pairs), sets))
     else:

@@ -83,11 +83,16 @@ class ConflictHead(nn.Module):
         return codes[:, self.dim]  # (B,), only with `has_stance`
 
     def differ_logits(self, ea: torch.Tensor, eb: torch.Tensor) -> torch.Tensor:
-        za, zb = ea[:, :self.dim], eb[:, :self.dim]
+        za, zb = ea[:, : self.dim], eb[:, : self.dim]
         return self.differ(torch.cat([za * zb, (za - zb).abs()], dim=-1)).squeeze(-1)  # (P,)
 
-    def pair_probs(self, ea: torch.Tensor, eb: torch.Tensor, yes_no: torch.Tensor | bool = False,
-                   stance_weight: float | None = None) -> torch.Tensor:
+    def pair_probs(
+        self,
+        ea: torch.Tensor,
+        eb: torch.Tensor,
+        yes_no: torch.Tensor | bool = False,
+        stance_weight: float | None = None,
+    ) -> torch.Tensor:
         """(P,) conflict probabilities; `yes_no` (per pair or for all) switches on the stance blend."""
         both = torch.sigmoid(ea[:, -1]) * torch.sigmoid(eb[:, -1])
         p = torch.sigmoid(self.differ_logits(ea, eb))
@@ -110,10 +115,15 @@ class ConflictNet(AdaptedEncoder):
     span_weight = 0.5
     stance_loss_weight = 1.0
 
-    def __init__(self, spec: BackboneSpec, lora: LoraSettings, dim: int = 128, stance: bool = False,
-                 stance_weight: float = 0.5) -> None:
-        super().__init__(spec, lora, lambda hidden: ConflictHead(hidden, dim, stance, stance_weight),
-                         {"head_dim": dim, "stance": stance, "stance_weight": stance_weight})
+    def __init__(
+        self, spec: BackboneSpec, lora: LoraSettings, dim: int = 128, stance: bool = False, stance_weight: float = 0.5
+    ) -> None:
+        super().__init__(
+            spec,
+            lora,
+            lambda hidden: ConflictHead(hidden, dim, stance, stance_weight),
+            {"head_dim": dim, "stance": stance, "stance_weight": stance_weight},
+        )
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         bce = nn.functional.binary_cross_entropy_with_logits
@@ -135,16 +145,21 @@ class ConflictNet(AdaptedEncoder):
         if self.head.has_stance:
             stance = batch["stance"]  # (N,): 1 yes, 0 no, -1 unknown
             if (stance >= 0).any():
-                loss = loss + self.stance_loss_weight * bce(self.head.stance_logits(codes)[stance >= 0],
-                                                            stance[stance >= 0].float())
+                loss = loss + self.stance_loss_weight * bce(
+                    self.head.stance_logits(codes)[stance >= 0], stance[stance >= 0].float()
+                )
             out["scores_differ"] = self.head.pair_probs(ea, eb, yes_no, stance_weight=0.0)
             out["scores_stance"] = self.head.pair_probs(ea, eb, yes_no, stance_weight=1.0)
         return {"loss": loss, **out}
 
 
 def _make_head(hidden: int, settings: dict) -> ConflictHead:
-    return ConflictHead(hidden, int(settings.get("head_dim", 128)), bool(settings.get("stance", False)),
-                        float(settings.get("stance_weight", 0.5)))
+    return ConflictHead(
+        hidden,
+        int(settings.get("head_dim", 128)),
+        bool(settings.get("stance", False)),
+        float(settings.get("stance_weight", 0.5)),
+    )
 
 
 def default_adapter_dir() -> Path:
@@ -158,8 +173,15 @@ TOPIC_RAMP = (0.20, 0.35)
 class ConflictScorer:
     """Inference: query-conditioned passage vectors (cached) and pairwise conflict probabilities."""
 
-    def __init__(self, adapter: str | Path | None = None, *, device: str | None = None, cache_size: int = 1024,
-                 topic_ramp: tuple[float, float] | None = TOPIC_RAMP, dense_encoder=None) -> None:
+    def __init__(
+        self,
+        adapter: str | Path | None = None,
+        *,
+        device: str | None = None,
+        cache_size: int = 1024,
+        topic_ramp: tuple[float, float] | None = TOPIC_RAMP,
+        dense_encoder=None,
+    ) -> None:
         self.adapter = Path(adapter) if adapter is not None else default_adapter_dir()
         self.topic_ramp = topic_ramp
         self.device = device

@@ -46,8 +46,14 @@ class ConflictAssessor(Stage):
 
     name = "conflict"
 
-    def __init__(self, adapter: str | None = None, *, threshold: float = 0.5, device: str | None = None,
-                 scorer: ConflictScorer | None = None) -> None:
+    def __init__(
+        self,
+        adapter: str | None = None,
+        *,
+        threshold: float = 0.5,
+        device: str | None = None,
+        scorer: ConflictScorer | None = None,
+    ) -> None:
         self.config = ConflictConfig(adapter=adapter, threshold=threshold, device=device)
         self._scorer = scorer
 
@@ -81,14 +87,19 @@ class ConflictAssessor(Stage):
             reason = f"gives a different answer to the query than {others}{more} (conflict probability {score:.2f})"
             evidence = tuple(passages[j].id for j in partners)
             judgements.append(Judgement(self.name, p.id, "conflicting", score, reason, evidence))
-            events.append(PassageFlagged(stage=self.name, passage_id=p.id, label="conflicting", score=score,
-                                         reason=reason, evidence=evidence))
+            events.append(
+                PassageFlagged(
+                    stage=self.name, passage_id=p.id, label="conflicting", score=score, reason=reason, evidence=evidence
+                )
+            )
         flagged = tuple(j.passage_id for j in judgements)
         groups = [tuple(passages[i].id for i in c) for c in clusters if any(passages[i].id in flagged for i in c)]
         summary = f"{len(flagged)} passages fall into {len(groups)} groups that answer the query differently"
         events.append(ConflictDetected(stage=self.name, passage_ids=flagged, groups=tuple(groups), reason=summary))
         logger.info("%s: %s", self.name, summary)
-        return judge(context, judgements, events, flags={"conflict": True, "conflict_groups": [list(g) for g in groups]})
+        return judge(
+            context, judgements, events, flags={"conflict": True, "conflict_groups": [list(g) for g in groups]}
+        )
 
 
 @register_stage("conflict")

@@ -39,7 +39,9 @@ class GroupCollator:
                 pairs.append((base + i, base + j))
                 labels.append(label)
         batch = pad_batch(encodings)
-        batch["answer_tokens"], batch["answer_known"] = answer_token_labels(encodings, stated, batch["input_ids"].shape[1])
+        batch["answer_tokens"], batch["answer_known"] = answer_token_labels(
+            encodings, stated, batch["input_ids"].shape[1]
+        )
         batch["pairs"] = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2)
         batch["labels"] = torch.tensor(labels, dtype=torch.long)
         batch["relevant"] = torch.tensor(relevant, dtype=torch.bool)
@@ -77,9 +79,16 @@ def pair_metrics(outputs: dict[str, np.ndarray]) -> dict[str, float]:
     return out
 
 
-def train_conflict(data: Sequence[str | Path], config: TrainConfig, *, lora: LoraSettings | None = None,
-                   spec: BackboneSpec | None = None, eval_fraction: float = 0.05, resume: bool = False,
-                   stance: bool = False) -> dict | None:
+def train_conflict(
+    data: Sequence[str | Path],
+    config: TrainConfig,
+    *,
+    lora: LoraSettings | None = None,
+    spec: BackboneSpec | None = None,
+    eval_fraction: float = 0.05,
+    resume: bool = False,
+    stance: bool = False,
+) -> dict | None:
     """Build the groups, hold some out, train, and write the adapter folder to `config.out_dir`."""
     spec = spec or TRAINED_SPECS["conflict"]
     groups = build_groups(data, seed=config.seed)
@@ -87,8 +96,16 @@ def train_conflict(data: Sequence[str | Path], config: TrainConfig, *, lora: Lor
     logger.info("conflict: %d training groups, %d held out", len(train), len(held))
     torch.manual_seed(config.seed)
     model = ConflictNet(spec, lora or LoraSettings(), stance=stance)
-    trainer = Trainer(model, config, train_data=train, eval_data=held, collate=GroupCollator(spec),
-                      metrics=pair_metrics, task="conflict",
-                      base_model=describe_model(spec.model, spec.split),
-                      data_files=list(data), settings={**model.settings, "groups": len(groups)})
+    trainer = Trainer(
+        model,
+        config,
+        train_data=train,
+        eval_data=held,
+        collate=GroupCollator(spec),
+        metrics=pair_metrics,
+        task="conflict",
+        base_model=describe_model(spec.model, spec.split),
+        data_files=list(data),
+        settings={**model.settings, "groups": len(groups)},
+    )
     return trainer.fit(resume=resume)

@@ -28,8 +28,10 @@ class InappropriateConfig(AssessorConfig):
         super().__post_init__()
         if self.restated_at is None:
             return
-        msg = (f"InappropriateConfig.restated_at must lie in (0, 1] (a cosine similarity) or be None, "
-               f"got {self.restated_at!r}. {RESTATED_AT} is the shipped setting.")
+        msg = (
+            f"InappropriateConfig.restated_at must lie in (0, 1] (a cosine similarity) or be None, "
+            f"got {self.restated_at!r}. {RESTATED_AT} is the shipped setting."
+        )
         try:
             value = float(self.restated_at)
         except (TypeError, ValueError):

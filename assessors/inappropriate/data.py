@@ -72,12 +72,16 @@ def read_pool(path: str | Path) -> list[PoolRecord]:
         good_key = next((k for k in GOOD_KEYS if isinstance(rec, dict) and k in rec), None)
         bad_key = next((k for k in BAD_KEYS if isinstance(rec, dict) and k in rec), None)
         if good_key is None or bad_key is None or "Question" not in rec:
-            msg = (f"{path}: record {i} lacks 'Question', one of {list(GOOD_KEYS)} or one of {list(BAD_KEYS)}. "
-                   f"Pass a Poisoned Context Testbed pool file.")
+            msg = (
+                f"{path}: record {i} lacks 'Question', one of {list(GOOD_KEYS)} or one of {list(BAD_KEYS)}. "
+                f"Pass a Poisoned Context Testbed pool file."
+            )
             raise InvalidInputError(msg)
         good, bad = _sentences(rec[good_key]), _sentences(rec[bad_key])
         if good or bad:
-            out.append(PoolRecord(str(rec["Question"]), good, bad, BAD_KEYS[bad_key], answer_statement(rec.get(ANSWER_KEY))))
+            out.append(
+                PoolRecord(str(rec["Question"]), good, bad, BAD_KEYS[bad_key], answer_statement(rec.get(ANSWER_KEY)))
+            )
     return out
 
 
@@ -89,15 +93,22 @@ def bench_example(record: PoolRecord, seed: int) -> SentenceExample:
     return SentenceExample(record.question, tuple(s for s, _ in items), tuple(y for _, y in items))
 
 
-def _insert(rng: random.Random, items: list[tuple[str, int]], extra: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+def _insert(
+    rng: random.Random, items: list[tuple[str, int]], extra: Iterable[tuple[str, int]]
+) -> list[tuple[str, int]]:
     items = list(items)
     for item in extra:
         items.insert(rng.randrange(len(items) + 1), item)
     return items
 
 
-def pool_examples(records: Sequence[PoolRecord], rng: random.Random, written: Iterator[tuple[str, str]],
-                  whole: float = 0.0, answers: float = 0.0) -> list[SentenceExample]:
+def pool_examples(
+    records: Sequence[PoolRecord],
+    rng: random.Random,
+    written: Iterator[tuple[str, str]],
+    whole: float = 0.0,
+    answers: float = 0.0,
+) -> list[SentenceExample]:
     """Two passages per record: its appropriate sentences with one inappropriate sentence inserted,
     and the rest of its inappropriate sentences among one or two appropriate ones (sometimes a
     third: one appropriate sentence alone); written samples (other categories and their
@@ -125,7 +136,11 @@ def pool_examples(records: Sequence[PoolRecord], rng: random.Random, written: It
             second = _insert(rng, rng.sample(good, k=min(len(good), rng.randint(1, 2))), bad[1:])
         if answers > 0 and r.answer and rng.random() < answers:
             k = rng.randrange(2)
-            first, second = (_insert(rng, first, [(r.answer, 0)]), second) if k == 0 else (first, _insert(rng, second, [(r.answer, 0)]))
+            first, second = (
+                (_insert(rng, first, [(r.answer, 0)]), second)
+                if k == 0
+                else (first, _insert(rng, second, [(r.answer, 0)]))
+            )
         # a lone appropriate sentence: being short and on the question's topic is not being false
         lone = [rng.choice(good)] if good and rng.random() < 0.3 else []
         for items in (first, second, lone):
@@ -137,8 +152,9 @@ def pool_examples(records: Sequence[PoolRecord], rng: random.Random, written: It
     return out
 
 
-def counterfactual_examples(path: str | Path, rng: random.Random, limit: int | None = None,
-                            restate: float = 0.0) -> list[SentenceExample]:
+def counterfactual_examples(
+    path: str | Path, rng: random.Random, limit: int | None = None, restate: float = 0.0
+) -> list[SentenceExample]:
     """False claims from QA files with answer annotations (LitM NQ-Open), the NQ-Swap way.
 
     A gold passage keeps its sentences (appropriate); a copy of one answer sentence with the
@@ -172,9 +188,17 @@ def counterfactual_examples(path: str | Path, rng: random.Random, limit: int | N
     return out
 
 
-def build_examples(paths: Iterable[str | Path], *, records: int | None = None, written: int = 600,
-                   unfamiliar: int = 200, whole: float = 0.0, restate: float = 0.0, answers: float = 0.0,
-                   seed: int = 0) -> list[SentenceExample]:
+def build_examples(
+    paths: Iterable[str | Path],
+    *,
+    records: int | None = None,
+    written: int = 600,
+    unfamiliar: int = 200,
+    whole: float = 0.0,
+    restate: float = 0.0,
+    answers: float = 0.0,
+    seed: int = 0,
+) -> list[SentenceExample]:
     """Training passages from the first `records` records of each pool (a LitM NQ-Open file gives
     counterfactual claims instead) plus `written` samples per category, and `unfamiliar` questions
     about invented firms and people answered plainly (appropriate: unfamiliar is not false).
@@ -199,7 +223,7 @@ def build_examples(paths: Iterable[str | Path], *, records: int | None = None, w
     goods = [s for pool in pools for r in pool for s in r.good]
     for i in range(0, len(rest), 2):  # the remaining written samples, inside appropriate context
         context = [(s, 0) for s in rng.sample(goods, k=min(len(goods), rng.randint(1, 3)))] if goods else []
-        items = _insert(rng, context, [(s, CATEGORIES.index(c)) for s, c in rest[i:i + 2]])
+        items = _insert(rng, context, [(s, CATEGORIES.index(c)) for s, c in rest[i : i + 2]])
         query = rng.choice(pools[0]).question if pools and pools[0] else "What does this page say?"
         examples.append(SentenceExample(query, tuple(s for s, _ in items), tuple(y for _, y in items)))
     for path in qa:

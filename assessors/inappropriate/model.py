@@ -36,7 +36,9 @@ class SentenceHead(nn.Module):
 
     def __init__(self, hidden: int = 384, n_classes: int = len(CATEGORIES)) -> None:
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(4 * hidden, hidden), nn.GELU(), nn.Dropout(0.1), nn.Linear(hidden, n_classes))
+        self.mlp = nn.Sequential(
+            nn.Linear(4 * hidden, hidden), nn.GELU(), nn.Dropout(0.1), nn.Linear(hidden, n_classes)
+        )
 
     def forward(self, hidden: torch.Tensor, token_sentence: torch.Tensor, sentence_row: torch.Tensor) -> torch.Tensor:
         b, t, h = hidden.shape
@@ -75,8 +77,11 @@ def sentence_batch(encodings: Sequence[PairEncoding], spans: Sequence[Sequence[t
         covered += [first + k in present for k in range(len(sp))]
         rows += [r] * len(sp)
         first += len(sp)
-    return {"token_sentence": torch.tensor(token_rows, dtype=torch.long),
-            "sentence_row": torch.tensor(rows, dtype=torch.long), "covered": torch.tensor(covered, dtype=torch.bool)}
+    return {
+        "token_sentence": torch.tensor(token_rows, dtype=torch.long),
+        "sentence_row": torch.tensor(rows, dtype=torch.long),
+        "covered": torch.tensor(covered, dtype=torch.bool),
+    }
 
 
 class InappropriateNet(AdaptedEncoder):
@@ -91,8 +96,13 @@ class InappropriateNet(AdaptedEncoder):
         labels = batch["sentence_labels"]
         loss = nn.functional.cross_entropy(logits[covered], labels[covered])
         probs = logits[covered].softmax(-1)
-        return {"loss": loss, "scores": 1.0 - probs[:, 0], "labels": (labels[covered] > 0).long(),
-                "category": labels[covered], "predicted": probs.argmax(-1)}
+        return {
+            "loss": loss,
+            "scores": 1.0 - probs[:, 0],
+            "labels": (labels[covered] > 0).long(),
+            "category": labels[covered],
+            "predicted": probs.argmax(-1),
+        }
 
 
 def default_adapter_dir() -> Path:
@@ -113,8 +123,10 @@ class SentenceVerdict:
 
 CLEAR = 0.2  # a verdict this close to 0 or 1 is not read again apart from its restatements
 MAY_RESTATE = 0.1  # word overlap (Jaccard) below which two sentences are not compared by meaning
-_STOPWORDS = frozenset("a an the of in on at to for by with and or is are was were be been it its this that as "
-                       "from has have had not no do does did will would could may might can".split())
+_STOPWORDS = frozenset(
+    "a an the of in on at to for by with and or is are was were be been it its this that as "
+    "from has have had not no do does did will would could may might can".split()
+)
 
 
 _NEGATION = re.compile(r"\b(?:not|no|never|none|nor|neither|nobody|nothing|cannot)\b|n't\b", re.IGNORECASE)
@@ -150,8 +162,9 @@ class SentenceScorer:
     sentence in its whole passage only.
     """
 
-    def __init__(self, adapter: str | Path | None = None, *, device: str | None = None,
-                 restated_at: float | None = RESTATED_AT) -> None:
+    def __init__(
+        self, adapter: str | Path | None = None, *, device: str | None = None, restated_at: float | None = RESTATED_AT
+    ) -> None:
         self.adapter = Path(adapter) if adapter is not None else default_adapter_dir()
         self.restated_at = InappropriateConfig(restated_at=restated_at).restated_at  # checked
         self._adapted = AdaptedParts(self.adapter, lambda hidden, settings: SentenceHead(hidden), device)
@@ -168,7 +181,9 @@ class SentenceScorer:
         """Group consecutive sentences into (first, last+1) windows that fit the encoder."""
         backbone = self._parts[0]
         budget = backbone.spec.max_length - len(backbone.tokenizer(question)["input_ids"]) - 1
-        counts = [len(ids) for ids in backbone.tokenizer([s.text for s in sentences], add_special_tokens=False)["input_ids"]]
+        counts = [
+            len(ids) for ids in backbone.tokenizer([s.text for s in sentences], add_special_tokens=False)["input_ids"]
+        ]
         out, start, used = [], 0, 0
         for k, n in enumerate(counts):
             if k > start and used + n > budget:
@@ -178,8 +193,14 @@ class SentenceScorer:
         out.append((start, len(sentences)))
         return out
 
-    def score(self, question: str, texts: Sequence[str], sentences: Sequence[list[Sentence]] | None = None, *,
-              restated_at: float | None | object = _OWN) -> list[list[SentenceVerdict]]:
+    def score(
+        self,
+        question: str,
+        texts: Sequence[str],
+        sentences: Sequence[list[Sentence]] | None = None,
+        *,
+        restated_at: float | None | object = _OWN,
+    ) -> list[list[SentenceVerdict]]:
         """One list of sentence verdicts per text (empty for a text with no sentence).
 
         `sentences` gives each text's sentence spans when they are known (else they are split here).
@@ -195,7 +216,7 @@ class SentenceScorer:
             whole = self.windows(question, sents) if len(sents) > 1 else [(0, 1)]
             for a, b in whole:
                 base = sents[a].start
-                chunks.append((text[base:sents[b - 1].end], [(s.start - base, s.end - base) for s in sents[a:b]]))
+                chunks.append((text[base : sents[b - 1].end], [(s.start - base, s.end - base) for s in sents[a:b]]))
                 owners.append((ti, list(range(a, b))))
         verdicts: list[list[SentenceVerdict]] = [[] for _ in texts]
         if not chunks:
@@ -210,8 +231,11 @@ class SentenceScorer:
             for si in indices:
                 p = probs[k]
                 category = CATEGORIES[1 + int(p[1:].argmax())]
-                also = tuple(CATEGORIES[c] for c in range(1, len(CATEGORIES))
-                             if CATEGORIES[c] != category and float(p[c]) >= ALSO_AT)
+                also = tuple(
+                    CATEGORIES[c]
+                    for c in range(1, len(CATEGORIES))
+                    if CATEGORIES[c] != category and float(p[c]) >= ALSO_AT
+                )
                 verdicts[ti].append(SentenceVerdict(split[ti][si], float(1.0 - p[0]), category, also, restated[k]))
                 k += 1
         return verdicts
@@ -223,11 +247,20 @@ class SentenceScorer:
         sb = sentence_batch(encodings, [sp for _, sp in chunks])
         with torch.inference_mode():
             hidden, _ = padded_states(run_blocks(layers, states), backbone.device)
-            return head(hidden.float(), sb["token_sentence"].to(backbone.device),
-                        sb["sentence_row"].to(backbone.device)).softmax(-1).cpu()
+            return (
+                head(hidden.float(), sb["token_sentence"].to(backbone.device), sb["sentence_row"].to(backbone.device))
+                .softmax(-1)
+                .cpu()
+            )
 
-    def _apart(self, question: str, split: Sequence[list[Sentence]], rows: dict[tuple[int, int], int],
-               probs: torch.Tensor, restated_at: float) -> tuple[torch.Tensor, list[int]]:
+    def _apart(
+        self,
+        question: str,
+        split: Sequence[list[Sentence]],
+        rows: dict[tuple[int, int], int],
+        probs: torch.Tensor,
+        restated_at: float,
+    ) -> tuple[torch.Tensor, list[int]]:
         """Judge each restated sentence again in its text without its restatements (see the class).
 
         `rows` maps (text index, sentence index) to the sentence's row in `probs`. Only sentences
@@ -253,8 +286,11 @@ class SentenceScorer:
         chunks, targets = [], []
         for (ti, a), near in candidates.items():
             sents = split[ti]
-            drop = {b for b in near  # the tolerance keeps exact duplicates restatements at restated_at=1
-                    if float(vectors[sents[a].text] @ vectors[sents[b].text]) >= restated_at - 1e-6}
+            drop = {
+                b
+                for b in near  # the tolerance keeps exact duplicates restatements at restated_at=1
+                if float(vectors[sents[a].text] @ vectors[sents[b].text]) >= restated_at - 1e-6
+            }
             if not drop:
                 continue
             keep = [b for b in range(len(sents)) if b not in drop]
@@ -262,7 +298,7 @@ class SentenceScorer:
             own = keep.index(a)
             first, last = next(w for w in self.windows(question, view) if w[0] <= own < w[1])
             base = view[first].start
-            chunks.append((text[base:view[last - 1].end], [(s.start - base, s.end - base) for s in view[first:last]]))
+            chunks.append((text[base : view[last - 1].end], [(s.start - base, s.end - base) for s in view[first:last]]))
             targets.append((rows[(ti, a)], own - first, len(drop)))
         if not chunks:
             return probs, restated

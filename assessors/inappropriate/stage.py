@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 
 def _quote(text: str, limit: int = 80) -> str:
-    return f'"{text}"' if len(text) <= limit else f'"{text[:limit - 3]}..."'
+    return f'"{text}"' if len(text) <= limit else f'"{text[: limit - 3]}..."'
 
 
 class InappropriateFilter(Stage):
@@ -35,8 +35,15 @@ class InappropriateFilter(Stage):
 
     name = "inappropriate"
 
-    def __init__(self, adapter: str | None = None, *, threshold: float = 0.5, device: str | None = None,
-                 restated_at: float | None = RESTATED_AT, scorer: SentenceScorer | None = None) -> None:
+    def __init__(
+        self,
+        adapter: str | None = None,
+        *,
+        threshold: float = 0.5,
+        device: str | None = None,
+        restated_at: float | None = RESTATED_AT,
+        scorer: SentenceScorer | None = None,
+    ) -> None:
         self.config = InappropriateConfig(adapter=adapter, threshold=threshold, device=device, restated_at=restated_at)
         self._scorer = scorer
 
@@ -49,8 +56,9 @@ class InappropriateFilter(Stage):
     def _run(self, context: Context) -> Context:
         if not context.passages:
             return context
-        verdicts = self.scorer.score(context.query, [p.text for p in context.passages],
-                                     restated_at=self.config.restated_at)
+        verdicts = self.scorer.score(
+            context.query, [p.text for p in context.passages], restated_at=self.config.restated_at
+        )
         kept, judgements, events, to_drop = [], [], [], {}
         for passage, sentence_verdicts in zip(context.passages, verdicts):
             bad = [i for i, v in enumerate(sentence_verdicts) if v.score >= self.config.threshold]
@@ -59,8 +67,11 @@ class InappropriateFilter(Stage):
                 continue
             reason, score = self._reason(sentence_verdicts, bad)
             judgements.append(Judgement(self.name, passage.id, "inappropriate", score, reason))
-            events.append(PassageFlagged(stage=self.name, passage_id=passage.id, label="inappropriate",
-                                         score=score, reason=reason))
+            events.append(
+                PassageFlagged(
+                    stage=self.name, passage_id=passage.id, label="inappropriate", score=score, reason=reason
+                )
+            )
             if len(bad) == len(sentence_verdicts):
                 to_drop[passage.id] = f"every sentence is inappropriate: {reason}"
                 kept.append(passage)
@@ -73,16 +84,25 @@ class InappropriateFilter(Stage):
         return drop(out, to_drop, self.name) if to_drop else out
 
     def _reason(self, verdicts: list[SentenceVerdict], bad: list[int]) -> tuple[str, float]:
-        parts = [f"{' and '.join(DESCRIPTIONS[c] for c in (verdicts[i].category, *verdicts[i].also))} "
-                 f"({verdicts[i].score:.2f}{_restated_note(verdicts[i].restatements)}): {_quote(verdicts[i].sentence.text)}"
-                 for i in bad]
+        parts = [
+            f"{' and '.join(DESCRIPTIONS[c] for c in (verdicts[i].category, *verdicts[i].also))} "
+            f"({verdicts[i].score:.2f}{_restated_note(verdicts[i].restatements)}): {_quote(verdicts[i].sentence.text)}"
+            for i in bad
+        ]
         reason = f"removed {len(bad)} of {len(verdicts)} sentences: " + "; ".join(parts)
         return reason, max(verdicts[i].score for i in bad)
 
     def _clean(self, passage: Passage, verdicts: list[SentenceVerdict], bad: list[int]) -> Passage:
         sentences = [v.sentence for v in verdicts]
-        removed = [{"text": verdicts[i].sentence.text, "category": verdicts[i].category, "also": list(verdicts[i].also),
-                    "score": round(verdicts[i].score, 4)} for i in bad]
+        removed = [
+            {
+                "text": verdicts[i].sentence.text,
+                "category": verdicts[i].category,
+                "also": list(verdicts[i].also),
+                "score": round(verdicts[i].score, 4),
+            }
+            for i in bad
+        ]
         metadata = {**passage.metadata, "removed_sentences": [*passage.metadata.get("removed_sentences", []), *removed]}
         return passage.evolve(text=join_without(passage.text, sentences, set(bad)), metadata=metadata)
 

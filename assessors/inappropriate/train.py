@@ -49,23 +49,56 @@ def sentence_metrics(outputs: dict[str, np.ndarray]) -> dict[str, float]:
     return out
 
 
-def train_inappropriate(data: Sequence[str | Path], config: TrainConfig, *, lora: LoraSettings | None = None,
-                        spec: BackboneSpec | None = None, records: int | None = None, written: int = 600,
-                        unfamiliar: int = 200, whole: float = 0.0, restate: float = 0.0,
-                        answers: float = 0.0, eval_fraction: float = 0.05, resume: bool = False) -> dict | None:
+def train_inappropriate(
+    data: Sequence[str | Path],
+    config: TrainConfig,
+    *,
+    lora: LoraSettings | None = None,
+    spec: BackboneSpec | None = None,
+    records: int | None = None,
+    written: int = 600,
+    unfamiliar: int = 200,
+    whole: float = 0.0,
+    restate: float = 0.0,
+    answers: float = 0.0,
+    eval_fraction: float = 0.05,
+    resume: bool = False,
+) -> dict | None:
     """Build sentence-labelled passages, hold some out, train, and write the adapter folder."""
     spec = spec or TRAINED_SPECS["inappropriate"]
-    examples = build_examples(data, records=records, written=written, unfamiliar=unfamiliar, whole=whole, restate=restate,
-                              answers=answers, seed=config.seed)
+    examples = build_examples(
+        data,
+        records=records,
+        written=written,
+        unfamiliar=unfamiliar,
+        whole=whole,
+        restate=restate,
+        answers=answers,
+        seed=config.seed,
+    )
     train, held = split_holdout(examples, eval_fraction, config.seed)
     logging.getLogger(__name__).info("inappropriate: %d training passages, %d held out", len(train), len(held))
     torch.manual_seed(config.seed)
     model = InappropriateNet(spec, lora or LoraSettings())
-    trainer = Trainer(model, config, train_data=train, eval_data=held, collate=SentenceCollator(spec),
-                      metrics=sentence_metrics, task="inappropriate", base_model=describe_model(spec.model, spec.split),
-                      data_files=list(data),
-                      settings={**model.settings, "records_per_pool": records, "written_per_category": written,
-                                "unfamiliar_questions": unfamiliar, "whole_records": whole, "restated": restate,
-                                "answers": answers,
-                                "passages": len(examples)})
+    trainer = Trainer(
+        model,
+        config,
+        train_data=train,
+        eval_data=held,
+        collate=SentenceCollator(spec),
+        metrics=sentence_metrics,
+        task="inappropriate",
+        base_model=describe_model(spec.model, spec.split),
+        data_files=list(data),
+        settings={
+            **model.settings,
+            "records_per_pool": records,
+            "written_per_category": written,
+            "unfamiliar_questions": unfamiliar,
+            "whole_records": whole,
+            "restated": restate,
+            "answers": answers,
+            "passages": len(examples),
+        },
+    )
     return trainer.fit(resume=resume)

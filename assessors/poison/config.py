@@ -69,23 +69,30 @@ class PoisonConfig:
             msg = f"PoisonConfig.similarity must lie in (0, 1), got {self.similarity!r}. 0.75 suits MiniLM."
             raise ConfigError(msg)
         if not isinstance(self.min_cluster, int) or self.min_cluster < 3:
-            msg = (f"PoisonConfig.min_cluster must be an int >= 3, got {self.min_cluster!r}: two sources that "
-                   f"agree are not evidence of poisoning.")
+            msg = (
+                f"PoisonConfig.min_cluster must be an int >= 3, got {self.min_cluster!r}: two sources that "
+                f"agree are not evidence of poisoning."
+            )
             raise ConfigError(msg)
         if not 0.0 < self.conflict_threshold < 1.0:
             msg = f"PoisonConfig.conflict_threshold must lie in (0, 1), got {self.conflict_threshold!r}."
             raise ConfigError(msg)
         if self.family_similarity is not None and not 0.0 < self.family_similarity <= self.similarity:
-            msg = (f"PoisonConfig.family_similarity must lie in (0, similarity={self.similarity}] or be None, "
-                   f"got {self.family_similarity!r}. 0.6 suits MiniLM.")
+            msg = (
+                f"PoisonConfig.family_similarity must lie in (0, similarity={self.similarity}] or be None, "
+                f"got {self.family_similarity!r}. 0.6 suits MiniLM."
+            )
             raise ConfigError(msg)
         if not 0.0 < self.max_coverage <= 1.0:
             msg = f"PoisonConfig.max_coverage must lie in (0, 1], got {self.max_coverage!r}. 0.75 is the default."
             raise ConfigError(msg)
-        if self.store_copies is not None and (isinstance(self.store_copies, bool) or not isinstance(self.store_copies, int)
-                                              or self.store_copies < 3):
-            msg = (f"PoisonConfig.store_copies must be an int >= 3 or None, got {self.store_copies!r}: two copies of "
-                   f"a passage in a store are common (mirrors, templates) and are not evidence of poisoning.")
+        if self.store_copies is not None and (
+            isinstance(self.store_copies, bool) or not isinstance(self.store_copies, int) or self.store_copies < 3
+        ):
+            msg = (
+                f"PoisonConfig.store_copies must be an int >= 3 or None, got {self.store_copies!r}: two copies of "
+                f"a passage in a store are common (mirrors, templates) and are not evidence of poisoning."
+            )
             raise ConfigError(msg)
         for name in ("contradicted", "uncorroborated"):
             if getattr(self, name) not in ACTIONS:

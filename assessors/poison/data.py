@@ -31,6 +31,9 @@ def read_poisonedrag(path: str | Path) -> list[PoisonTarget]:
             msg = f"{path}: target {key!r} lacks {missing}. Every PoisonedRAG target needs {', '.join(KEYS)}."
             raise InvalidInputError(msg)
         advs = tuple(t for t in rec["adv_texts"] if isinstance(t, str) and t.strip())
-        targets.append(PoisonTarget(str(rec.get("id", key)), rec["question"], str(rec["correct answer"]),
-                                    str(rec["incorrect answer"]), advs))
+        targets.append(
+            PoisonTarget(
+                str(rec.get("id", key)), rec["question"], str(rec["correct answer"]), str(rec["incorrect answer"]), advs
+            )
+        )
     return targets

@@ -75,9 +75,14 @@ def mean_pairwise(sims: np.ndarray, members: list[int]) -> float:
     return float((sub.sum() - np.trace(sub)) / (n * (n - 1)))
 
 
-def judge_groups(sims: np.ndarray, conflict: np.ndarray | None, clusters: list[list[int]],
-                 conflict_threshold: float, family_similarity: float | None = None,
-                 independent: list[int] | None = None) -> list[SuspiciousGroup]:
+def judge_groups(
+    sims: np.ndarray,
+    conflict: np.ndarray | None,
+    clusters: list[list[int]],
+    conflict_threshold: float,
+    family_similarity: float | None = None,
+    independent: list[int] | None = None,
+) -> list[SuspiciousGroup]:
     """Attach to each tight group the independent passages that contradict it (mean conflict over
     its members) and, for a contradicted group, its family (see the module notes). `independent`
     defaults to the passages in no cluster."""
@@ -89,17 +94,27 @@ def judge_groups(sims: np.ndarray, conflict: np.ndarray | None, clusters: list[l
         against: list[tuple[float, int]] = []
         if conflict is not None and independent:
             mean = conflict[np.ix_(members, independent)].mean(axis=0)  # (len(independent),)
-            against = sorted(((float(m), o) for m, o in zip(mean, independent) if m >= conflict_threshold),
-                             reverse=True)
+            against = sorted(
+                ((float(m), o) for m, o in zip(mean, independent) if m >= conflict_threshold), reverse=True
+            )
         dissent = [o for _, o in against]
         family: list[int] = []
         if dissent and conflict is not None and family_similarity is not None:
             for o in independent:
                 if o in dissent or sims[o, members].mean() < family_similarity:
                     continue
-                if (conflict[o, members].mean() < conflict_threshold
-                        and conflict[o, dissent].mean() >= conflict_threshold):
+                if (
+                    conflict[o, members].mean() < conflict_threshold
+                    and conflict[o, dissent].mean() >= conflict_threshold
+                ):
                     family.append(o)
-        groups.append(SuspiciousGroup(tuple(members), mean_pairwise(sims, members), tuple(dissent),
-                                      against[0][0] if against else 0.0, tuple(family)))
+        groups.append(
+            SuspiciousGroup(
+                tuple(members),
+                mean_pairwise(sims, members),
+                tuple(dissent),
+                against[0][0] if against else 0.0,
+                tuple(family),
+            )
+        )
     return groups

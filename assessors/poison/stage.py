@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from ragarbiter.errors import StoreError
 from ragarbiter.events import ContextReordered, PassageFlagged
 from ragarbiter.registry import register_stage
 from ragarbiter.stage import Stage, drop, judge
-from ragarbiter.errors import StoreError
 from ragarbiter.types import Context, Judgement, Passage, content_id
 
 from ..backbone import shared_dense_encoder
@@ -44,16 +44,36 @@ class PoisonFilter(Stage):
 
     name = "poison"
 
-    def __init__(self, *, similarity: float = 0.75, min_cluster: int = 3, conflict_threshold: float = 0.3,
-                 family_similarity: float | None = 0.6, max_coverage: float = 0.75, store_copies: int | None = 3,
-                 contradicted: str = "drop", uncorroborated: str = "demote", conflict_adapter: str | None = None,
-                 encoder: Any = None, scorer: ConflictScorer | None = None, store: Any = None,
-                 store_filter: Any = None, device: str | None = None) -> None:
-        self.config = PoisonConfig(similarity=similarity, min_cluster=min_cluster,
-                                   conflict_threshold=conflict_threshold, family_similarity=family_similarity,
-                                   max_coverage=max_coverage, store_copies=store_copies,
-                                   contradicted=contradicted,
-                                   uncorroborated=uncorroborated, conflict_adapter=conflict_adapter, device=device)
+    def __init__(
+        self,
+        *,
+        similarity: float = 0.75,
+        min_cluster: int = 3,
+        conflict_threshold: float = 0.3,
+        family_similarity: float | None = 0.6,
+        max_coverage: float = 0.75,
+        store_copies: int | None = 3,
+        contradicted: str = "drop",
+        uncorroborated: str = "demote",
+        conflict_adapter: str | None = None,
+        encoder: Any = None,
+        scorer: ConflictScorer | None = None,
+        store: Any = None,
+        store_filter: Any = None,
+        device: str | None = None,
+    ) -> None:
+        self.config = PoisonConfig(
+            similarity=similarity,
+            min_cluster=min_cluster,
+            conflict_threshold=conflict_threshold,
+            family_similarity=family_similarity,
+            max_coverage=max_coverage,
+            store_copies=store_copies,
+            contradicted=contradicted,
+            uncorroborated=uncorroborated,
+            conflict_adapter=conflict_adapter,
+            device=device,
+        )
         self._encoder = encoder
         self._scorer = scorer
         self.store = store
@@ -93,8 +113,9 @@ class PoisonFilter(Stage):
         lone = list(stored)
         grouped = in_clusters | stored.keys()  # neither convicts a lone passage
         independent = [o for o in range(len(passages)) if o not in grouped]
-        judged = judge_groups(sims, conflict, [[i] for i in lone], cfg.conflict_threshold, cfg.family_similarity,
-                              independent)
+        judged = judge_groups(
+            sims, conflict, [[i] for i in lone], cfg.conflict_threshold, cfg.family_similarity, independent
+        )
         for i, g in zip(lone, judged):
             if i in convicting and not g.contradicted_by:
                 continue  # uncontradicted evidence that convicted a planted group stands
@@ -102,8 +123,9 @@ class PoisonFilter(Stage):
             groups.append(replace(g, stored=stored[i][0], tightness=stored[i][1], family=family))
         return groups
 
-    def stored_copies(self, query: str, passages: tuple[Passage, ...], grouped: set[int],
-                      filter: Any = None) -> dict[int, tuple[int, float]]:
+    def stored_copies(
+        self, query: str, passages: tuple[Passage, ...], grouped: set[int], filter: Any = None
+    ) -> dict[int, tuple[int, float]]:
         """rank -> (copies in the store, itself included; their mean cosine) for each passage outside
         `grouped` whose store holds `store_copies` or more near-duplicates of it that do not conflict
         with it for `query`."""
@@ -113,11 +135,14 @@ class PoisonFilter(Stage):
             return {}
         vectors = np.asarray(self.store.encoder.encode_cached([passages[i].text for i in ranks]))
         try:
-            found = self.store.near_duplicates(vectors, threshold=cfg.similarity, limit=cfg.store_copies + 5,
-                                               filter=filter)
+            found = self.store.near_duplicates(
+                vectors, threshold=cfg.similarity, limit=cfg.store_copies + 5, filter=filter
+            )
         except StoreError as e:
-            msg = (f"The poison stage could not look for planted copies in the store: {e} Fix the store, or build "
-                   f"the stage with store=None (or store_copies=None) to judge the retrieved passages alone.")
+            msg = (
+                f"The poison stage could not look for planted copies in the store: {e} Fix the store, or build "
+                f"the stage with store=None (or store_copies=None) to judge the retrieved passages alone."
+            )
             raise type(e)(msg) from e
         candidates: dict[int, list[tuple[str, float]]] = {}
         for i, near in zip(ranks, found):
@@ -165,18 +190,31 @@ class PoisonFilter(Stage):
                 judged.add(rank)
                 reason, score = self._reason(g, rank, passages, action)
                 if redundant:
-                    reason += (f"; but near-duplicate groups make up {covered:.0%} of the passages, which is a "
-                               f"redundant context rather than a few planted texts, so nothing was moved or dropped")
+                    reason += (
+                        f"; but near-duplicate groups make up {covered:.0%} of the passages, which is a "
+                        f"redundant context rather than a few planted texts, so nothing was moved or dropped"
+                    )
                 p = passages[rank]
-                judgements.append(Judgement(self.name, p.id, label, score, reason,
-                                            tuple(passages[o].id for o in g.contradicted_by)))
-                events.append(PassageFlagged(stage=self.name, passage_id=p.id, label=label, score=score,
-                                             reason=reason, evidence=judgements[-1].evidence))
+                judgements.append(
+                    Judgement(self.name, p.id, label, score, reason, tuple(passages[o].id for o in g.contradicted_by))
+                )
+                events.append(
+                    PassageFlagged(
+                        stage=self.name,
+                        passage_id=p.id,
+                        label=label,
+                        score=score,
+                        reason=reason,
+                        evidence=judgements[-1].evidence,
+                    )
+                )
                 if action == "drop":
                     to_drop[p.id] = reason
                 elif action == "demote":
                     demoted.append(p.id)
-        logger.info("%s: %d suspicious group(s), %d dropped, %d demoted", self.name, len(groups), len(to_drop), len(demoted))
+        logger.info(
+            "%s: %d suspicious group(s), %d dropped, %d demoted", self.name, len(groups), len(to_drop), len(demoted)
+        )
         out = judge(context, judgements, events, flags={} if redundant else {"poison_suspected": True})
         if demoted:
             out = self._demote(out, demoted)
@@ -188,24 +226,38 @@ class PoisonFilter(Stage):
             head = f"one of {g.stored} near-duplicate copies of one text in the store (mean cosine {g.tightness:.2f})"
         if rank in g.family:
             first = describe(g.members[0], passages[g.members[0]])
-            head = (f"a looser paraphrase of {first}, which has {g.stored} near-duplicate copies in the store, "
-                    f"agreeing with it," if g.stored else
-                    f"a looser paraphrase of the {len(g.members)} near-duplicate passages led by {first}, "
-                    f"agreeing with them,")
+            head = (
+                f"a looser paraphrase of {first}, which has {g.stored} near-duplicate copies in the store, "
+                f"agreeing with it,"
+                if g.stored
+                else f"a looser paraphrase of the {len(g.members)} near-duplicate passages led by {first}, "
+                f"agreeing with them,"
+            )
         if g.contradicted_by:
             who = ", ".join(describe(o, passages[o]) for o in g.contradicted_by[:3])
             verb = {"drop": "dropped", "demote": "moved down", "flag": "flagged"}[action]
-            return (f"{head} asserting a claim that {who} contradicts (conflict probability {g.conflict:.2f}); "
-                    f"looks planted, {verb}", min(1.0, max(g.conflict, g.tightness)))
+            return (
+                f"{head} asserting a claim that {who} contradicts (conflict probability {g.conflict:.2f}); "
+                f"looks planted, {verb}",
+                min(1.0, max(g.conflict, g.tightness)),
+            )
         which = "it" if g.stored else "this one"
-        done = {"demote": f"so {which} was moved after the other passages", "flag": "flagged",
-                "drop": f"so {which} was dropped"}[action]
+        done = {
+            "demote": f"so {which} was moved after the other passages",
+            "flag": "flagged",
+            "drop": f"so {which} was dropped",
+        }[action]
         if g.stored:
-            return (f"{head}, with nothing here to contradict it; planted texts come as many copies, {done}",
-                    min(1.0, g.tightness) * 0.5)
+            return (
+                f"{head}, with nothing here to contradict it; planted texts come as many copies, {done}",
+                min(1.0, g.tightness) * 0.5,
+            )
         first = describe(g.members[0], passages[g.members[0]])
-        return (f"{head} repeating the claim of {first} with nothing to contradict it; copies of one claim "
-                f"count once, {done}", min(1.0, g.tightness) * 0.5)
+        return (
+            f"{head} repeating the claim of {first} with nothing to contradict it; copies of one claim "
+            f"count once, {done}",
+            min(1.0, g.tightness) * 0.5,
+        )
 
     def _demote(self, context: Context, demoted: list[str]) -> Context:
         before = tuple(p.id for p in context.passages)
@@ -213,8 +265,12 @@ class PoisonFilter(Stage):
         kept = [p for p in context.passages if p.id not in moved]
         tail = [p for p in context.passages if p.id in moved]
         after = tuple(p.id for p in kept + tail)
-        event = ContextReordered(stage=self.name, before=before, after=after,
-                                 reason=f"{len(tail)} near-duplicate copies moved after independent passages")
+        event = ContextReordered(
+            stage=self.name,
+            before=before,
+            after=after,
+            reason=f"{len(tail)} near-duplicate copies moved after independent passages",
+        )
         return context.evolve(passages=tuple(kept + tail), events=[event])
 
 

@@ -18,6 +18,21 @@ from .mixture import (
 from .rw import fit_rw, predict_quality
 from .targets import ParsedOutput, answer_only_target, parse_output, stage1_target
 
-__all__ = ["POSITIONS", "Mixture", "ParsedOutput", "answer_only_target", "build_mixtures", "fit_rw",
-           "from_context_set", "from_pool_record", "parse_output", "predict_quality", "read_mixtures",
-           "read_pool", "reposition", "stage1_target", "world_mixtures", "write_jsonl"]
+__all__ = [
+    "POSITIONS",
+    "Mixture",
+    "ParsedOutput",
+    "answer_only_target",
+    "build_mixtures",
+    "fit_rw",
+    "from_context_set",
+    "from_pool_record",
+    "parse_output",
+    "predict_quality",
+    "read_mixtures",
+    "read_pool",
+    "reposition",
+    "stage1_target",
+    "world_mixtures",
+    "write_jsonl",
+]

@@ -22,8 +22,9 @@ from .rw import fit_rw
 PROPORTIONS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95)
 
 
-def testbed_mixtures(lm, questions: int, proportions: Sequence[float] = PROPORTIONS, n: int = 20,
-                     seed: int = 0, source_tags: bool = True) -> tuple[list[Mixture], list[str]]:
+def testbed_mixtures(
+    lm, questions: int, proportions: Sequence[float] = PROPORTIONS, n: int = 20, seed: int = 0, source_tags: bool = True
+) -> tuple[list[Mixture], list[str]]:
     """Mixtures from the testbed's own `mixture` condition (unknown entities), with each one's planted value."""
     from ragarbiter.testbed.conditions import ContextBuilder
 
@@ -49,8 +50,12 @@ def file_eval_mixtures(path: str, questions: int, n: int, seed: int, source_tags
     return build_mixtures(records, PROPORTIONS, n=n, source_tags=source_tags, seed=seed)
 
 
-def behaviour_curve(mixtures: Sequence[Mixture], answers: Sequence[str], planted: Sequence[str] | None = None,
-                    exact: Callable[[str, str], bool] | None = None) -> dict:
+def behaviour_curve(
+    mixtures: Sequence[Mixture],
+    answers: Sequence[str],
+    planted: Sequence[str] | None = None,
+    exact: Callable[[str, str], bool] | None = None,
+) -> dict:
     """Per proportion: quality and leakage (means over the mixtures at that proportion)."""
     quality: dict[float, list[float]] = defaultdict(list)
     leakage: dict[float, list[float]] = defaultdict(list)
@@ -65,10 +70,12 @@ def behaviour_curve(mixtures: Sequence[Mixture], answers: Sequence[str], planted
             bad = [s for s, b in zip(m.sentences, m.inappropriate) if b]
             leakage[m.proportion].append(1.0 - cleanliness(answer, bad, question=m.question))
     props = sorted(quality)
-    return {"proportions": props,
-            "quality": [round(sum(quality[p]) / len(quality[p]), 4) for p in props],
-            "leakage": [round(sum(leakage[p]) / len(leakage[p]), 4) for p in props],
-            "n_per_point": len(quality[props[0]]) if props else 0}
+    return {
+        "proportions": props,
+        "quality": [round(sum(quality[p]) / len(quality[p]), 4) for p in props],
+        "leakage": [round(sum(leakage[p]) / len(leakage[p]), 4) for p in props],
+        "n_per_point": len(quality[props[0]]) if props else 0,
+    }
 
 
 def adapter_answers(lm, adapter: str, mixtures: Sequence[Mixture]) -> tuple[list[str], dict]:
@@ -84,20 +91,34 @@ def adapter_answers(lm, adapter: str, mixtures: Sequence[Mixture]) -> tuple[list
     stage = RWSteering(lm=with_adapter(lm, adapter), max_new_tokens=40 + 6 * max(len(m.sentences) for m in mixtures))
     answers, malformed = [], 0
     for m in mixtures:
-        context = Context.for_query(m.question, [Passage(t, source=src or None)
-                                                 for t, src in zip(m.sentences, m.sources or [""] * len(m.sentences))])
+        context = Context.for_query(
+            m.question,
+            [Passage(t, source=src or None) for t, src in zip(m.sentences, m.sources or [""] * len(m.sentences))],
+        )
         if meta.get("target") == "rw":
             out = stage(context)
             malformed += "rw_malformed" in out.flags
             answers.append(str(out.flags.get("answer", "")).split("\n")[0].strip())
         else:
             answers.append(answer_text(stage.generate(context)))
-    return answers, {"adapter": str(adapter), "target": meta.get("target"), "stage": meta.get("stage"),
-                     "malformed_rate": round(malformed / max(1, len(mixtures)), 4)}
+    return answers, {
+        "adapter": str(adapter),
+        "target": meta.get("target"),
+        "stage": meta.get("stage"),
+        "malformed_rate": round(malformed / max(1, len(mixtures)), 4),
+    }
 
 
-def run_rw_bench(lm, *, questions: int = 60, n: int = 20, seed: int = 0, data: str | None = None,
-                 adapter: str | None = None, source_tags: bool = True) -> dict:
+def run_rw_bench(
+    lm,
+    *,
+    questions: int = 60,
+    n: int = 20,
+    seed: int = 0,
+    data: str | None = None,
+    adapter: str | None = None,
+    source_tags: bool = True,
+) -> dict:
     """Measure the model's curve on held-out questions (the testbed's mixtures, or with `data` a pool
     or a mixtures JSONL) and fit RW to it. With `adapter`, the curve is that of a `train rw`
     adapter (RW-Steering or the answer-only baseline)."""
@@ -124,11 +145,20 @@ def run_rw_bench(lm, *, questions: int = 60, n: int = 20, seed: int = 0, data: s
     if len(curve["proportions"]) >= 3:
         fit = fit_rw(curve["proportions"], curve["quality"], len(mixtures[0].sentences))
     else:  # the curve is still worth reporting
-        fit = {"skipped": f"the RW fit needs at least 3 proportions; this data has {curve['proportions']}. Build "
-                          f"mixtures with more, e.g. `ragarbiter mixtures --proportions 0 0.1 0.3 0.5 0.7 0.9`."}
-    return {"curve": curve, "rw_fit": fit, "sentences": len(mixtures[0].sentences), "questions": questions,
-            "seed": seed, "source_tags": source_tags,
-            "source": data or "testbed mixture condition (held-out questions)", **extra}
+        fit = {
+            "skipped": f"the RW fit needs at least 3 proportions; this data has {curve['proportions']}. Build "
+            f"mixtures with more, e.g. `ragarbiter mixtures --proportions 0 0.1 0.3 0.5 0.7 0.9`."
+        }
+    return {
+        "curve": curve,
+        "rw_fit": fit,
+        "sentences": len(mixtures[0].sentences),
+        "questions": questions,
+        "seed": seed,
+        "source_tags": source_tags,
+        "source": data or "testbed mixture condition (held-out questions)",
+        **extra,
+    }
 
 
 def _figure():
@@ -164,16 +194,24 @@ def plot_rw(result: dict, folder: str | Path, name: str = "rw_fit.png") -> Path:
     fig, ax = _figure()
     ax.plot(curve["proportions"], curve["quality"], "o", label="measured quality")
     if "fitted" in fit:
-        params = (f"a_I/a_A={fit['salience_ratio']}" if fit.get("regime", "").startswith("small")
-                  else f"a_A={fit['alpha_appropriate']}, a_I={fit['alpha_inappropriate']}")
+        params = (
+            f"a_I/a_A={fit['salience_ratio']}"
+            if fit.get("regime", "").startswith("small")
+            else f"a_A={fit['alpha_appropriate']}, a_I={fit['alpha_inappropriate']}"
+        )
         ax.plot(curve["proportions"], fit["fitted"], "-", label=f"RW fit ({params}, RMSE {fit['rmse']})")
     ax.plot(curve["proportions"], curve["leakage"], "s--", color="grey", label="leakage (planted value answered)")
-    return _finish(fig, ax, "Answer quality under mixed contexts, with the Rescorla-Wagner fit", "rate",
-                   folder, name, 8)
+    return _finish(
+        fig, ax, "Answer quality under mixed contexts, with the Rescorla-Wagner fit", "rate", folder, name, 8
+    )
 
 
-def plot_systems(results: dict[str, dict], folder: str | Path, name: str = "rw_curves.png",
-                 title: str = "Quality and leakage under mixed contexts (testbed)") -> Path:
+def plot_systems(
+    results: dict[str, dict],
+    folder: str | Path,
+    name: str = "rw_curves.png",
+    title: str = "Quality and leakage under mixed contexts (testbed)",
+) -> Path:
     """Quality against contamination for several systems (plain model, baselines, RW-Steering)."""
     fig, ax = _figure()
     for label, result in results.items():

@@ -54,8 +54,13 @@ class Mixture:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "sentences": list(self.sentences), "inappropriate": list(self.inappropriate),
-                "sources": list(self.sources), "reliable": list(self.reliable)}
+        return {
+            **asdict(self),
+            "sentences": list(self.sentences),
+            "inappropriate": list(self.inappropriate),
+            "sources": list(self.sources),
+            "reliable": list(self.reliable),
+        }
 
 
 def count_inappropriate(n: int, proportion: float) -> int:
@@ -84,8 +89,15 @@ def arrange(good: Sequence[str], bad: Sequence[str], position: str, rng: random.
     return rows
 
 
-def from_pool_record(record: dict, proportion: float, *, n: int = 10, position: str = "random",
-                     source_tags: bool = False, rng: random.Random) -> Mixture:
+def from_pool_record(
+    record: dict,
+    proportion: float,
+    *,
+    n: int = 10,
+    position: str = "random",
+    source_tags: bool = False,
+    rng: random.Random,
+) -> Mixture:
     """One mixture from a Poisoned Context Testbed record."""
     try:
         question, answer = record["Question"], record["Simple Answer"]
@@ -98,17 +110,26 @@ def from_pool_record(record: dict, proportion: float, *, n: int = 10, position: 
     good = [rng.choice(good_pool) for _ in range(n - n_bad)]
     bad = [rng.choice(bad_pool) for _ in range(n_bad)]
     rows = arrange(good, bad, position, rng)
-    sources = tuple(rng.choice(UNRELIABLE_TAGS if bad_row else RELIABLE_TAGS) for _, bad_row in rows) \
-        if source_tags else ()
-    return Mixture(question, tuple(t for t, _ in rows), tuple(b for _, b in rows), answer, proportion, position,
-                   sources)
+    sources = (
+        tuple(rng.choice(UNRELIABLE_TAGS if bad_row else RELIABLE_TAGS) for _, bad_row in rows) if source_tags else ()
+    )
+    return Mixture(
+        question, tuple(t for t, _ in rows), tuple(b for _, b in rows), answer, proportion, position, sources
+    )
 
 
 def from_context_set(context_set, *, source_tags: bool = True) -> Mixture:
     """A testbed `mixture` ContextSet as a Mixture (its proportion and order are kept)."""
     bad = tuple(not label.startswith("appropriate") for label in context_set.labels)
-    return Mixture(context_set.item.question, tuple(context_set.passages), bad, context_set.item.answer,
-                   float(context_set.level or 0.0), "random", tuple(context_set.sources) if source_tags else ())
+    return Mixture(
+        context_set.item.question,
+        tuple(context_set.passages),
+        bad,
+        context_set.item.answer,
+        float(context_set.level or 0.0),
+        "random",
+        tuple(context_set.sources) if source_tags else (),
+    )
 
 
 def reposition(mixture: Mixture, position: str, rng: random.Random) -> Mixture:
@@ -118,28 +139,58 @@ def reposition(mixture: Mixture, position: str, rng: random.Random) -> Mixture:
     good = [r for r, bad in zip(rows, mixture.inappropriate) if not bad]
     bad = [r for r, b in zip(rows, mixture.inappropriate) if b]
     arranged = arrange(good, bad, position, rng)
-    return Mixture(mixture.question, tuple(r[0] for r, _ in arranged), tuple(b for _, b in arranged), mixture.answer,
-                   mixture.proportion, position, tuple(r[1] for r, _ in arranged) if mixture.sources else ())
+    return Mixture(
+        mixture.question,
+        tuple(r[0] for r, _ in arranged),
+        tuple(b for _, b in arranged),
+        mixture.answer,
+        mixture.proportion,
+        position,
+        tuple(r[1] for r, _ in arranged) if mixture.sources else (),
+    )
 
 
-def world_mixtures(world, proportions: Sequence[float], *, positions: Sequence[str] = ("random",), n: int = 10,
-                   questions: int | None = None, source_tags: bool = True, seed: int = 0) -> list[Mixture]:
+def world_mixtures(
+    world,
+    proportions: Sequence[float],
+    *,
+    positions: Sequence[str] = ("random",),
+    n: int = 10,
+    questions: int | None = None,
+    source_tags: bool = True,
+    seed: int = 0,
+) -> list[Mixture]:
     """Mixtures from a testbed world's `mixture` condition (unknown entities), at every proportion and position."""
     from ragarbiter.testbed.conditions import ContextBuilder
 
     rng = random.Random(seed)
     builder = ContextBuilder(world, mixture_sentences=n)
     items = world.qa_items(known=False)[:questions] if questions else world.qa_items(known=False)
-    return [reposition(from_context_set(builder.mixture(item, p, rng), source_tags=source_tags), pos, rng)
-            for item in items for p in proportions for pos in positions]
+    return [
+        reposition(from_context_set(builder.mixture(item, p, rng), source_tags=source_tags), pos, rng)
+        for item in items
+        for p in proportions
+        for pos in positions
+    ]
 
 
-def build_mixtures(records: Sequence[dict], proportions: Sequence[float], *, positions: Sequence[str] = ("random",),
-                   n: int = 10, source_tags: bool = False, seed: int = 0) -> list[Mixture]:
+def build_mixtures(
+    records: Sequence[dict],
+    proportions: Sequence[float],
+    *,
+    positions: Sequence[str] = ("random",),
+    n: int = 10,
+    source_tags: bool = False,
+    seed: int = 0,
+) -> list[Mixture]:
     """Every record at every proportion and position (deterministic in `seed`)."""
     rng = random.Random(seed)
-    return [from_pool_record(r, p, n=n, position=pos, source_tags=source_tags, rng=rng)
-            for r in records for p in proportions for pos in positions]
+    return [
+        from_pool_record(r, p, n=n, position=pos, source_tags=source_tags, rng=rng)
+        for r in records
+        for p in proportions
+        for pos in positions
+    ]
 
 
 def read_pool(path: str | Path) -> list[dict]:
@@ -167,17 +218,27 @@ def mixture_from_dict(row: dict, where: str = "") -> Mixture:
     if not all(isinstance(b, bool) for b in bad):
         raise InvalidInputError(f"{where}'inappropriate' must hold true/false values, got {bad!r}.")
     if len(sentences) != len(bad) or len(sentences) < 2:
-        raise InvalidInputError(f"{where}mixture has {len(sentences)} sentences and {len(bad)} labels; "
-                                f"they must match, with at least 2 sentences.")
+        raise InvalidInputError(
+            f"{where}mixture has {len(sentences)} sentences and {len(bad)} labels; "
+            f"they must match, with at least 2 sentences."
+        )
     if all(bad):
-        raise InvalidInputError(f"{where}every sentence is inappropriate; a mixture keeps at least one appropriate "
-                                f"sentence.")
+        raise InvalidInputError(
+            f"{where}every sentence is inappropriate; a mixture keeps at least one appropriate sentence."
+        )
     sources = tuple(row.get("sources") or ())
     if sources and len(sources) != len(sentences):
         raise InvalidInputError(f"{where}mixture has {len(sources)} sources for {len(sentences)} sentences.")
     proportion = float(row.get("proportion", sum(bad) / len(bad)))
-    return Mixture(str(row["question"]), tuple(map(str, sentences)), tuple(bad), str(row["answer"]), proportion,
-                   str(row.get("position", "random")), sources)
+    return Mixture(
+        str(row["question"]),
+        tuple(map(str, sentences)),
+        tuple(bad),
+        str(row["answer"]),
+        proportion,
+        str(row.get("position", "random")),
+        sources,
+    )
 
 
 def read_mixtures(path: str | Path) -> list[Mixture]:

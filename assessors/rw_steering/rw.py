@@ -35,8 +35,9 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def final_strengths(order: Sequence[bool], alpha_a: float, alpha_i: float, beta: float = 1.0,
-                    lam: float = 1.0) -> tuple[float, float]:
+def final_strengths(
+    order: Sequence[bool], alpha_a: float, alpha_i: float, beta: float = 1.0, lam: float = 1.0
+) -> tuple[float, float]:
     """(V_A, V_I) after presenting `order` (True = an inappropriate sentence)."""
     v_a = v_i = 0.0
     for bad in order:
@@ -58,8 +59,9 @@ def orders_for(n: int, k: int, samples: int, seed: int = 0) -> list[list[bool]]:
     return out
 
 
-def predicted_share(proportion: float, alpha_a: float, alpha_i: float, n: int, samples: int = 64,
-                    seed: int = 0) -> float:
+def predicted_share(
+    proportion: float, alpha_a: float, alpha_i: float, n: int, samples: int = 64, seed: int = 0
+) -> float:
     """Mean ``V_I / (V_A + V_I)`` over random orders of a context at this proportion."""
     k = min(n - 1, round(proportion * n))
     shares = []
@@ -70,13 +72,13 @@ def predicted_share(proportion: float, alpha_a: float, alpha_i: float, n: int, s
     return float(np.mean(shares))
 
 
-def predict_quality(proportions: Sequence[float], alpha_a: float, alpha_i: float, q0: float, n: int,
-                    samples: int = 64, seed: int = 0) -> list[float]:
+def predict_quality(
+    proportions: Sequence[float], alpha_a: float, alpha_i: float, q0: float, n: int, samples: int = 64, seed: int = 0
+) -> list[float]:
     return [q0 * (1.0 - predicted_share(p, alpha_a, alpha_i, n, samples, seed)) for p in proportions]
 
 
-def fit_rw(proportions: Sequence[float], quality: Sequence[float], n: int, *, samples: int = 64,
-           seed: int = 0) -> dict:
+def fit_rw(proportions: Sequence[float], quality: Sequence[float], n: int, *, samples: int = 64, seed: int = 0) -> dict:
     """Least-squares fit of (alpha_A, alpha_I, q0) to a measured quality curve; RMSE included."""
     from scipy.optimize import minimize
 
@@ -98,16 +100,25 @@ def fit_rw(proportions: Sequence[float], quality: Sequence[float], n: int, *, sa
 
     best = None
     for start in ([-2.0, -2.0, 1.0], [-3.0, -1.0, 1.0], [-1.0, -3.0, 1.0], [0.0, 0.0, 2.0]):
-        res = minimize(loss, np.asarray(start), method="Nelder-Mead",
-                       options={"xatol": 1e-4, "fatol": 1e-7, "maxiter": 2000})
+        res = minimize(
+            loss, np.asarray(start), method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-7, "maxiter": 2000}
+        )
         if best is None or res.fun < best.fun:
             best = res
     a_a, a_i, q0 = unpack(best.x)
     fitted = predict_quality(p, a_a, a_i, q0, n, samples, seed)
     small = max(a_a, a_i) < 0.01
-    return {"alpha_appropriate": float(f"{a_a:.4g}"), "alpha_inappropriate": float(f"{a_i:.4g}"),
-            "regime": "small-alpha limit: only the salience ratio is identified" if small else "full RW dynamics",
-            "salience_ratio": round(a_i / a_a, 3) if a_a > 0 else None, "q0": round(q0, 4), "beta": 1.0, "lambda": 1.0,
-            "rmse": round(float(np.sqrt(np.mean((np.asarray(fitted) - y) ** 2))), 4),
-            "fitted": [round(v, 4) for v in fitted], "measured": [round(float(v), 4) for v in y],
-            "proportions": p, "sentences": n}
+    return {
+        "alpha_appropriate": float(f"{a_a:.4g}"),
+        "alpha_inappropriate": float(f"{a_i:.4g}"),
+        "regime": "small-alpha limit: only the salience ratio is identified" if small else "full RW dynamics",
+        "salience_ratio": round(a_i / a_a, 3) if a_a > 0 else None,
+        "q0": round(q0, 4),
+        "beta": 1.0,
+        "lambda": 1.0,
+        "rmse": round(float(np.sqrt(np.mean((np.asarray(fitted) - y) ** 2))), 4),
+        "fitted": [round(v, 4) for v in fitted],
+        "measured": [round(float(v), 4) for v in y],
+        "proportions": p,
+        "sentences": n,
+    }

@@ -42,12 +42,15 @@ def with_adapter(lm, adapter: str, *, trainable: bool = False):
 class RWSteering(Stage):
     name = "rw_steering"
 
-    def __init__(self, adapter: str | None = None, base_model: str | None = None, *, lm=None,
-                 max_new_tokens: int = 160) -> None:
+    def __init__(
+        self, adapter: str | None = None, base_model: str | None = None, *, lm=None, max_new_tokens: int = 160
+    ) -> None:
         if lm is None:
             if not (adapter and base_model):
-                msg = ("RWSteering needs adapter= (from `ragarbiter train rw`) and base_model= (the model it was "
-                       "trained on), or lm= (a loaded testbed model with the adapter on).")
+                msg = (
+                    "RWSteering needs adapter= (from `ragarbiter train rw`) and base_model= (the model it was "
+                    "trained on), or lm= (a loaded testbed model with the adapter on)."
+                )
                 raise ConfigError(msg)
             from .train import load_generator
 
@@ -60,12 +63,19 @@ class RWSteering(Stage):
         import torch
 
         tok = self.lm.tokenizer
-        prompt = rw_prompt(context.query, [p.text for p in context.passages], [p.source or "" for p in context.passages])
+        prompt = rw_prompt(
+            context.query, [p.text for p in context.passages], [p.source or "" for p in context.passages]
+        )
         enc = tok((tok.bos_token or "") + prompt, return_tensors="pt", add_special_tokens=False)
         with self._lock, torch.inference_mode():
-            ids = self.lm.model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False,
-                                         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-        return tok.decode(ids[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+            ids = self.lm.model.generate(
+                **enc,
+                max_new_tokens=self.max_new_tokens,
+                do_sample=False,
+                pad_token_id=tok.pad_token_id,
+                eos_token_id=tok.eos_token_id,
+            )
+        return tok.decode(ids[0, enc["input_ids"].shape[1] :], skip_special_tokens=True).strip()
 
     def _run(self, context: Context) -> Context:
         if not context.passages:
@@ -74,19 +84,28 @@ class RWSteering(Stage):
         parsed = parse_output(text, len(context.passages))
         if not parsed.ok:
             logger.warning("%s: malformed output (%s); every passage kept", self.name, parsed.problem)
-            return context.evolve(flags={"rw_malformed": parsed.problem, "answer": parsed.answer or text,
-                                         "rw_output": text})
+            return context.evolve(
+                flags={"rw_malformed": parsed.problem, "answer": parsed.answer or text, "rw_output": text}
+            )
         keep = set(parsed.reliable)
         judgements, events, to_drop = [], [], {}
         for number, passage in enumerate(context.passages, start=1):
             if number in keep:
-                judgements.append(Judgement(self.name, passage.id, "reliable", 1.0,
-                                            f"sentence [{number}] is in the generator's reliable list"))
+                judgements.append(
+                    Judgement(
+                        self.name,
+                        passage.id,
+                        "reliable",
+                        1.0,
+                        f"sentence [{number}] is in the generator's reliable list",
+                    )
+                )
                 continue
             reason = f"sentence [{number}] is not in the generator's reliable list ({parsed.reliable or 'none'})"
             judgements.append(Judgement(self.name, passage.id, "inappropriate", 1.0, reason))
-            events.append(PassageFlagged(stage=self.name, passage_id=passage.id, label="inappropriate", score=1.0,
-                                         reason=reason))
+            events.append(
+                PassageFlagged(stage=self.name, passage_id=passage.id, label="inappropriate", score=1.0, reason=reason)
+            )
             to_drop[passage.id] = reason
         out = judge(context, judgements, events, flags={"answer": parsed.answer, "rw_output": text})
         return drop(out, to_drop, self.name) if to_drop else out

@@ -68,8 +68,9 @@ def parse_output(text: str, n_sentences: int) -> ParsedOutput:
         numbers = [int(p) for p in parts]
     out_of_range = [k for k in numbers if not 1 <= k <= n_sentences]
     if out_of_range:
-        return ParsedOutput((), (answer or "").strip(), False,
-                            f"sentence numbers {out_of_range} are outside 1..{n_sentences}")
+        return ParsedOutput(
+            (), (answer or "").strip(), False, f"sentence numbers {out_of_range} are outside 1..{n_sentences}"
+        )
     if answer is None:
         return ParsedOutput(tuple(sorted(set(numbers))), "", False, "no 'Answer:' line")
     return ParsedOutput(tuple(sorted(set(numbers))), answer, True)

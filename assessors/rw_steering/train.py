@@ -83,8 +83,16 @@ def stage_proportion(stage: int, n: int, rng: random.Random) -> float:
     return rng.choice(STAGE1_PROPORTIONS)
 
 
-def rw_mixtures(world, stage: int, *, n: int = 20, limit: int | None = None, seed: int = 0,
-                held_out_only: bool = False, source_tags: bool = True) -> list[Mixture]:
+def rw_mixtures(
+    world,
+    stage: int,
+    *,
+    n: int = 20,
+    limit: int | None = None,
+    seed: int = 0,
+    held_out_only: bool = False,
+    source_tags: bool = True,
+) -> list[Mixture]:
     """Two mixtures per question from the testbed's `mixture` condition (unknown entities), each of
     a random length up to `n` sentences."""
     from ragarbiter.testbed.conditions import ContextBuilder
@@ -95,8 +103,15 @@ def rw_mixtures(world, stage: int, *, n: int = 20, limit: int | None = None, see
     builders = {k: ContextBuilder(world, mixture_sentences=k) for k in mixture_sizes(n)}
     items = [i for i in world.qa_items(known=False) if held_out(i.question) == held_out_only]
     rng.shuffle(items)
-    return _two_each(items[:limit] if limit else items, stage, n, rng, lambda item, k, proportion: from_context_set(
-        builders[k].mixture(item, proportion, rng), source_tags=source_tags))
+    return _two_each(
+        items[:limit] if limit else items,
+        stage,
+        n,
+        rng,
+        lambda item, k, proportion: from_context_set(
+            builders[k].mixture(item, proportion, rng), source_tags=source_tags
+        ),
+    )
 
 
 def _two_each(items, stage: int, n: int, rng: random.Random, build) -> list[Mixture]:
@@ -109,8 +124,16 @@ def _two_each(items, stage: int, n: int, rng: random.Random, build) -> list[Mixt
     return out
 
 
-def file_mixtures(path: str, stage: int, *, n: int = 20, limit: int | None = None, seed: int = 0,
-                  held_out_only: bool = False, source_tags: bool = True) -> list[Mixture]:
+def file_mixtures(
+    path: str,
+    stage: int,
+    *,
+    n: int = 20,
+    limit: int | None = None,
+    seed: int = 0,
+    held_out_only: bool = False,
+    source_tags: bool = True,
+) -> list[Mixture]:
     """Training mixtures from a file, for `limit` questions at most.
 
     - A pool: two mixtures per record, at the stage's proportions, random positions and
@@ -129,17 +152,26 @@ def file_mixtures(path: str, stage: int, *, n: int = 20, limit: int | None = Non
         if stage == 2:
             few = [m for m in mixtures if sum(m.inappropriate) in STAGE2_FEW]
             if not few:
-                raise InvalidInputError(f"{path} has no mixture with one or two inappropriate sentences, which stage 2 "
-                                        f"trains on. Build them with `ragarbiter mixtures --sentences 20 "
-                                        f"--proportions 0.05 0.1 ...`.")
+                raise InvalidInputError(
+                    f"{path} has no mixture with one or two inappropriate sentences, which stage 2 "
+                    f"trains on. Build them with `ragarbiter mixtures --sentences 20 "
+                    f"--proportions 0.05 0.1 ...`."
+                )
             rest = [m for m in mixtures if sum(m.inappropriate) not in STAGE2_FEW]
-            mixtures = few + rest[:round(len(few) * STAGE2_REPLAY / (1 - STAGE2_REPLAY))]
+            mixtures = few + rest[: round(len(few) * STAGE2_REPLAY / (1 - STAGE2_REPLAY))]
             rng.shuffle(mixtures)
         return mixtures
     records = [r for r in read_pool(path) if held_out(str(r.get("Question", ""))) == held_out_only]
     rng.shuffle(records)
-    return _two_each(records[:limit] if limit else records, stage, n, rng, lambda r, k, proportion: from_pool_record(
-        r, proportion, n=k, position=rng.choice(POSITIONS), source_tags=source_tags, rng=rng))
+    return _two_each(
+        records[:limit] if limit else records,
+        stage,
+        n,
+        rng,
+        lambda r, k, proportion: from_pool_record(
+            r, proportion, n=k, position=rng.choice(POSITIONS), source_tags=source_tags, rng=rng
+        ),
+    )
 
 
 def split_by_question(mixtures: list[Mixture], fraction: float, seed: int) -> tuple[list[Mixture], list[Mixture]]:
@@ -172,9 +204,21 @@ def rw_examples(mixtures, target: str = "rw"):
     return [Example(rw_prompt(m.question, m.sentences, m.sources), " " + write(m), f"rw-{target}") for m in mixtures]
 
 
-def train_rw(base_model: str, stage: int, out: str, config, *, init: str | None = None, target: str = "rw",
-             n: int = 20, limit: int | None = None, eval_fraction: float = 0.05, resume: bool = False,
-             data: str | None = None, source_tags: bool = True) -> dict | None:
+def train_rw(
+    base_model: str,
+    stage: int,
+    out: str,
+    config,
+    *,
+    init: str | None = None,
+    target: str = "rw",
+    n: int = 20,
+    limit: int | None = None,
+    eval_fraction: float = 0.05,
+    resume: bool = False,
+    data: str | None = None,
+    source_tags: bool = True,
+) -> dict | None:
     """LoRA fine-tuning on mixed contexts (one stage) with the project's Trainer.
 
     The mixtures come from `data` (a pool or a mixtures JSONL) or, without it, from the testbed
@@ -186,8 +230,10 @@ def train_rw(base_model: str, stage: int, out: str, config, *, init: str | None 
 
     lm = load_generator(base_model)
     if data is None and lm.world is None:
-        raise ConfigError(f"{base_model} is not a testbed model, so there is no world to build mixtures from. "
-                          f"Pass --data POOL.json (or a mixtures JSONL from `ragarbiter mixtures`).")
+        raise ConfigError(
+            f"{base_model} is not a testbed model, so there is no world to build mixtures from. "
+            f"Pass --data POOL.json (or a mixtures JSONL from `ragarbiter mixtures`)."
+        )
     if init:
         from .stage import with_adapter
 
@@ -196,8 +242,9 @@ def train_rw(base_model: str, stage: int, out: str, config, *, init: str | None 
         if stage == 2:
             logger.warning("train rw --stage 2 without --init: no stage-1 adapter to start from")
         model = apply_lora(lm.model, LoraSettings(r=8, alpha=16, dropout=0.0, target_modules=LORA_MODULES))
-    mixtures = training_mixtures(data if data else lm.world, stage, n=n, limit=limit, seed=config.seed,
-                                 source_tags=source_tags)
+    mixtures = training_mixtures(
+        data if data else lm.world, stage, n=n, limit=limit, seed=config.seed, source_tags=source_tags
+    )
     if not mixtures:
         raise InvalidInputError(f"no training mixtures from {data or base_model} (every question is held out?).")
     train_mix, held_mix = split_by_question(mixtures, eval_fraction, config.seed)
@@ -220,17 +267,36 @@ def train_rw(base_model: str, stage: int, out: str, config, *, init: str | None 
             folder = Path(folder)
             self.lm.save_pretrained(str(folder))
             (folder / "README.md").unlink(missing_ok=True)
-            meta = {"method": "rw_steering", "stage": stage, "target": target, "sentences": n,
-                    "base_model": str(base_model), "data": str(data) if data else "testbed world",
-                    "source_tags": source_tags}
+            meta = {
+                "method": "rw_steering",
+                "stage": stage,
+                "target": target,
+                "sentences": n,
+                "base_model": str(base_model),
+                "data": str(data) if data else "testbed world",
+                "source_tags": source_tags,
+            }
             (folder / "rw.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
             return sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != "manifest.json")
 
     per_step = dataclasses.replace(config, batch_size=1)  # the trainer gets pre-built, length-bucketed batches
-    trainer = Trainer(RWModule(), per_step, train_data=train_batches, eval_data=held_batches, collate=collate,
-                      task=f"rw-stage{stage}-{target}", base_model={"name": Path(base_model).name},
-                      data_files=[data] if data else (),
-                      settings={"stage": stage, "target": target, "sentences": n, "examples": len(train) + len(held),
-                                "source_tags": source_tags,
-                                "init": init, "batch_size": config.batch_size})
+    trainer = Trainer(
+        RWModule(),
+        per_step,
+        train_data=train_batches,
+        eval_data=held_batches,
+        collate=collate,
+        task=f"rw-stage{stage}-{target}",
+        base_model={"name": Path(base_model).name},
+        data_files=[data] if data else (),
+        settings={
+            "stage": stage,
+            "target": target,
+            "sentences": n,
+            "examples": len(train) + len(held),
+            "source_tags": source_tags,
+            "init": init,
+            "batch_size": config.batch_size,
+        },
+    )
     return trainer.fit(resume=resume)

@@ -13,7 +13,6 @@ Usage: ``python benchmarks/kernels/bench_maxsim.py`` (needs a CUDA GPU).
 from __future__ import annotations
 
 import torch
-
 from bench_common import Result, Row, bench_ms, peak_extra_mib, require_cuda
 
 LQ, D, MEAN_LEN, STD_LEN, MIN_LEN, MAX_LEN = 32, 128, 300, 60, 64, 512
@@ -50,37 +49,40 @@ def padded_bmm_scores(query, padded, doc_mask):
 def bytes_read(query, docs, cu_seqlens) -> int:
     """The fused kernel reads every document token once, plus the query and the offsets."""
     out_bytes = query.shape[0] * (cu_seqlens.numel() - 1) * 4
-    return docs.numel() * docs.element_size() + query.numel() * query.element_size() + cu_seqlens.numel() * 4 + out_bytes
+    return (
+        docs.numel() * docs.element_size() + query.numel() * query.element_size() + cu_seqlens.numel() * 4 + out_bytes
+    )
 
 
 def run(n_docs_list=N_DOCS) -> list[Result]:
     from ragarbiter.kernels import maxsim, maxsim_reference
 
     compiled = torch.compile(padded_bmm_scores, dynamic=False)
-    results = []
-    for n_docs in n_docs_list:
-        query, docs, cu_seqlens, padded, doc_mask = make_corpus(n_docs)
-        fused_scores = maxsim(query, docs, cu_seqlens, backend="triton")
-        check = min(n_docs, 1_000)  # the reference loops in Python; check a prefix
-        want = maxsim_reference(query, docs[: int(cu_seqlens[check])], cu_seqlens[: check + 1])
-        result = Result(
-            config=f"N = {n_docs:,} documents, {docs.shape[0]:,} tokens, Lq = {LQ}, d = {D}, bf16",
-            bytes_read=bytes_read(query, docs, cu_seqlens),
-            max_abs_err=(fused_scores[:, :check] - want).abs().max().item(),
-        )
-        methods = {
-            FUSED: lambda: maxsim(query, docs, cu_seqlens, backend="triton"),
-            "einsum (PyLate-style)": lambda: einsum_scores(query, padded, doc_mask),
-            "padded bmm + mask + max": lambda: padded_bmm_scores(query, padded, doc_mask),
-            "torch.compile(padded bmm)": lambda: compiled(query, padded, doc_mask),
-        }
-        for name, fn in methods.items():
-            fn()  # compile / warm up before measuring memory
-            result.rows.append(Row(name, bench_ms(fn), peak_extra_mib(fn)))
-        results.append(result)
-        del query, docs, cu_seqlens, padded, doc_mask
-        torch.cuda.empty_cache()
-    return results
+    return [_run_one(n_docs, compiled, maxsim, maxsim_reference) for n_docs in n_docs_list]
+
+
+def _run_one(n_docs: int, compiled, maxsim, maxsim_reference) -> Result:
+    """One corpus size; its tensors are freed on return, before the next size is built."""
+    query, docs, cu_seqlens, padded, doc_mask = make_corpus(n_docs)
+    fused_scores = maxsim(query, docs, cu_seqlens, backend="triton")
+    check = min(n_docs, 1_000)  # the reference loops in Python; check a prefix
+    want = maxsim_reference(query, docs[: int(cu_seqlens[check])], cu_seqlens[: check + 1])
+    result = Result(
+        config=f"N = {n_docs:,} documents, {docs.shape[0]:,} tokens, Lq = {LQ}, d = {D}, bf16",
+        bytes_read=bytes_read(query, docs, cu_seqlens),
+        max_abs_err=(fused_scores[:, :check] - want).abs().max().item(),
+    )
+    methods = {
+        FUSED: lambda: maxsim(query, docs, cu_seqlens, backend="triton"),
+        "einsum (PyLate-style)": lambda: einsum_scores(query, padded, doc_mask),
+        "padded bmm + mask + max": lambda: padded_bmm_scores(query, padded, doc_mask),
+        "torch.compile(padded bmm)": lambda: compiled(query, padded, doc_mask),
+    }
+    for name, fn in methods.items():
+        fn()  # compile / warm up before measuring memory
+        result.rows.append(Row(name, bench_ms(fn), peak_extra_mib(fn)))
+    torch.cuda.empty_cache()
+    return result
 
 
 def main() -> None:

@@ -16,7 +16,6 @@ Usage: ``python benchmarks/kernels/bench_segment_attention.py`` (needs a CUDA GP
 from __future__ import annotations
 
 import torch
-
 from bench_common import Result, Row, bench_ms, peak_extra_mib, require_cuda
 
 HQ, HKV, D, N_SEGMENTS = 32, 8, 128, 20

@@ -32,9 +32,9 @@ def render(env: dict[str, str], sections: list[tuple[str, str, list]]) -> str:
         "",
         "Times are medians of `triton.testing.do_bench` (L2 flushed before every run). Every row of a",
         "table divides the same byte count, the minimum traffic of the fused kernel, by its time, so GB/s",
-        f"is effective bandwidth and \"% HBM peak\" compares it with {HBM_PEAK_BYTES_PER_S / 1e12:.1f} TB/s",
+        f'is effective bandwidth and "% HBM peak" compares it with {HBM_PEAK_BYTES_PER_S / 1e12:.1f} TB/s',
         "(H200). \"Speed-up\" is each method's time over the fused kernel's, measured in the same run.",
-        "\"Peak extra memory\" is `torch.cuda.max_memory_allocated` during one call, above what was live.",
+        '"Peak extra memory" is `torch.cuda.max_memory_allocated` during one call, above what was live.',
         "The fused rows call the public function, so they include its input checks (one host sync).",
         "",
     ]

@@ -15,23 +15,39 @@ STAGES = ("poison", "conflict", "inappropriate")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("assessors", help="latency of the three assessor stages on retrieved passages",
-                       description="Index a corpus into a temporary store, retrieve --passages passages for each "
-                                   "question (which primes the encoder's vector cache, as in a real chain) and time "
-                                   "the poison, conflict and inappropriate stages on them, one query at a time.")
-    p.add_argument("--data", metavar="FILE", help="LitM NQ-Open .jsonl.gz: its passages and questions "
-                                                   "(default: the demo corpus and its questions)")
+    p = sub.add_parser(
+        "assessors",
+        help="latency of the three assessor stages on retrieved passages",
+        description="Index a corpus into a temporary store, retrieve --passages passages for each "
+        "question (which primes the encoder's vector cache, as in a real chain) and time "
+        "the poison, conflict and inappropriate stages on them, one query at a time.",
+    )
+    p.add_argument(
+        "--data",
+        metavar="FILE",
+        help="LitM NQ-Open .jsonl.gz: its passages and questions (default: the demo corpus and its questions)",
+    )
     p.add_argument("--passages", type=int, default=20, help="passages per query (default: 20)")
     p.add_argument("--queries", type=int, default=30, help="timed queries (default: 30)")
-    p.add_argument("--corpus-limit", type=int, default=1000, metavar="N", help="index at most N passages (default: 1000)")
+    p.add_argument(
+        "--corpus-limit", type=int, default=1000, metavar="N", help="index at most N passages (default: 1000)"
+    )
     p.add_argument("--warmup", type=int, default=2, help="untimed queries first (model loading) (default: 2)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--pairwise-queries", type=int, default=5, metavar="N",
-                   help="queries on which to also time the O(n^2) alternative: one encoder pass per passage pair "
-                        "(default: 5; 0 = skip)")
-    p.add_argument("--conflict-adapter", metavar="DIR",
-                   help="conflict adapter for both the PoisonFilter's judge and the ConflictAssessor "
-                        "(default: each stage's shipped one)")
+    p.add_argument(
+        "--pairwise-queries",
+        type=int,
+        default=5,
+        metavar="N",
+        help="queries on which to also time the O(n^2) alternative: one encoder pass per passage pair "
+        "(default: 5; 0 = skip)",
+    )
+    p.add_argument(
+        "--conflict-adapter",
+        metavar="DIR",
+        help="conflict adapter for both the PoisonFilter's judge and the ConflictAssessor "
+        "(default: each stage's shipped one)",
+    )
     p.add_argument("--inappropriate-adapter", metavar="DIR", help="InappropriateFilter adapter (default: shipped)")
     add_json_arg(p)
     p.set_defaults(func=run)
@@ -50,9 +66,13 @@ def _workload(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     from .demo import DEMO_QUESTIONS
 
     corpus = find_corpus(None)
-    texts = [json.loads(line)["text"] for f in sorted(corpus.glob("*.jsonl")) for line in f.open(encoding="utf-8")
-             if line.strip()]
-    questions = (DEMO_QUESTIONS * (1 + (args.queries + args.warmup) // len(DEMO_QUESTIONS)))
+    texts = [
+        json.loads(line)["text"]
+        for f in sorted(corpus.glob("*.jsonl"))
+        for line in f.open(encoding="utf-8")
+        if line.strip()
+    ]
+    questions = DEMO_QUESTIONS * (1 + (args.queries + args.warmup) // len(DEMO_QUESTIONS))
     return texts, questions[: args.queries + args.warmup]
 
 
@@ -60,7 +80,7 @@ def _pairwise_pass(conflict, question: str, texts: list[str]) -> float:
     """Seconds for one encoder pass per passage pair (both texts in one input, truncated to the
     same window), i.e. what a cross-encoder over pairs would cost; a lower bound, since the
     real thing would need twice the window."""
-    pairs = [f"{a} {b}" for k, a in enumerate(texts) for b in texts[k + 1:]]
+    pairs = [f"{a} {b}" for k, a in enumerate(texts) for b in texts[k + 1 :]]
     scorer = conflict.scorer
     start = time.perf_counter()
     scorer.embed(question, pairs)  # the pair texts are new strings: nothing comes from a cache
@@ -88,8 +108,11 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="ragarbiter-latency-") as folder:
         store = QdrantStore(StoreConfig(collection="latency", path=folder))
         index_passages(store, [Passage(t) for t in texts], progress=not args.json)
-        stages = [PoisonFilter(encoder=store.encoder, conflict_adapter=args.conflict_adapter, store=store),
-                  ConflictAssessor(args.conflict_adapter), InappropriateFilter(args.inappropriate_adapter)]
+        stages = [
+            PoisonFilter(encoder=store.encoder, conflict_adapter=args.conflict_adapter, store=store),
+            ConflictAssessor(args.conflict_adapter),
+            InappropriateFilter(args.inappropriate_adapter),
+        ]
         for i, question in enumerate(questions):
             found = store.search(question, k=args.passages, mode="hybrid")
             context = Context.for_query(question, found)
@@ -108,12 +131,21 @@ def run(args: argparse.Namespace) -> int:
                     timings[name].append(seconds)
                 n_passages.append(len(found))
         store.close()
-    result = {"data": args.data or "examples/corpus", "queries": len(timings["total"]),
-              "passages_per_query": round(float(np.mean(n_passages)), 1) if n_passages else 0,
-              "torch_threads": torch.get_num_threads(),
-              **{name: {"p50_ms": percentile_ms(v, 50), "p90_ms": percentile_ms(v, 90),
-                        "mean_ms": round(1000 * float(np.mean(v)), 1) if v else 0.0} for name, v in timings.items()},
-              "baseline_pairwise_conflict": {"p50_ms": percentile_ms(pairwise, 50), "queries": len(pairwise)}}
+    result = {
+        "data": args.data or "examples/corpus",
+        "queries": len(timings["total"]),
+        "passages_per_query": round(float(np.mean(n_passages)), 1) if n_passages else 0,
+        "torch_threads": torch.get_num_threads(),
+        **{
+            name: {
+                "p50_ms": percentile_ms(v, 50),
+                "p90_ms": percentile_ms(v, 90),
+                "mean_ms": round(1000 * float(np.mean(v)), 1) if v else 0.0,
+            }
+            for name, v in timings.items()
+        },
+        "baseline_pairwise_conflict": {"p50_ms": percentile_ms(pairwise, 50), "queries": len(pairwise)},
+    }
     if args.json:
         print_json(result)
     else:
@@ -121,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
         for name in (*STAGES, "total"):
             m = result[name]
             print(f"{name:14} p50 {m['p50_ms']:8.1f} ms   p90 {m['p90_ms']:8.1f} ms")
-        print(f"{'pairwise':14} p50 {result['baseline_pairwise_conflict']['p50_ms']:8.1f} ms   "
-              f"(one encoder pass per pair, the O(n^2) design the conflict stage avoids)")
+        print(
+            f"{'pairwise':14} p50 {result['baseline_pairwise_conflict']['p50_ms']:8.1f} ms   "
+            f"(one encoder pass per pair, the O(n^2) design the conflict stage avoids)"
+        )
     return 0

@@ -9,12 +9,14 @@ from .common import add_json_arg, print_json
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "care", help="CARE against plain RAG and closed book on the testbed model: accuracy, resilience, boost",
+        "care",
+        help="CARE against plain RAG and closed book on the testbed model: accuracy, resilience, boost",
         description="Clean sets (unknown entities, right context), counterfactual sets (known entities, misleading "
-                    "context) and unhelpful sets (known entities, no answer in the context), answered closed-book, "
-                    "with the passages in the prompt (RAG), and from CARE's soft prompt. Resilience: accuracy on "
-                    "counterfactual sets the model answers correctly closed-book. Boost: accuracy on clean sets it "
-                    "gets wrong closed-book.")
+        "context) and unhelpful sets (known entities, no answer in the context), answered closed-book, "
+        "with the passages in the prompt (RAG), and from CARE's soft prompt. Resilience: accuracy on "
+        "counterfactual sets the model answers correctly closed-book. Boost: accuracy on clean sets it "
+        "gets wrong closed-book.",
+    )
     p.add_argument("--model", required=True, metavar="DIR", help="a testbed model (`ragarbiter testbed train`)")
     p.add_argument("--care", metavar="DIR", help="its CARE assessor (default: DIR/care)")
     p.add_argument("--questions", type=int, default=200, help="questions per condition (default: 200)")

@@ -12,18 +12,28 @@ from .common import add_json_arg, print_json
 
 
 def register(sub) -> None:
-    p = sub.add_parser("conflict", help="conflict detection on ConflictQA or RGB fact files",
-                       description="Score labelled passage pairs and passage sets with the ConflictAssessor and with "
-                                   "1 - cosine similarity of the bundled encoder's embeddings, in one run. The "
-                                   "baseline's threshold is its best-F1 threshold on the data itself (an oracle, "
-                                   "which favours the baseline); the assessor uses its fixed threshold.")
+    p = sub.add_parser(
+        "conflict",
+        help="conflict detection on ConflictQA or RGB fact files",
+        description="Score labelled passage pairs and passage sets with the ConflictAssessor and with "
+        "1 - cosine similarity of the bundled encoder's embeddings, in one run. The "
+        "baseline's threshold is its best-F1 threshold on the data itself (an oracle, "
+        "which favours the baseline); the assessor uses its fixed threshold.",
+    )
     p.add_argument("--data", required=True, metavar="FILE", help="ConflictQA .json(l) or RGB *_fact.json (JSONL)")
-    p.add_argument("--adapter", metavar="DIR", help="adapter folder from `ragarbiter train conflict` (default: shipped)")
+    p.add_argument(
+        "--adapter", metavar="DIR", help="adapter folder from `ragarbiter train conflict` (default: shipped)"
+    )
     p.add_argument("--threshold", type=float, default=0.5, help="assessor pair threshold (default: 0.5)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="use the first N items only")
-    p.add_argument("--exclude-questions", nargs="+", default=(), metavar="FILE",
-                   help="skip items whose question appears in these ConflictQA, RGB or LitM files (for example "
-                        "the training files, to score questions the adapter never saw)")
+    p.add_argument(
+        "--exclude-questions",
+        nargs="+",
+        default=(),
+        metavar="FILE",
+        help="skip items whose question appears in these ConflictQA, RGB or LitM files (for example "
+        "the training files, to score questions the adapter never saw)",
+    )
     add_json_arg(p)
     p.set_defaults(func=run)
 
@@ -43,8 +53,10 @@ def question_set(paths) -> set[str]:
         for i, rec in enumerate(iter_jsonl(path)):
             question = rec.get("question", rec.get("query")) if isinstance(rec, dict) else None
             if not isinstance(question, str):
-                msg = (f"{path}, record {i}: no 'question' or 'query' string to exclude. Pass the ConflictQA, "
-                       "RGB or LitM files the adapter was trained on.")
+                msg = (
+                    f"{path}, record {i}: no 'question' or 'query' string to exclude. Pass the ConflictQA, "
+                    "RGB or LitM files the adapter was trained on."
+                )
                 raise InvalidInputError(msg)
             out.add(_key(question))
     return out
@@ -69,8 +81,14 @@ def report(scores, labels, sets, threshold: float) -> dict:
 
     out = binary_report(scores, labels, threshold)
     set_acc = float(np.mean([(s >= threshold) == bool(y) for s, y in sets])) if sets else 0.0
-    return {"pair_auroc": out["auroc"], "pair_f1": out["f1"], "pair_precision": out["precision"],
-            "pair_recall": out["recall"], "set_accuracy": round(set_acc, 4), "threshold": out["threshold"]}
+    return {
+        "pair_auroc": out["auroc"],
+        "pair_f1": out["f1"],
+        "pair_precision": out["precision"],
+        "pair_recall": out["recall"],
+        "set_accuracy": round(set_acc, 4),
+        "threshold": out["threshold"],
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,8 +106,10 @@ def run(args: argparse.Namespace) -> int:
     items = [item for item in items if _key(item.query) not in seen]
     items = items[: args.limit] if args.limit else items
     if not items and excluded:
-        msg = (f"Every one of the {excluded} items in {args.data} has its question in --exclude-questions, so "
-               "nothing is left to score. Pass other exclusion files or none.")
+        msg = (
+            f"Every one of the {excluded} items in {args.data} has its question in --exclude-questions, so "
+            "nothing is left to score. Pass other exclusion files or none."
+        )
         raise EmptyCorpusError(msg)
     if not items:
         msg = f"{args.data} holds no usable items. Pass a ConflictQA or RGB fact file with both sides filled in."
@@ -106,12 +126,16 @@ def run(args: argparse.Namespace) -> int:
         cosine.append(1.0 - v @ v.T)
     a_scores, labels, a_sets = score_items(items, assessed)
     c_scores, _, c_sets = score_items(items, cosine)
-    result = {"data": str(args.data), "n_items": len(items), "n_pairs": int(len(labels)),
-              "n_conflict_pairs": int(labels.sum()),
-              **({"n_excluded_items": excluded} if args.exclude_questions else {}),
-              "assessor": report(a_scores, labels, a_sets, args.threshold),
-              "baseline_cosine": report(c_scores, labels, c_sets, best_f1_threshold(c_scores, labels)),
-              "ms_per_item": round(1000 * seconds / len(items), 1)}
+    result = {
+        "data": str(args.data),
+        "n_items": len(items),
+        "n_pairs": int(len(labels)),
+        "n_conflict_pairs": int(labels.sum()),
+        **({"n_excluded_items": excluded} if args.exclude_questions else {}),
+        "assessor": report(a_scores, labels, a_sets, args.threshold),
+        "baseline_cosine": report(c_scores, labels, c_sets, best_f1_threshold(c_scores, labels)),
+        "ms_per_item": round(1000 * seconds / len(items), 1),
+    }
     if args.json:
         print_json(result)
     else:

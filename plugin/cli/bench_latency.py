@@ -74,11 +74,18 @@ def run(args: argparse.Namespace) -> int:
         count, engine = store.count(), store.engine
         store.close()
     result = {
-        "passages": count, "engine": engine, "k": args.k, "queries": len(queries),
-        "query_ms_p50": timings["hybrid"]["p50"], "query_ms_p95": timings["hybrid"]["p95"],
-        "ingest_passages_per_s": round(count / ingest_s, 1), "ingest_seconds": round(ingest_s, 1),
-        "baseline_dense_ms_p50": timings["dense"]["p50"], "baseline_dense_ms_p95": timings["dense"]["p95"],
-        "sparse_ms_p50": timings["sparse"]["p50"], "sparse_ms_p95": timings["sparse"]["p95"],
+        "passages": count,
+        "engine": engine,
+        "k": args.k,
+        "queries": len(queries),
+        "query_ms_p50": timings["hybrid"]["p50"],
+        "query_ms_p95": timings["hybrid"]["p95"],
+        "ingest_passages_per_s": round(count / ingest_s, 1),
+        "ingest_seconds": round(ingest_s, 1),
+        "baseline_dense_ms_p50": timings["dense"]["p50"],
+        "baseline_dense_ms_p95": timings["dense"]["p95"],
+        "sparse_ms_p50": timings["sparse"]["p50"],
+        "sparse_ms_p95": timings["sparse"]["p95"],
     }
     if args.json:
         print_json(result)

@@ -27,15 +27,23 @@ ROWS = (*MODES, EQUAL, RERANKED)
 
 
 def register(sub) -> None:
-    p = sub.add_parser("retrieval", help="retrieval quality on LitM NQ-Open (.jsonl.gz) or SynthWiki (.csv)",
-                       description="Index every distinct passage of the file into a temporary embedded store, "
-                                   "retrieve for every question, and report R@1, R@5 and MRR@10 per search mode.")
+    p = sub.add_parser(
+        "retrieval",
+        help="retrieval quality on LitM NQ-Open (.jsonl.gz) or SynthWiki (.csv)",
+        description="Index every distinct passage of the file into a temporary embedded store, "
+        "retrieve for every question, and report R@1, R@5 and MRR@10 per search mode.",
+    )
     p.add_argument("--data", required=True, metavar="FILE", help="LitM NQ-Open .jsonl.gz or SynthWiki .csv")
     p.add_argument("--k", type=int, default=10, help="retrieval depth (default: 10)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N questions only")
     p.add_argument("--batch-size", type=int, default=64, help="queries per search batch (default: 64)")
-    p.add_argument("--rerank-depth", type=int, default=30, metavar="N",
-                   help="hybrid candidates reranked by MaxSim for the hybrid+maxsim row (default: 30; 0 = skip the row)")
+    p.add_argument(
+        "--rerank-depth",
+        type=int,
+        default=30,
+        metavar="N",
+        help="hybrid candidates reranked by MaxSim for the hybrid+maxsim row (default: 30; 0 = skip the row)",
+    )
     add_engine_arg(p)
     add_json_arg(p)
     p.set_defaults(func=run)
@@ -54,14 +62,15 @@ def ranked_metrics(ranked_ids: Sequence[Sequence[str]], gold_ids: Sequence[set[s
     return {"R@1": round(r1 / n, 4), "R@5": round(r5 / n, 4), "MRR@10": round(mrr / n, 4)}
 
 
-def _search(store, questions: list[str], mode: str, k: int, args: argparse.Namespace,
-            weights: tuple[float, float] | None = None) -> tuple[list, float]:
+def _search(
+    store, questions: list[str], mode: str, k: int, args: argparse.Namespace, weights: tuple[float, float] | None = None
+) -> tuple[list, float]:
     """Top-k passages per question in batches, and the seconds it took."""
     from tqdm.auto import tqdm
 
     hits, start = [], time.perf_counter()
     for i in tqdm(range(0, len(questions), args.batch_size), desc=mode, disable=args.json):
-        batch = questions[i:i + args.batch_size]
+        batch = questions[i : i + args.batch_size]
         hits += store.search_batch(batch, k=k, mode=mode, weights=weights or HYBRID_WEIGHTS)
     return hits, time.perf_counter() - start
 
@@ -74,7 +83,7 @@ def _rerank(reranker, questions: list[str], hits: list, args: argparse.Namespace
 
     ranked, start = [], time.perf_counter()
     for question, found in tqdm(list(zip(questions, hits)), desc=RERANKED, disable=args.json):
-        out = reranker(Context.for_query(question, found[:args.rerank_depth]))
+        out = reranker(Context.for_query(question, found[: args.rerank_depth]))
         ranked.append([p.id for p in out.passages])
     return ranked, time.perf_counter() - start
 
@@ -87,7 +96,10 @@ def run(args: argparse.Namespace) -> int:
     from ragarbiter.types import Passage, content_id
 
     if args.rerank_depth < 0:
-        msg = f"--rerank-depth must be 0 (no rerank row) or a positive integer, got {args.rerank_depth}. The default is 30."
+        msg = (
+            "--rerank-depth must be 0 (no rerank row) or a positive "
+            f"integer, got {args.rerank_depth}. The default is 30."
+        )
         raise ConfigError(msg)
     items = read_retrieval(args.data)
     if not items:
@@ -109,16 +121,23 @@ def run(args: argparse.Namespace) -> int:
         for mode in MODES:
             k = max(args.k, 10, args.rerank_depth) if mode == "hybrid" else max(args.k, 10)
             hits[mode], seconds = _search(store, questions, mode, k, args)
-            result[mode] = {**ranked_metrics([[p.id for p in h] for h in hits[mode]], gold),
-                            "query_ms": round(1000 * seconds / n, 2)}
+            result[mode] = {
+                **ranked_metrics([[p.id for p in h] for h in hits[mode]], gold),
+                "query_ms": round(1000 * seconds / n, 2),
+            }
         equal, seconds = _search(store, questions, "hybrid", max(args.k, 10), args, weights=(1.0, 1.0))
-        result[EQUAL] = {**ranked_metrics([[p.id for p in h] for h in equal], gold),
-                         "query_ms": round(1000 * seconds / n, 2)}
+        result[EQUAL] = {
+            **ranked_metrics([[p.id for p in h] for h in equal], gold),
+            "query_ms": round(1000 * seconds / n, 2),
+        }
         if args.rerank_depth:
             reranked, seconds = _rerank(MaxSimReranker(store=store, cache_size=4096), questions, hits["hybrid"], args)
-            result[RERANKED] = {**ranked_metrics(reranked, gold),
-                                "query_ms": round(result["hybrid"]["query_ms"] + 1000 * seconds / n, 2),
-                                "rerank_ms": round(1000 * seconds / n, 2), "depth": args.rerank_depth}
+            result[RERANKED] = {
+                **ranked_metrics(reranked, gold),
+                "query_ms": round(result["hybrid"]["query_ms"] + 1000 * seconds / n, 2),
+                "rerank_ms": round(1000 * seconds / n, 2),
+                "depth": args.rerank_depth,
+            }
         store.close()
     if args.json:
         print_json(result)

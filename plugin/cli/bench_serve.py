@@ -2,8 +2,9 @@
 
 The server runs in-process (uvicorn in a thread, 127.0.0.1, a free port) over a small
 synthetic `:memory:` store; an async HTTP client keeps `--concurrency` requests in flight
-until `--requests` are done (each worker has its own keep-alive connection). The baseline is the same pipeline called in-process
-(`Pipeline.arun`, same concurrency, no HTTP), measured in the same run.
+until `--requests` are done (each worker has its own keep-alive connection). The baseline is
+the same pipeline called in-process (`Pipeline.arun`, same concurrency, no HTTP), measured in
+the same run.
 """
 
 from __future__ import annotations
@@ -21,8 +22,20 @@ from .common import add_json_arg, print_json
 logger = logging.getLogger(__name__)
 
 _PLACES = ["Kestrel Bay", "Tarnby", "Vessel Head", "Gannet Point", "Skarv", "Holmvik", "Lenne", "Sorrel"]
-_THINGS = ["lighthouse", "harbour wall", "grain mill", "stone bridge", "school", "fish market", "railway station",
-           "museum", "chapel", "library", "observatory", "ferry pier"]
+_THINGS = [
+    "lighthouse",
+    "harbour wall",
+    "grain mill",
+    "stone bridge",
+    "school",
+    "fish market",
+    "railway station",
+    "museum",
+    "chapel",
+    "library",
+    "observatory",
+    "ferry pier",
+]
 _PEOPLE = ["Margit Holm", "Anders Lunde", "Ingrid Halvorsen", "Per Aas", "Solveig Berg", "Tor Nygaard"]
 
 
@@ -35,26 +48,36 @@ def synthetic_corpus(n: int, seed: int = 0) -> tuple[list[Any], list[str]]:
     for i in range(n):
         place, thing, person = rng.choice(_PLACES), rng.choice(_THINGS), rng.choice(_PEOPLE)
         year = rng.randint(1820, 1990)
-        text = (f"The {thing} of {place} (record {i}) was built in {year} under {person}, "
-                f"and it was restored {rng.randint(2, 9)} times since.")
-        passages.append(Passage(text, source=f"synthetic/{place.lower().replace(' ', '-')}.md",
-                                metadata={"topic": thing}))
+        text = (
+            f"The {thing} of {place} (record {i}) was built in {year} under {person}, "
+            f"and it was restored {rng.randint(2, 9)} times since."
+        )
+        passages.append(
+            Passage(text, source=f"synthetic/{place.lower().replace(' ', '-')}.md", metadata={"topic": thing})
+        )
         questions.append(f"When was the {thing} of {place} built?")
     return passages, questions
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("serve", help="load-test `ragarbiter serve` on loopback (errors, p50/p95 latency, rps)",
-                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = sub.add_parser(
+        "serve",
+        help="load-test `ragarbiter serve` on loopback (errors, p50/p95 latency, rps)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--concurrency", type=int, default=200, help="requests in flight (default: 200)")
     parser.add_argument("--requests", type=int, default=1000, help="requests in total (default: 1000)")
     parser.add_argument("--passages", type=int, default=200, help="size of the synthetic store (default: 200)")
     parser.add_argument("-k", type=int, default=5, help="passages per query (default: 5)")
-    parser.add_argument("--endpoint", choices=["query", "stream"], default="query",
-                        help="POST /query or POST /query/stream (default: query)")
+    parser.add_argument(
+        "--endpoint",
+        choices=["query", "stream"],
+        default="query",
+        help="POST /query or POST /query/stream (default: query)",
+    )
     parser.add_argument("--timeout", type=float, default=120.0, help="per-request timeout in seconds (default: 120)")
-    parser.add_argument("--no-baseline", dest="baseline", action="store_false",
-                        help="skip the in-process baseline")
+    parser.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip the in-process baseline")
     add_json_arg(parser)
     parser.set_defaults(func=run)
 
@@ -68,17 +91,26 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def summarize(latencies: Sequence[float], errors: int, wall: float) -> dict[str, Any]:
     ok = [s * 1000 for s in latencies]
-    stats: dict[str, Any] = {"errors": errors, "ok": len(ok), "wall_s": round(wall, 3),
-                             "rps": round((len(ok) + errors) / wall, 1) if wall > 0 else 0.0}
+    stats: dict[str, Any] = {
+        "errors": errors,
+        "ok": len(ok),
+        "wall_s": round(wall, 3),
+        "rps": round((len(ok) + errors) / wall, 1) if wall > 0 else 0.0,
+    }
     if ok:
-        stats.update(p50_ms=round(percentile(ok, 50), 2), p95_ms=round(percentile(ok, 95), 2),
-                     p99_ms=round(percentile(ok, 99), 2), max_ms=round(max(ok), 2),
-                     mean_ms=round(sum(ok) / len(ok), 2))
+        stats.update(
+            p50_ms=round(percentile(ok, 50), 2),
+            p95_ms=round(percentile(ok, 95), 2),
+            p99_ms=round(percentile(ok, 99), 2),
+            max_ms=round(max(ok), 2),
+            mean_ms=round(sum(ok) / len(ok), 2),
+        )
     return stats
 
 
-async def drive(call: Callable[[int, int], Awaitable[bool]], n: int,
-                concurrency: int) -> tuple[list[float], int, float, list[str]]:
+async def drive(
+    call: Callable[[int, int], Awaitable[bool]], n: int, concurrency: int
+) -> tuple[list[float], int, float, list[str]]:
     """`concurrency` workers share `n` calls; worker w runs `call(i, w)`. Times each success."""
     todo = iter(range(n))  # shared: each worker takes the next call number
     latencies: list[float] = []
@@ -110,8 +142,7 @@ async def _load(url: str, path: str, questions: list[str], args: argparse.Namesp
     import httpx
 
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    clients = [httpx.AsyncClient(base_url=url, limits=limits, timeout=args.timeout)
-               for _ in range(args.concurrency)]
+    clients = [httpx.AsyncClient(base_url=url, limits=limits, timeout=args.timeout) for _ in range(args.concurrency)]
 
     async def call(i: int, w: int) -> bool:
         response = await clients[w].post(path, json={"query": questions[i % len(questions)], "k": args.k})
@@ -162,10 +193,16 @@ def run(args: argparse.Namespace) -> int:
     path = "/query/stream" if args.endpoint == "stream" else "/query"
     with BackgroundServer(create_app(pipeline)) as server:
         latencies, errors, wall, failures = asyncio.run(_load(server.url, path, questions, args))
-    result: dict[str, Any] = {"bench": "serve", "endpoint": path, "host": "127.0.0.1",
-                              "concurrency": args.concurrency, "requests": args.requests,
-                              "passages": args.passages, "k": args.k,
-                              **summarize(latencies, errors, wall)}
+    result: dict[str, Any] = {
+        "bench": "serve",
+        "endpoint": path,
+        "host": "127.0.0.1",
+        "concurrency": args.concurrency,
+        "requests": args.requests,
+        "passages": args.passages,
+        "k": args.k,
+        **summarize(latencies, errors, wall),
+    }
     if failures:
         result["error_examples"] = sorted(set(failures))[:5]
     if args.baseline:
@@ -182,9 +219,13 @@ def _print_table(result: dict[str, Any]) -> None:
     rows = [("server " + result["endpoint"], result)]
     if "baseline" in result:
         rows.append(("baseline (in-process)", result["baseline"]))
-    print(f"bench serve: {result['requests']} requests, concurrency {result['concurrency']}, "
-          f"{result['passages']} passages, k={result['k']}")
+    print(
+        f"bench serve: {result['requests']} requests, concurrency {result['concurrency']}, "
+        f"{result['passages']} passages, k={result['k']}"
+    )
     print(f"{'':24} {'errors':>6} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'rps':>8}")
     for name, r in rows:
-        print(f"{name:24} {r['errors']:>6} {r.get('p50_ms', float('nan')):>9.1f} {r.get('p95_ms', float('nan')):>9.1f} "
-              f"{r.get('p99_ms', float('nan')):>9.1f} {r['rps']:>8.1f}")
+        print(
+            f"{name:24} {r['errors']:>6} {r.get('p50_ms', float('nan')):>9.1f} {r.get('p95_ms', float('nan')):>9.1f} "
+            f"{r.get('p99_ms', float('nan')):>9.1f} {r['rps']:>8.1f}"
+        )

@@ -14,16 +14,24 @@ from ragarbiter.config import DEFAULT_COLLECTION, ENGINES, SEARCH_MODES, StoreCo
 
 def add_store_args(parser: argparse.ArgumentParser, collection: str = DEFAULT_COLLECTION) -> None:
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--store", metavar="DIR", help="embedded Qdrant folder (default: per-user data folder; ':memory:' for a throwaway store)")
+    where.add_argument(
+        "--store",
+        metavar="DIR",
+        help="embedded Qdrant folder (default: per-user data folder; ':memory:' for a throwaway store)",
+    )
     where.add_argument("--url", metavar="URL", help="Qdrant server or cluster, e.g. http://localhost:6333")
     parser.add_argument("--collection", default=collection, help=f"collection name (default: {collection})")
     add_engine_arg(parser)
 
 
 def add_engine_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--engine", choices=ENGINES, default="auto",
-                        help="embedded engine: edge (Qdrant Edge, compiled), python (qdrant-client local mode) or auto "
-                             "(edge when installed) (default: auto)")
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help="embedded engine: edge (Qdrant Edge, compiled), python (qdrant-client local mode) or auto "
+        "(edge when installed) (default: auto)",
+    )
 
 
 def add_query_args(parser: argparse.ArgumentParser) -> None:
@@ -36,8 +44,13 @@ def add_json_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def store_config(args: argparse.Namespace) -> StoreConfig:
-    return StoreConfig(collection=args.collection, path=args.store, url=args.url,
-                       api_key=os.environ.get("QDRANT_API_KEY"), engine=getattr(args, "engine", "auto"))
+    return StoreConfig(
+        collection=args.collection,
+        path=args.store,
+        url=args.url,
+        api_key=os.environ.get("QDRANT_API_KEY"),
+        engine=getattr(args, "engine", "auto"),
+    )
 
 
 def make_store(args: argparse.Namespace):

@@ -29,8 +29,11 @@ def find_corpus(explicit: str | None) -> Path:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="index the demo corpus and answer three questions",
-                       description="Index examples/corpus into the embedded store and run the default pipeline on three questions.")
+    p = sub.add_parser(
+        "demo",
+        help="index the demo corpus and answer three questions",
+        description="Index examples/corpus into the embedded store and run the default pipeline on three questions.",
+    )
     add_store_args(p, collection=DEMO_COLLECTION)
     p.add_argument("--corpus", metavar="DIR", help="corpus folder (default: examples/corpus)")
     p.add_argument("-k", type=int, default=8, help="passages per question (default: 8)")
@@ -52,11 +55,19 @@ def run(args: argparse.Namespace) -> int:
         contexts = [pipeline.run(q) for q in DEMO_QUESTIONS]
     seconds = time.perf_counter() - start
     if args.json:
-        print_json({"indexed": report.to_dict(), "seconds": round(seconds, 2),
-                    "pipeline": [s.name for s in pipeline.stages], "results": [c.to_dict() for c in contexts]})
+        print_json(
+            {
+                "indexed": report.to_dict(),
+                "seconds": round(seconds, 2),
+                "pipeline": [s.name for s in pipeline.stages],
+                "results": [c.to_dict() for c in contexts],
+            }
+        )
         return 0
-    print(f"Indexed {report.chunks} chunks from {corpus} into '{args.collection}' "
-          f"({report.added} new). Pipeline: {' -> '.join(s.name for s in pipeline.stages)}\n")
+    print(
+        f"Indexed {report.chunks} chunks from {corpus} into '{args.collection}' "
+        f"({report.added} new). Pipeline: {' -> '.join(s.name for s in pipeline.stages)}\n"
+    )
     for context in contexts:
         render_context(context)
         print()

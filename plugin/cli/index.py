@@ -8,8 +8,11 @@ from .common import add_json_arg, add_store_args, make_store, print_json
 
 
 def register(sub) -> None:
-    p = sub.add_parser("index", help="index .txt, .md and .jsonl files into a Qdrant collection",
-                       description="Index files into a collection. Re-running adds nothing twice; an interrupted run resumes.")
+    p = sub.add_parser(
+        "index",
+        help="index .txt, .md and .jsonl files into a Qdrant collection",
+        description="Index files into a collection. Re-running adds nothing twice; an interrupted run resumes.",
+    )
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
     add_store_args(p)
     p.add_argument("--chunk-tokens", type=int, default=200, help="chunk size in encoder tokens (default: 200)")
@@ -26,15 +29,18 @@ def run(args: argparse.Namespace) -> int:
 
     chunking = ChunkConfig(chunk_tokens=args.chunk_tokens, overlap_tokens=args.overlap)
     with make_store(args) as store:
-        report = index_paths(store, args.paths, chunk_config=chunking, batch_size=args.batch_size,
-                             progress=not args.no_progress)
+        report = index_paths(
+            store, args.paths, chunk_config=chunking, batch_size=args.batch_size, progress=not args.no_progress
+        )
         total = store.count()
     result = {**report.to_dict(), "collection": args.collection, "points": total}
     if args.json:
         print_json(result)
     else:
-        print(f"indexed {report.files} files -> {report.chunks} chunks into '{args.collection}': "
-              f"{report.added} new, {report.skipped} already present; {total} points in the collection")
+        print(
+            f"indexed {report.files} files -> {report.chunks} chunks into '{args.collection}': "
+            f"{report.added} new, {report.skipped} already present; {total} points in the collection"
+        )
         for skipped in report.skipped_files:
             print(f"  skipped {skipped}")
     return 0

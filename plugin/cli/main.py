@@ -16,8 +16,19 @@ from ragarbiter import __version__
 from ragarbiter.errors import RagArbiterError
 
 COMMANDS = ["index", "query", "demo", "serve", "testbed", "mixtures"]
-BENCHES = ["retrieval", "latency", "serve", "conflict", "poison", "inappropriate", "assessors", "testbed",
-           "attention_sort", "care", "rw"]
+BENCHES = [
+    "retrieval",
+    "latency",
+    "serve",
+    "conflict",
+    "poison",
+    "inappropriate",
+    "assessors",
+    "testbed",
+    "attention_sort",
+    "care",
+    "rw",
+]
 TRAINERS: list[str] = ["conflict", "inappropriate", "care", "rw"]
 
 

@@ -7,26 +7,37 @@ import logging
 
 from .common import add_json_arg, print_json
 
-
 logger = logging.getLogger(__name__)
 
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "mixtures", help="write mixed-context prompts (appropriate + inappropriate sentences) as JSONL",
+        "mixtures",
+        help="write mixed-context prompts (appropriate + inappropriate sentences) as JSONL",
         description="Numbered sentences mixing appropriate and inappropriate ones at controlled proportions and "
-                    "positions, from a Poisoned Context Testbed pool or a testbed model's world, deterministic in "
-                    "--seed. Each line holds the question, the sentences, which are inappropriate, the reliable "
-                    "sentence numbers, the answer, the proportion, the position and the sources. The file feeds "
-                    "`train rw --data` and `bench rw --data`.")
+        "positions, from a Poisoned Context Testbed pool or a testbed model's world, deterministic in "
+        "--seed. Each line holds the question, the sentences, which are inappropriate, the reliable "
+        "sentence numbers, the answer, the proportion, the position and the sources. The file feeds "
+        "`train rw --data` and `bench rw --data`.",
+    )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", metavar="POOL.json", help="a Poisoned Context Testbed pool")
     source.add_argument("--testbed", metavar="DIR", help="a testbed model: its world's `mixture` condition")
     p.add_argument("--out", required=True, metavar="FILE.jsonl")
-    p.add_argument("--proportions", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95],
-                   help="shares of inappropriate sentences, each in [0, 1) (default: 0 to 0.95)")
-    p.add_argument("--positions", nargs="+", default=["random"], choices=("front", "middle", "back", "random"),
-                   help="where the inappropriate block goes (default: random)")
+    p.add_argument(
+        "--proportions",
+        type=float,
+        nargs="+",
+        default=[0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95],
+        help="shares of inappropriate sentences, each in [0, 1) (default: 0 to 0.95)",
+    )
+    p.add_argument(
+        "--positions",
+        nargs="+",
+        default=["random"],
+        choices=("front", "middle", "back", "random"),
+        help="where the inappropriate block goes (default: random)",
+    )
     p.add_argument("--sentences", type=int, default=20, help="sentences per mixture (default: 20, as `bench rw`)")
     p.add_argument("--questions", type=int, default=None, metavar="N", help="first N records / questions")
     p.add_argument("--no-source-tags", action="store_true", help="leave the (source) tags off the sentences")
@@ -36,30 +47,48 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ragarbiter.assessors.rw_steering.mixture import build_mixtures, read_pool, world_mixtures, write_jsonl
-
-    from ragarbiter.assessors.rw_steering.mixture import count_inappropriate
+    from ragarbiter.assessors.rw_steering.mixture import (
+        build_mixtures,
+        count_inappropriate,
+        read_pool,
+        world_mixtures,
+        write_jsonl,
+    )
 
     realised = [count_inappropriate(args.sentences, p) / args.sentences for p in args.proportions]
     for wanted, got in zip(args.proportions, realised):
         if abs(wanted - got) > 1e-9:
-            logger.warning("--proportions %s with %d sentences gives %d inappropriate (%.3f); rows keep %s",
-                           wanted, args.sentences, round(got * args.sentences), got, wanted)
-    options = {"positions": args.positions, "n": args.sentences, "source_tags": not args.no_source_tags,
-               "seed": args.seed}
+            logger.warning(
+                "--proportions %s with %d sentences gives %d inappropriate (%.3f); rows keep %s",
+                wanted,
+                args.sentences,
+                round(got * args.sentences),
+                got,
+                wanted,
+            )
+    options = {
+        "positions": args.positions,
+        "n": args.sentences,
+        "source_tags": not args.no_source_tags,
+        "seed": args.seed,
+    }
     if args.data:
         records = read_pool(args.data)
-        mixtures = build_mixtures(records[:args.questions] if args.questions else records, args.proportions,
-                                  **options)
+        mixtures = build_mixtures(records[: args.questions] if args.questions else records, args.proportions, **options)
     else:
         from ragarbiter.testbed import load_world
 
-        mixtures = world_mixtures(load_world(args.testbed), args.proportions, questions=args.questions,
-                                  **options)
+        mixtures = world_mixtures(load_world(args.testbed), args.proportions, questions=args.questions, **options)
     written = write_jsonl(mixtures, args.out)
-    summary = {"out": args.out, "mixtures": written, "proportions": args.proportions,
-               "inappropriate_per_mixture": [round(r * args.sentences) for r in realised], "positions": args.positions,
-               "sentences": args.sentences, "source": args.data or args.testbed}
+    summary = {
+        "out": args.out,
+        "mixtures": written,
+        "proportions": args.proportions,
+        "inappropriate_per_mixture": [round(r * args.sentences) for r in realised],
+        "positions": args.positions,
+        "sentences": args.sentences,
+        "source": args.data or args.testbed,
+    }
     if args.json:
         print_json(summary)
     else:

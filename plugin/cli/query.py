@@ -8,8 +8,11 @@ from .common import add_json_arg, add_query_args, add_store_args, make_store, pr
 
 
 def register(sub) -> None:
-    p = sub.add_parser("query", help="retrieve and assess context for a question",
-                       description="Run the default pipeline (retrieve, then assess) for one question.")
+    p = sub.add_parser(
+        "query",
+        help="retrieve and assess context for a question",
+        description="Run the default pipeline (retrieve, then assess) for one question.",
+    )
     p.add_argument("question", help="the question")
     add_store_args(p)
     add_query_args(p)

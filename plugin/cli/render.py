@@ -6,7 +6,11 @@ from ragarbiter.types import Context
 
 
 def _flags(context: Context, passage_id: str) -> str:
-    marks = [f"{j.label} {j.score:.2f}" for j in context.judgements_for(passage_id) if j.label not in ("reliable", "attention")]
+    marks = [
+        f"{j.label} {j.score:.2f}"
+        for j in context.judgements_for(passage_id)
+        if j.label not in ("reliable", "attention")
+    ]
     return ", ".join(marks)
 
 

@@ -12,15 +12,20 @@ logger = logging.getLogger(__name__)
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "serve", help="serve the pipeline over HTTP (JSON and Server-Sent Events)",
+        "serve",
+        help="serve the pipeline over HTTP (JSON and Server-Sent Events)",
         description="Serve the default pipeline over HTTP. POST /query returns the JSON of "
-                    "`ragarbiter query --json`; POST /query/stream streams each decision as a "
-                    "Server-Sent Event while it is made, then the result.")
+        "`ragarbiter query --json`; POST /query/stream streams each decision as a "
+        "Server-Sent Event while it is made, then the result.",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)")
     parser.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
-    parser.add_argument("--log-level", default="info",
-                        choices=["critical", "error", "warning", "info", "debug"],
-                        help="uvicorn log level (default: info)")
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn log level (default: info)",
+    )
     add_store_args(parser)
     add_query_args(parser)
     parser.set_defaults(func=run)

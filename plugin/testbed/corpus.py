@@ -64,7 +64,8 @@ class CorpusMaker:
         """An invented entity with random values from the world's pools (never a world entity)."""
         rng, pools = self.rng, self.world.pools
         name = {"person": self.fresh_names.person, "company": self.fresh_names.company}.get(
-            entity_type, self.fresh_names.place)()
+            entity_type, self.fresh_names.place
+        )()
         facts = tuple((a.name, rng.choice(pools[a.kind])) for a in ATTRIBUTES[entity_type])
         return Entity(name, entity_type, False, facts)
 

@@ -77,24 +77,30 @@ class Harness:
         self.lm = lm
         self.config = config or HarnessConfig()
         cfg = self.config
-        self.builder = ContextBuilder(lm.world, k=cfg.k, position_k=cfg.position_k, n_poison=cfg.n_poison,
-                                      mixture_sentences=cfg.mixture_sentences)
+        self.builder = ContextBuilder(
+            lm.world, k=cfg.k, position_k=cfg.position_k, n_poison=cfg.n_poison, mixture_sentences=cfg.mixture_sentences
+        )
         self.sets = self.build_sets()
 
     def _items(self, known: bool, salt: int) -> list[QAItem]:
         items = self.lm.world.qa_items(known=known)
         rng = random.Random(self.config.seed * 7_919 + salt)
-        return [items[rng.randrange(len(items))] for _ in range(self.config.questions)] \
-            if len(items) < self.config.questions else rng.sample(items, self.config.questions)
+        return (
+            [items[rng.randrange(len(items))] for _ in range(self.config.questions)]
+            if len(items) < self.config.questions
+            else rng.sample(items, self.config.questions)
+        )
 
     def build_sets(self) -> dict[str, list[ContextSet]]:
         cfg, b = self.config, self.builder
         rng = random.Random(cfg.seed)
         unknown, known = self._items(False, 1), self._items(True, 2)
-        sets = {"clean": [b.clean(i, rng) for i in unknown],
-                "counterfactual": [b.counterfactual(i, rng) for i in known],
-                "conflict": [b.conflict(i, rng) for i in unknown],
-                "poisoned": [b.poisoned(i, rng) for i in unknown]}
+        sets = {
+            "clean": [b.clean(i, rng) for i in unknown],
+            "counterfactual": [b.counterfactual(i, rng) for i in known],
+            "conflict": [b.conflict(i, rng) for i in unknown],
+            "poisoned": [b.poisoned(i, rng) for i in unknown],
+        }
         sets["mixture"] = [b.mixture(i, p, rng) for p in cfg.proportions for i in unknown]
         sets["position"] = [b.position(i, pos, rng) for pos in range(cfg.position_k) for i in unknown]
         return sets
@@ -155,11 +161,16 @@ def stage_transform(stage) -> Transform:
     from ragarbiter.types import Context, Passage
 
     def run(s: ContextSet) -> tuple[list[str], list[str], dict]:
-        passages = tuple(Passage(text, source=src or None, metadata={"label": label})
-                         for text, src, label in zip(s.passages, s.sources, s.labels))
+        passages = tuple(
+            Passage(text, source=src or None, metadata={"label": label})
+            for text, src, label in zip(s.passages, s.sources, s.labels)
+        )
         out = stage(Context(query=s.item.question, passages=passages))
-        flagged = bool(out.flags.get("conflict")) or bool(out.dropped) or any(
-            j.label not in NOT_FLAGS for j in out.judgements)
+        flagged = (
+            bool(out.flags.get("conflict"))
+            or bool(out.dropped)
+            or any(j.label not in NOT_FLAGS for j in out.judgements)
+        )
         return [p.text for p in out.passages], [p.source or "" for p in out.passages], {"flagged": flagged}
 
     return run
@@ -200,8 +211,10 @@ def _care_stage(lm):
     """The CARE assessor trained for this model, or why there is none."""
     folder = care_folder(lm) if lm is not None else None
     if folder is None or not (folder / "care.json").is_file():
-        return (f"absent (no CARE assessor for this model: train one with `ragarbiter train care --base-model "
-                f"{getattr(lm, 'path', 'DIR')} --testbed --stage pretrain|finetune --out {folder}`)")
+        return (
+            f"absent (no CARE assessor for this model: train one with `ragarbiter train care --base-model "
+            f"{getattr(lm, 'path', 'DIR')} --testbed --stage pretrain|finetune --out {folder}`)"
+        )
     from ragarbiter.assessors.care import CareAssessor, CareGenerator, CareModel
 
     return CareAssessor(CareGenerator(CareModel.load(folder, lm.model, lm.tokenizer), max_new_tokens=10))
@@ -213,8 +226,10 @@ def _rw_stage(lm):
     The adapter goes onto a second copy of the model, so the other stages keep the plain one."""
     folder = Path(lm.path) / "rw" if lm is not None else None
     if folder is None or not (folder / "rw.json").is_file():
-        return (f"absent (no RW-Steering adapter for this model: train one with `ragarbiter train rw --base-model "
-                f"{getattr(lm, 'path', 'DIR')} --stage 1|2 --out {folder}`)")
+        return (
+            f"absent (no RW-Steering adapter for this model: train one with `ragarbiter train rw --base-model "
+            f"{getattr(lm, 'path', 'DIR')} --stage 1|2 --out {folder}`)"
+        )
     from ragarbiter.assessors.rw_steering.stage import RWSteering
 
     return RWSteering(str(folder), str(lm.path))
@@ -253,11 +268,12 @@ def care_answerer(stage) -> Answerer:
 
 # Stages tied to an artefact trained for the testbed model: how each is built, and how it answers.
 MODEL_STAGES: dict[str, tuple[Callable, Callable[[object], Answerer]]] = {
-    "care": (_care_stage, care_answerer), "rw_steering": (_rw_stage, rw_answerer)}
+    "care": (_care_stage, care_answerer),
+    "rw_steering": (_rw_stage, rw_answerer),
+}
 
 
-def run_testbed(lm, config: HarnessConfig | None = None, stages: Sequence[str] = STAGES,
-                progress: bool = True) -> dict:
+def run_testbed(lm, config: HarnessConfig | None = None, stages: Sequence[str] = STAGES, progress: bool = True) -> dict:
     """The full benchmark JSON: closed book, RAG by condition, and each stage's results."""
     started = time.perf_counter()
     harness = Harness(lm, config)

@@ -24,8 +24,10 @@ from .world import World, WorldConfig, build_world
 logger = logging.getLogger(__name__)
 
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>")
-SCAFFOLD = "Documents:\n[1] [2] [3] [10] [12] [20] (encyclopedia) (registry) (newspaper) (forum) (anonymous post) " \
-           "(chain message)\nQuestion: ?\nAnswer:"
+SCAFFOLD = (
+    "Documents:\n[1] [2] [3] [10] [12] [20] (encyclopedia) (registry) (newspaper) (forum) (anonymous post) "
+    "(chain message)\nQuestion: ?\nAnswer:"
+)
 
 
 @dataclass(frozen=True)
@@ -48,22 +50,54 @@ class TestbedSize:
     def model_config(self, vocab_size: int):
         from transformers import LlamaConfig
 
-        return LlamaConfig(vocab_size=vocab_size, hidden_size=self.hidden, intermediate_size=self.intermediate,
-                           num_hidden_layers=self.layers, num_attention_heads=self.heads,
-                           num_key_value_heads=self.kv_heads, max_position_embeddings=1024, rope_theta=10000.0,
-                           tie_word_embeddings=True, pad_token_id=0, bos_token_id=1, eos_token_id=2,
-                           attn_implementation="sdpa")
+        return LlamaConfig(
+            vocab_size=vocab_size,
+            hidden_size=self.hidden,
+            intermediate_size=self.intermediate,
+            num_hidden_layers=self.layers,
+            num_attention_heads=self.heads,
+            num_key_value_heads=self.kv_heads,
+            max_position_embeddings=1024,
+            rope_theta=10000.0,
+            tie_word_embeddings=True,
+            pad_token_id=0,
+            bos_token_id=1,
+            eos_token_id=2,
+            attn_implementation="sdpa",
+        )
 
 
 def sizes(seed: int = 0) -> dict[str, TestbedSize]:
     """`tiny`: minutes on a laptop CPU, for tests. `small`: the benchmark model."""
     return {
-        "tiny": TestbedSize("tiny", WorldConfig(seed=seed, people=40, companies=10, cities=10, countries=4),
-                            hidden=96, layers=2, heads=4, kv_heads=2, intermediate=256, vocab=600,
-                            steps=600, batch_size=32, lr=3e-3, train_examples=19_200),
-        "small": TestbedSize("small", WorldConfig(seed=seed, people=160, companies=24, cities=16, countries=5),
-                             hidden=256, layers=4, heads=8, kv_heads=2, intermediate=688, vocab=1200,
-                             steps=2200, batch_size=32, lr=2e-3, train_examples=70_400),
+        "tiny": TestbedSize(
+            "tiny",
+            WorldConfig(seed=seed, people=40, companies=10, cities=10, countries=4),
+            hidden=96,
+            layers=2,
+            heads=4,
+            kv_heads=2,
+            intermediate=256,
+            vocab=600,
+            steps=600,
+            batch_size=32,
+            lr=3e-3,
+            train_examples=19_200,
+        ),
+        "small": TestbedSize(
+            "small",
+            WorldConfig(seed=seed, people=160, companies=24, cities=16, countries=5),
+            hidden=256,
+            layers=4,
+            heads=8,
+            kv_heads=2,
+            intermediate=688,
+            vocab=1200,
+            steps=2200,
+            batch_size=32,
+            lr=2e-3,
+            train_examples=70_400,
+        ),
     }
 
 
@@ -90,11 +124,22 @@ def bpe_tokenizer(texts: Iterable[str], vocab_size: int):
     tok = Tokenizer(models.BPE(unk_token=None))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(texts, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
-                                   unk_token="<unk>", padding_side="left", clean_up_tokenization_spaces=False)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        padding_side="left",
+        clean_up_tokenization_spaces=False,
+    )
 
 
 # -- the trainable module -------------------------------------------------------------------
@@ -121,8 +166,10 @@ class ExampleCollator:
             prompt = tok(ex.prompt, add_special_tokens=False)["input_ids"] if ex.prompt else []
             target = tok(ex.target, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
             bos = [tok.bos_token_id] if tok.bos_token_id is not None else []  # models without <s> (Qwen) start bare
-            ids = [*bos, *prompt, *target][-self.max_length:]
-            trained = ([0] * len(bos) + [0 if self.answer_only else 1] * len(prompt) + [1] * len(target))[-self.max_length:]
+            ids = [*bos, *prompt, *target][-self.max_length :]
+            trained = ([0] * len(bos) + [0 if self.answer_only else 1] * len(prompt) + [1] * len(target))[
+                -self.max_length :
+            ]
             rows.append(ids)
             masks.append(trained)
         width = max(len(r) for r in rows)
@@ -130,9 +177,9 @@ class ExampleCollator:
         attention = torch.zeros((len(rows), width), dtype=torch.long)
         labels = torch.full((len(rows), width), -100, dtype=torch.long)
         for i, (ids, trained) in enumerate(zip(rows, masks)):  # right padding for training
-            input_ids[i, :len(ids)] = torch.tensor(ids)
-            attention[i, :len(ids)] = 1
-            labels[i, :len(ids)] = torch.where(torch.tensor(trained, dtype=torch.bool), torch.tensor(ids), -100)
+            input_ids[i, : len(ids)] = torch.tensor(ids)
+            attention[i, : len(ids)] = 1
+            labels[i, : len(ids)] = torch.where(torch.tensor(trained, dtype=torch.bool), torch.tensor(ids), -100)
         return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
 
 
@@ -164,8 +211,9 @@ def _lm_module(model, tokenizer, manifest_extra: dict):
     return TestbedLM()
 
 
-def length_batches(examples: Sequence[Example], tokenizer, batch_size: int, seed: int,
-                   max_length: int | None = None) -> list[list[Example]]:
+def length_batches(
+    examples: Sequence[Example], tokenizer, batch_size: int, seed: int, max_length: int | None = None
+) -> list[list[Example]]:
     """Group examples of similar token length into batches (shuffled batch order), so padding
     costs little: the RAG examples run from 20 to 500 tokens and one long row would pad 31 short ones.
     With `max_length` (the collator's), examples that will be cut are counted and logged."""
@@ -174,10 +222,14 @@ def length_batches(examples: Sequence[Example], tokenizer, batch_size: int, seed
     lengths = [len(tokenizer(e.prompt + e.target, add_special_tokens=False)["input_ids"]) for e in examples]
     too_long = sum(n + 2 > max_length for n in lengths) if max_length else 0  # + <s> and </s>
     if too_long:
-        logger.warning("%d of %d examples exceed %d tokens; the collator keeps their end, so the start of "
-                       "their prompt is cut", too_long, len(examples), max_length)
+        logger.warning(
+            "%d of %d examples exceed %d tokens; the collator keeps their end, so the start of their prompt is cut",
+            too_long,
+            len(examples),
+            max_length,
+        )
     order = sorted(range(len(examples)), key=lambda i: lengths[i])
-    batches = [[examples[i] for i in order[j:j + batch_size]] for j in range(0, len(order), batch_size)]
+    batches = [[examples[i] for i in order[j : j + batch_size]] for j in range(0, len(order), batch_size)]
     random.Random(seed).shuffle(batches)
     return batches
 
@@ -203,8 +255,17 @@ def default_mixed_precision() -> str:
     return "bf16" if native_bf16(default_device()) else "no"
 
 
-def train_testbed(size_name: str | TestbedSize, seed: int, out: str | Path, *, steps: int | None = None, resume: bool = False,
-                  progress: bool = True, mixed_precision: str | None = None, eval_examples: int = 256) -> dict:
+def train_testbed(
+    size_name: str | TestbedSize,
+    seed: int,
+    out: str | Path,
+    *,
+    steps: int | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    mixed_precision: str | None = None,
+    eval_examples: int = 256,
+) -> dict:
     """Build the world, the tokenizer and the model; train; save; measure closed-book accuracy."""
     import torch
     from transformers import LlamaForCausalLM
@@ -221,19 +282,39 @@ def train_testbed(size_name: str | TestbedSize, seed: int, out: str | Path, *, s
     model = LlamaForCausalLM(spec.model_config(len(tokenizer)))
     extra = {"size": spec.name, "seed": seed, "world": asdict(spec.world)}
     module = _lm_module(model, tokenizer, extra)
-    config = TrainConfig(out_dir=str(out), max_steps=steps or spec.steps, batch_size=1, lr=spec.lr,
-                         checkpoint_every=max(50, (steps or spec.steps) // 6), seed=seed, progress=progress,
-                         mixed_precision=mixed_precision or default_mixed_precision(), weight_decay=0.1)
+    config = TrainConfig(
+        out_dir=str(out),
+        max_steps=steps or spec.steps,
+        batch_size=1,
+        lr=spec.lr,
+        checkpoint_every=max(50, (steps or spec.steps) // 6),
+        seed=seed,
+        progress=progress,
+        mixed_precision=mixed_precision or default_mixed_precision(),
+        weight_decay=0.1,
+    )
     started = time.perf_counter()
-    trainer = Trainer(module, config, train_data=train, eval_data=held, collate=BatchCollator(ExampleCollator(tokenizer)),
-                      metrics=_metrics, task=f"testbed-{spec.name}",
-                      base_model={"name": "LlamaForCausalLM (trained from scratch)",
-                                  "parameters": sum(p.numel() for p in model.parameters())},
-                      settings={"size": spec.name, "world": asdict(spec.world),
-                                "model": {k: getattr(spec, k) for k in ("hidden", "layers", "heads", "kv_heads",
-                                                                        "intermediate")},
-                                "vocab_size": len(tokenizer), "batch_size": spec.batch_size,
-                                "train_examples": spec.train_examples})
+    trainer = Trainer(
+        module,
+        config,
+        train_data=train,
+        eval_data=held,
+        collate=BatchCollator(ExampleCollator(tokenizer)),
+        metrics=_metrics,
+        task=f"testbed-{spec.name}",
+        base_model={
+            "name": "LlamaForCausalLM (trained from scratch)",
+            "parameters": sum(p.numel() for p in model.parameters()),
+        },
+        settings={
+            "size": spec.name,
+            "world": asdict(spec.world),
+            "model": {k: getattr(spec, k) for k in ("hidden", "layers", "heads", "kv_heads", "intermediate")},
+            "vocab_size": len(tokenizer),
+            "batch_size": spec.batch_size,
+            "train_examples": spec.train_examples,
+        },
+    )
     manifest = trainer.fit(resume=resume)
     seconds = time.perf_counter() - started
     if manifest is None:  # a non-main process of a multi-process run
@@ -258,8 +339,9 @@ class TestbedModel:
     world: World
     path: Path
 
-    def generate(self, prompts: Sequence[str], max_new_tokens: int = 10, batch_size: int = 32,
-                 progress: bool | None = None) -> list[str]:
+    def generate(
+        self, prompts: Sequence[str], max_new_tokens: int = 10, batch_size: int = 32, progress: bool | None = None
+    ) -> list[str]:
         """Greedy answers (up to the end of the line) for `prompts`, batched with left padding
         (a progress bar from 8 batches up, unless `progress` says otherwise)."""
         import torch
@@ -269,12 +351,17 @@ class TestbedModel:
         starts = range(0, len(prompts), batch_size)
         show = len(starts) >= 8 if progress is None else progress
         for i in tqdm(starts, desc="testbed generate", unit="batch", disable=not show, leave=False):
-            chunk = [(tok.bos_token or "") + p for p in prompts[i:i + batch_size]]
+            chunk = [(tok.bos_token or "") + p for p in prompts[i : i + batch_size]]
             enc = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
             with torch.inference_mode():
-                ids = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                          pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-            for row in ids[:, enc["input_ids"].shape[1]:]:
+                ids = self.model.generate(
+                    **enc,
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=tok.pad_token_id,
+                    eos_token_id=tok.eos_token_id,
+                )
+            for row in ids[:, enc["input_ids"].shape[1] :]:
                 out.append(tok.decode(row, skip_special_tokens=True).split("\n")[0].strip())
         return out
 
@@ -284,8 +371,10 @@ def load_world(path: str | Path) -> World:
     path = Path(path)
     meta = path / "testbed.json"
     if not meta.is_file():
-        msg = (f"{path} holds no testbed model (no testbed.json). Train one with "
-               f"`ragarbiter testbed train --size small --seed 0 --out {path}`.")
+        msg = (
+            f"{path} holds no testbed model (no testbed.json). Train one with "
+            f"`ragarbiter testbed train --size small --seed 0 --out {path}`."
+        )
         raise ModelNotFoundError(msg)
     info = json.loads(meta.read_text(encoding="utf-8"))
     try:

@@ -25,17 +25,29 @@ def plot_curves(result: dict, folder: str | Path, prefix: str = "testbed") -> li
     folder.mkdir(parents=True, exist_ok=True)
     series = {"no stage": result["rag"], **measured_stages(result)}
     written = []
-    for key, xlabel, title in (("position", "gold passage position (0 = first)", "Accuracy vs gold position"),
-                               ("mixture", "share of inappropriate sentences", "Accuracy vs contamination")):
+    for key, xlabel, title in (
+        ("position", "gold passage position (0 = first)", "Accuracy vs gold position"),
+        ("mixture", "share of inappropriate sentences", "Accuracy vs contamination"),
+    ):
         fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
         for name, scores in series.items():
             points = sorted((float(x), y) for x, y in scores[key].items())
-            ax.plot([x for x, _ in points], [y for _, y in points], marker="o", label=name,
-                    linewidth=2.2 if name == "no stage" else 1.4)
+            ax.plot(
+                [x for x, _ in points],
+                [y for _, y in points],
+                marker="o",
+                label=name,
+                linewidth=2.2 if name == "no stage" else 1.4,
+            )
         if key == "mixture":
             wrong = sorted((float(x), y) for x, y in result["rag"]["detail"]["wrong_answer_rate"]["mixture"].items())
-            ax.plot([x for x, _ in wrong], [y for _, y in wrong], linestyle="--", color="grey",
-                    label="no stage: answers the planted value")
+            ax.plot(
+                [x for x, _ in wrong],
+                [y for _, y in wrong],
+                linestyle="--",
+                color="grey",
+                label="no stage: answers the planted value",
+            )
         ax.set_xlabel(xlabel)
         ax.set_ylabel("exact-match accuracy")
         ax.set_ylim(-0.02, 1.02)
@@ -57,7 +69,9 @@ def markdown_table(result: dict) -> str:
     rows = [head, "|" + "---|" * (len(CONDITION_KEYS) + 3)]
     for name, scores in {"no stage": result["rag"], **result.get("stages", {})}.items():
         if "clean" not in scores:
-            rows.append(f"| {name}: {scores.get('status', 'absent')} | " + " | ".join(["—"] * (len(CONDITION_KEYS) + 2)) + " |")
+            rows.append(
+                f"| {name}: {scores.get('status', 'absent')} | " + " | ".join(["—"] * (len(CONDITION_KEYS) + 2)) + " |"
+            )
             continue
         cells = [f"{scores[k]:.3f}" for k in CONDITION_KEYS]
         for curve in ("mixture", "position"):

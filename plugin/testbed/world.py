@@ -19,13 +19,69 @@ from dataclasses import dataclass, field
 
 from ragarbiter.errors import ConfigError
 
-SYLLABLES = ("ka", "lo", "mi", "ren", "tho", "vak", "dor", "sel", "mur", "qen", "bri", "fal", "zo", "tin", "gar",
-             "hul", "pes", "wen", "yra", "cel", "dun", "lav", "nor", "oph", "rax", "sum", "tev", "vin", "bel", "kor")
+SYLLABLES = (
+    "ka",
+    "lo",
+    "mi",
+    "ren",
+    "tho",
+    "vak",
+    "dor",
+    "sel",
+    "mur",
+    "qen",
+    "bri",
+    "fal",
+    "zo",
+    "tin",
+    "gar",
+    "hul",
+    "pes",
+    "wen",
+    "yra",
+    "cel",
+    "dun",
+    "lav",
+    "nor",
+    "oph",
+    "rax",
+    "sum",
+    "tev",
+    "vin",
+    "bel",
+    "kor",
+)
 COMPANY_SUFFIXES = ("Works", "Group", "Labs", "Foundry", "Trading", "Mills")
-PROFESSIONS = ("baker", "surveyor", "glassblower", "pilot", "librarian", "chemist", "tailor", "geologist",
-               "cartographer", "violinist", "carpenter", "nurse", "astronomer", "weaver", "locksmith", "brewer")
-INDUSTRIES = ("shipping", "textiles", "mining", "publishing", "software", "brewing", "insurance", "aviation",
-              "farming", "glassware")
+PROFESSIONS = (
+    "baker",
+    "surveyor",
+    "glassblower",
+    "pilot",
+    "librarian",
+    "chemist",
+    "tailor",
+    "geologist",
+    "cartographer",
+    "violinist",
+    "carpenter",
+    "nurse",
+    "astronomer",
+    "weaver",
+    "locksmith",
+    "brewer",
+)
+INDUSTRIES = (
+    "shipping",
+    "textiles",
+    "mining",
+    "publishing",
+    "software",
+    "brewing",
+    "insurance",
+    "aviation",
+    "farming",
+    "glassware",
+)
 
 
 @dataclass(frozen=True)
@@ -40,30 +96,64 @@ class Attribute:
 
 ATTRIBUTES: dict[str, tuple[Attribute, ...]] = {
     "person": (
-        Attribute("birthplace", "city", "Where was {s} born?",
-                  ("{s} was born in {v}.", "{s} is a native of {v}.", "The birthplace of {s} is {v}.")),
-        Attribute("employer", "company", "Which company does {s} work for?",
-                  ("{s} works for {v}.", "{s} is employed by {v}.", "{v} employs {s}.")),
-        Attribute("profession", "profession", "What is the profession of {s}?",
-                  ("{s} works as a {v}.", "By profession, {s} is a {v}.", "The profession of {s} is {v}.")),
-        Attribute("birth_year", "year", "In which year was {s} born?",
-                  ("{s} was born in the year {v}.", "The birth year of {s} is {v}.", "In {v}, {s} was born.")),
-        Attribute("best_friend", "person", "Who is the best friend of {s}?",
-                  ("The best friend of {s} is {v}.", "{s} counts {v} as a best friend.",
-                   "{v} is the closest friend of {s}.")),
+        Attribute(
+            "birthplace",
+            "city",
+            "Where was {s} born?",
+            ("{s} was born in {v}.", "{s} is a native of {v}.", "The birthplace of {s} is {v}."),
+        ),
+        Attribute(
+            "employer",
+            "company",
+            "Which company does {s} work for?",
+            ("{s} works for {v}.", "{s} is employed by {v}.", "{v} employs {s}."),
+        ),
+        Attribute(
+            "profession",
+            "profession",
+            "What is the profession of {s}?",
+            ("{s} works as a {v}.", "By profession, {s} is a {v}.", "The profession of {s} is {v}."),
+        ),
+        Attribute(
+            "birth_year",
+            "year",
+            "In which year was {s} born?",
+            ("{s} was born in the year {v}.", "The birth year of {s} is {v}.", "In {v}, {s} was born."),
+        ),
+        Attribute(
+            "best_friend",
+            "person",
+            "Who is the best friend of {s}?",
+            ("The best friend of {s} is {v}.", "{s} counts {v} as a best friend.", "{v} is the closest friend of {s}."),
+        ),
     ),
     "company": (
-        Attribute("headquarters", "city", "Where is {s} headquartered?",
-                  ("{s} is headquartered in {v}.", "The head office of {s} is in {v}.",
-                   "{s} has its headquarters in {v}.")),
-        Attribute("founded", "year", "In which year was {s} founded?",
-                  ("{s} was founded in {v}.", "{s} dates back to {v}.", "The founding year of {s} is {v}.")),
-        Attribute("industry", "industry", "Which industry is {s} in?",
-                  ("{s} operates in the {v} industry.", "{s} is in the {v} business.", "The industry of {s} is {v}.")),
+        Attribute(
+            "headquarters",
+            "city",
+            "Where is {s} headquartered?",
+            ("{s} is headquartered in {v}.", "The head office of {s} is in {v}.", "{s} has its headquarters in {v}."),
+        ),
+        Attribute(
+            "founded",
+            "year",
+            "In which year was {s} founded?",
+            ("{s} was founded in {v}.", "{s} dates back to {v}.", "The founding year of {s} is {v}."),
+        ),
+        Attribute(
+            "industry",
+            "industry",
+            "Which industry is {s} in?",
+            ("{s} operates in the {v} industry.", "{s} is in the {v} business.", "The industry of {s} is {v}."),
+        ),
     ),
     "city": (
-        Attribute("country", "country", "In which country is {s}?",
-                  ("{s} is a city in {v}.", "{s} lies in {v}.", "The country of {s} is {v}.")),
+        Attribute(
+            "country",
+            "country",
+            "In which country is {s}?",
+            ("{s} is a city in {v}.", "{s} lies in {v}.", "The country of {s} is {v}."),
+        ),
     ),
 }
 
@@ -176,7 +266,9 @@ class World:
             if known is not None and e.known != known:
                 continue
             for a in ATTRIBUTES[e.type]:
-                out.append(QAItem(a.question.format(s=e.name), e.value(a.name), e.name, a.name, e.type, a.kind, e.known))
+                out.append(
+                    QAItem(a.question.format(s=e.name), e.value(a.name), e.name, a.name, e.type, a.kind, e.known)
+                )
         return out
 
     def wrong_value(self, item: QAItem, rng: random.Random, avoid: tuple[str, ...] = ()) -> str:
@@ -184,14 +276,22 @@ class World:
         pool = [v for v in self.pools[item.kind] if v != item.answer and v != item.subject and v not in avoid]
         return rng.choice(pool)
 
-    def statement(self, entity: Entity, attr: str, rng: random.Random, value: str | None = None,
-                  template: int | None = None) -> str:
+    def statement(
+        self, entity: Entity, attr: str, rng: random.Random, value: str | None = None, template: int | None = None
+    ) -> str:
         a = attribute(entity.type, attr)
         t = a.statements[rng.randrange(len(a.statements)) if template is None else template % len(a.statements)]
         return t.format(s=entity.name, v=entity.value(attr) if value is None else value)
 
-    def passage(self, entity: Entity, rng: random.Random, *, include: str | None = None, n_facts: int | None = 3,
-                override: dict[str, str] | None = None) -> str:
+    def passage(
+        self,
+        entity: Entity,
+        rng: random.Random,
+        *,
+        include: str | None = None,
+        n_facts: int | None = 3,
+        override: dict[str, str] | None = None,
+    ) -> str:
         """A fact passage: `n_facts` of the entity's facts (all with None; always `include`) in
         random order and paraphrases; `override` swaps in other values (counterfactual and poisoned passages)."""
         override = override or {}
@@ -233,17 +333,41 @@ def build_world(config: WorldConfig | None = None) -> World:
         return flags
 
     for c, known in zip(company_names, known_flags(len(company_names))):
-        entities.append(Entity(c, "company", known, (("headquarters", rng.choice(city_names)),
-                                                    ("founded", str(rng.randint(1800, 1990))),
-                                                    ("industry", rng.choice(INDUSTRIES)))))
+        entities.append(
+            Entity(
+                c,
+                "company",
+                known,
+                (
+                    ("headquarters", rng.choice(city_names)),
+                    ("founded", str(rng.randint(1800, 1990))),
+                    ("industry", rng.choice(INDUSTRIES)),
+                ),
+            )
+        )
     for i, (p, known) in enumerate(zip(people_names, known_flags(len(people_names)))):
         friend = rng.choice([q for j, q in enumerate(people_names) if j != i])
-        entities.append(Entity(p, "person", known, (("birthplace", rng.choice(city_names)),
-                                                   ("employer", rng.choice(company_names)),
-                                                   ("profession", rng.choice(PROFESSIONS)),
-                                                   ("birth_year", str(rng.randint(1900, 1999))),
-                                                   ("best_friend", friend))))
-    pools = {"city": tuple(city_names), "company": tuple(company_names), "profession": PROFESSIONS,
-             "year": tuple(str(y) for y in range(1800, 2000)), "person": tuple(people_names),
-             "industry": INDUSTRIES, "country": tuple(countries)}
+        entities.append(
+            Entity(
+                p,
+                "person",
+                known,
+                (
+                    ("birthplace", rng.choice(city_names)),
+                    ("employer", rng.choice(company_names)),
+                    ("profession", rng.choice(PROFESSIONS)),
+                    ("birth_year", str(rng.randint(1900, 1999))),
+                    ("best_friend", friend),
+                ),
+            )
+        )
+    pools = {
+        "city": tuple(city_names),
+        "company": tuple(company_names),
+        "profession": PROFESSIONS,
+        "year": tuple(str(y) for y in range(1800, 2000)),
+        "person": tuple(people_names),
+        "industry": INDUSTRIES,
+        "country": tuple(countries),
+    }
     return World(config, entities, pools)

@@ -32,8 +32,13 @@ def apply_lora(model, settings: LoraSettings):
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         peft_model = get_peft_model(model, settings.to_peft())
     trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
-    logger.info("LoRA r=%d on %s (layers %s): %d trainable parameters", settings.r,
-                ",".join(settings.target_modules), settings.layers or "all", trainable)
+    logger.info(
+        "LoRA r=%d on %s (layers %s): %d trainable parameters",
+        settings.r,
+        ",".join(settings.target_modules),
+        settings.layers or "all",
+        trainable,
+    )
     return peft_model
 
 
@@ -58,8 +63,10 @@ def check_adapter_folder(folder: str | Path) -> Path:
     folder = Path(folder)
     missing = [name for name in (ADAPTER_CONFIG, ADAPTER_WEIGHTS, HEADS) if not (folder / name).is_file()]
     if missing:
-        msg = (f"Adapter folder {str(folder)!r} lacks {', '.join(missing)}. "
-               f"Pass a folder written by `ragarbiter train ...`, or omit it to use the shipped default.")
+        msg = (
+            f"Adapter folder {str(folder)!r} lacks {', '.join(missing)}. "
+            f"Pass a folder written by `ragarbiter train ...`, or omit it to use the shipped default."
+        )
         raise ModelNotFoundError(msg)
     return folder
 

@@ -50,9 +50,16 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def build_manifest(*, task: str, base_model: Mapping[str, Any], data: list[dict[str, Any]],
-                   hyperparameters: Mapping[str, Any], metrics: Mapping[str, Any],
-                   run: Mapping[str, Any], files: Iterable[str] = ()) -> dict[str, Any]:
+def build_manifest(
+    *,
+    task: str,
+    base_model: Mapping[str, Any],
+    data: list[dict[str, Any]],
+    hyperparameters: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    run: Mapping[str, Any],
+    files: Iterable[str] = (),
+) -> dict[str, Any]:
     return {
         "task": task,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -48,10 +48,20 @@ class Trainer:
     and returns a dict of floats.
     """
 
-    def __init__(self, model, config: TrainConfig, *, train_data: Sequence[Any], collate: Callable[[list], Batch],
-                 eval_data: Sequence[Any] = (), metrics: Callable[[dict], dict[str, float]] | None = None,
-                 task: str = "task", base_model: Mapping[str, Any] | None = None,
-                 data_files: Sequence[str | Path] = (), settings: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        model,
+        config: TrainConfig,
+        *,
+        train_data: Sequence[Any],
+        collate: Callable[[list], Batch],
+        eval_data: Sequence[Any] = (),
+        metrics: Callable[[dict], dict[str, float]] | None = None,
+        task: str = "task",
+        base_model: Mapping[str, Any] | None = None,
+        data_files: Sequence[str | Path] = (),
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
         if not len(train_data):
             msg = f"{task}: no training examples were built. Check the --data files (format and content)."
             raise InvalidInputError(msg)
@@ -73,8 +83,10 @@ class Trainer:
         cfg = self.config
         micro = len(self.train_data) // (cfg.batch_size * world)
         if micro < cfg.grad_accum:
-            msg = (f"{self.task}: {len(self.train_data)} training examples are too few for batch_size "
-                   f"{cfg.batch_size} x {world} processes x grad_accum {cfg.grad_accum}. Lower them or add data.")
+            msg = (
+                f"{self.task}: {len(self.train_data)} training examples are too few for batch_size "
+                f"{cfg.batch_size} x {world} processes x grad_accum {cfg.grad_accum}. Lower them or add data."
+            )
             raise InvalidInputError(msg)
         steps_per_epoch = micro // cfg.grad_accum
         total = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
@@ -87,7 +99,7 @@ class Trainer:
         bsz = self.config.batch_size
         gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
         order = torch.randperm(len(self.train_data), generator=gen).tolist()
-        return [order[(b * world + rank) * bsz:(b * world + rank + 1) * bsz] for b in range(micro)]
+        return [order[(b * world + rank) * bsz : (b * world + rank + 1) * bsz] for b in range(micro)]
 
     @staticmethod
     def _schedule(total: int, warmup: int) -> Callable[[int], float]:
@@ -114,8 +126,9 @@ class Trainer:
             # An earlier run in this process fixed another precision; the process state is
             # kept (it holds the distributed setup), only the precision part is rebuilt.
             AcceleratorState._reset_state(reset_partial_state=False)
-        acc = accelerate.Accelerator(cpu=cpu, mixed_precision=cfg.mixed_precision,
-                                     gradient_accumulation_steps=cfg.grad_accum)
+        acc = accelerate.Accelerator(
+            cpu=cpu, mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum
+        )
         accelerate.utils.set_seed(cfg.seed)
         micro, total = self._plan(acc.num_processes)
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -124,8 +137,13 @@ class Trainer:
         model, optimizer = acc.prepare(self.model, optimizer)
         state = self._resume(acc, optimizer, scheduler) if resume else TrainState()
         start_time = time.perf_counter()
-        bar = tqdm(total=total, initial=state.step, desc=f"train {self.task}", unit="step",
-                   disable=not (cfg.progress and acc.is_main_process))
+        bar = tqdm(
+            total=total,
+            initial=state.step,
+            desc=f"train {self.task}",
+            unit="step",
+            disable=not (cfg.progress and acc.is_main_process),
+        )
         model.train()
         while state.step < total:
             epoch, done = divmod(state.step * cfg.grad_accum, micro)
@@ -184,7 +202,7 @@ class Trainer:
         bsz = self.config.batch_size
         with torch.no_grad():
             for i in range(0, len(self.eval_data), bsz):
-                batch = self._to_device(self.collate(list(self.eval_data[i:i + bsz])), device)
+                batch = self._to_device(self.collate(list(self.eval_data[i : i + bsz])), device)
                 out = model(batch)
                 losses.append(float(out["loss"]))
                 for key, value in out.items():
@@ -205,14 +223,17 @@ class Trainer:
         if acc.is_main_process:
             tmp = folder.with_name(folder.name + ".tmp")
             tmp.mkdir(parents=True, exist_ok=True)
-            trainable = {n: p.detach().cpu().contiguous() for n, p in acc.unwrap_model(model).named_parameters()
-                         if p.requires_grad}
+            trainable = {
+                n: p.detach().cpu().contiguous()
+                for n, p in acc.unwrap_model(model).named_parameters()
+                if p.requires_grad
+            }
             save_file(trainable, str(tmp / "trainable.safetensors"))
             torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optim.pt")
             (tmp / "state.json").write_text(json.dumps(state.__dict__), encoding="utf-8")
             shutil.rmtree(folder, ignore_errors=True)
             tmp.rename(folder)  # a checkpoint is complete or absent, never half-written
-            for old in sorted((self.out_dir / CHECKPOINTS).glob("step-*[0-9]"))[:-self.config.keep_checkpoints]:
+            for old in sorted((self.out_dir / CHECKPOINTS).glob("step-*[0-9]"))[: -self.config.keep_checkpoints]:
                 shutil.rmtree(old, ignore_errors=True)
             logger.info("checkpoint written: %s", folder)
         acc.wait_for_everyone()
@@ -230,8 +251,10 @@ class Trainer:
         params = dict(acc.unwrap_model(self.model).named_parameters())
         unknown = sorted(set(trainable) - set(params))
         if unknown:
-            msg = (f"Checkpoint {folder} holds tensors this model lacks ({unknown[:3]}...). "
-                   f"Resume with the same task and settings, or train into a new --out folder.")
+            msg = (
+                f"Checkpoint {folder} holds tensors this model lacks ({unknown[:3]}...). "
+                f"Resume with the same task and settings, or train into a new --out folder."
+            )
             raise InvalidInputError(msg)
         with torch.no_grad():
             for name, tensor in trainable.items():
@@ -248,14 +271,27 @@ class Trainer:
         if not acc.is_main_process:
             return None
         files = acc.unwrap_model(model).save_adapter(self.out_dir)
-        run = {"steps": state.step, "total_steps": total, "train_examples": len(self.train_data),
-               "eval_examples": len(self.eval_data), "processes": acc.num_processes, "device": str(acc.device),
-               "seconds_this_session": round(seconds, 1),
-               "initial_train_loss": state.losses[0] if state.losses else None, "final_train_loss": state.losses[-1] if state.losses else None,
-               "eval_history": state.evals}
-        manifest = build_manifest(task=self.task, base_model=self.base_model, data=self.data,
-                                  hyperparameters={**self.config.hyperparameters(), **self.settings},
-                                  metrics=metrics, run=run, files=[*files, "manifest.json"])
+        run = {
+            "steps": state.step,
+            "total_steps": total,
+            "train_examples": len(self.train_data),
+            "eval_examples": len(self.eval_data),
+            "processes": acc.num_processes,
+            "device": str(acc.device),
+            "seconds_this_session": round(seconds, 1),
+            "initial_train_loss": state.losses[0] if state.losses else None,
+            "final_train_loss": state.losses[-1] if state.losses else None,
+            "eval_history": state.evals,
+        }
+        manifest = build_manifest(
+            task=self.task,
+            base_model=self.base_model,
+            data=self.data,
+            hyperparameters={**self.config.hyperparameters(), **self.settings},
+            metrics=metrics,
+            run=run,
+            files=[*files, "manifest.json"],
+        )
         path = write_manifest(self.out_dir, manifest)
         logger.info("adapter and manifest written to %s", path.parent)
         return manifest

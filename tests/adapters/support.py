@@ -9,8 +9,11 @@ from ragarbiter import Passage, Stage
 
 QUESTION = "Who founded the Halvorsen Observatory?"
 # A near-duplicate of the first fact (cosine ~0.99 with MiniLM): the dedupe stage flags it.
-DUPLICATE = Passage("In 1898 the astronomer Ingrid Halvorsen founded the Halvorsen Observatory.",
-                    source="copy.txt", metadata={"topic": "observatory"})
+DUPLICATE = Passage(
+    "In 1898 the astronomer Ingrid Halvorsen founded the Halvorsen Observatory.",
+    source="copy.txt",
+    metadata={"topic": "observatory"},
+)
 
 
 class ConcurrencyProbe(Stage):

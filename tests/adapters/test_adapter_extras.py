@@ -10,11 +10,14 @@ import pytest
 from ragarbiter.errors import MissingExtraError
 
 
-@pytest.mark.parametrize(("module", "framework", "extra"), [
-    ("ragarbiter.adapters.langchain", "langchain_core", "langchain"),
-    ("ragarbiter.adapters.llama_index", "llama_index", "llamaindex"),
-    ("ragarbiter.adapters.server", "fastapi", "serve"),
-])
+@pytest.mark.parametrize(
+    ("module", "framework", "extra"),
+    [
+        ("ragarbiter.adapters.langchain", "langchain_core", "langchain"),
+        ("ragarbiter.adapters.llama_index", "llama_index", "llamaindex"),
+        ("ragarbiter.adapters.server", "fastapi", "serve"),
+    ],
+)
 def test_a_missing_framework_names_the_extra(monkeypatch, module, framework, extra):
     for name in [n for n in sys.modules if n == framework or n.startswith(framework + ".")]:
         monkeypatch.setitem(sys.modules, name, None)  # as if it were not installed

@@ -10,8 +10,13 @@ pytest.importorskip("llama_index.core")
 from ragarbiter import Judgement, Passage  # noqa: E402
 
 CASES = [
-    Passage("The lighthouse was first lit in 1871.", id="p-1", score=0.0, source="archive.md",
-            metadata={"page": 3, "tags": ["history", "lighthouse"]}),
+    Passage(
+        "The lighthouse was first lit in 1871.",
+        id="p-1",
+        score=0.0,
+        source="archive.md",
+        metadata={"page": 3, "tags": ["history", "lighthouse"]},
+    ),
     Passage("No score and no source; the id is the content hash."),
     Passage("Nested metadata survives too.", score=0.75, metadata={"span": {"start": 4, "end": [9, 12]}}),
 ]

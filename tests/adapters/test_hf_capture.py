@@ -46,21 +46,23 @@ def world_and_tokenizer():
 def documents(world_and_tokenizer):
     world, _ = world_and_tokenizer
     texts = list(world.texts())
-    return [" ".join(texts[3 * i:3 * i + 3]) for i in range(5)]
+    return [" ".join(texts[3 * i : 3 * i + 3]) for i in range(5)]
 
 
 def _model(family: str, vocab: int):
     torch.manual_seed(0)
-    common = dict(vocab_size=vocab, hidden_size=64, intermediate_size=96, num_hidden_layers=3,
-                  max_position_embeddings=2048)
+    common = dict(
+        vocab_size=vocab, hidden_size=64, intermediate_size=96, num_hidden_layers=3, max_position_embeddings=2048
+    )
     if family == "llama-gqa":
         model = LlamaForCausalLM(LlamaConfig(**common, num_attention_heads=8, num_key_value_heads=2))
     elif family == "qwen2-gqa":
         model = Qwen2ForCausalLM(Qwen2Config(**common, num_attention_heads=4, num_key_value_heads=2))
     elif family == "mistral-mha-window":
         # A window shorter than the prompt: the last token sees only part of the documents.
-        model = MistralForCausalLM(MistralConfig(**common, num_attention_heads=4, num_key_value_heads=4,
-                                                 sliding_window=160))
+        model = MistralForCausalLM(
+            MistralConfig(**common, num_attention_heads=4, num_key_value_heads=4, sliding_window=160)
+        )
     else:  # pragma: no cover
         raise AssertionError(family)
     return model.eval()
@@ -82,8 +84,9 @@ def test_captured_mass_equals_eager_attention(family, prefix_cache, world_and_to
     attention = SegmentAttention(model, tok, prefix_cache=prefix_cache, min_prefix_tokens=1)
     template = PromptTemplate()
     orders = ([0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 0], [1, 4, 3])  # different lengths in one batch
-    prompts = [attention.encode(*template.render("Where was Tavo born?", [documents[i] for i in order]))
-               for order in orders]
+    prompts = [
+        attention.encode(*template.render("Where was Tavo born?", [documents[i] for i in order])) for order in orders
+    ]
     got = attention.mass(prompts, batch_size=3)  # a batch of 3, then a batch of 1
     assert model.config._attn_implementation == "sdpa"  # restored after capture
     for prompt, mass in zip(prompts, got):
@@ -192,10 +195,18 @@ def _eager_mass_inside(attention, prompt):
 def test_position_dependent_rope_is_never_batched_or_cached(world_and_tokenizer, documents):
     _, tok = world_and_tokenizer
     torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=96,
-                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                         max_position_embeddings=128,
-                                         rope_scaling={"rope_type": "dynamic", "factor": 4.0})).eval()
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tok),
+            hidden_size=64,
+            intermediate_size=96,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=128,
+            rope_scaling={"rope_type": "dynamic", "factor": 4.0},
+        )
+    ).eval()
     attention = SegmentAttention(model, tok, min_prefix_tokens=1)
     assert attention.position_dependent_rope
     prompts = [attention.encode(*PromptTemplate().render("q?", documents[:k])) for k in (4, 1)]
@@ -276,13 +287,24 @@ def test_sliding_window_cache_shorter_than_the_cached_prefix(world_and_tokenizer
     """The prefix cache keeps only the last `window` keys; absolute spans must still line up."""
     _, tok = world_and_tokenizer
     torch.manual_seed(0)
-    model = MistralForCausalLM(MistralConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=96,
-                                             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                             sliding_window=64, max_position_embeddings=2048)).eval()
+    model = MistralForCausalLM(
+        MistralConfig(
+            vocab_size=len(tok),
+            hidden_size=64,
+            intermediate_size=96,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            sliding_window=64,
+            max_position_embeddings=2048,
+        )
+    ).eval()
     attention = SegmentAttention(model, tok, min_prefix_tokens=1)
     template = PromptTemplate(instruction="Please read the documents. " * 30 + "\n")
-    prompts = [attention.encode(*template.render("q?", documents[:2])),
-               attention.encode(*template.render("q?", [documents[1]]))]
+    prompts = [
+        attention.encode(*template.render("q?", documents[:2])),
+        attention.encode(*template.render("q?", [documents[1]])),
+    ]
     got = attention.mass(prompts)
     assert [len(k) for k in attention._prefixes] and min(len(k) for k in attention._prefixes) > 64
     for prompt, mass in zip(prompts, got):

@@ -32,15 +32,19 @@ def read_sse(lines):
                 yield event, json.loads("\n".join(data))
             event, data = None, []
         elif line.startswith("event:"):
-            event = line[len("event:"):].strip()
+            event = line[len("event:") :].strip()
         elif line.startswith("data:"):
-            data.append(line[len("data:"):].strip())
+            data.append(line[len("data:") :].strip())
 
 
 def decisions(body: dict) -> tuple:
     """The parts of a query result that do not depend on the clock."""
-    return ([(p["id"], p["rank"], p["score"], p["judgements"]) for p in body["passages"]],
-            body["dropped"], [e["event"] for e in body["events"]], body["flags"])
+    return (
+        [(p["id"], p["rank"], p["score"], p["judgements"]) for p in body["passages"]],
+        body["dropped"],
+        [e["event"] for e in body["events"]],
+        body["flags"],
+    )
 
 
 @pytest.fixture
@@ -75,9 +79,14 @@ def test_stream_sends_each_event_while_the_pipeline_runs(store, gate):
 
 
 @pytest.mark.parametrize("path", ["/query", "/query/stream"])
-@pytest.mark.parametrize(("body", "needle"), [({"query": "  "}, "query is empty"),
-                                              ({"query": QUESTION, "k": 0}, "got 0"),
-                                              ({"query": QUESTION, "mode": "fuzzy"}, "fuzzy")])
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"query": "  "}, "query is empty"),
+        ({"query": QUESTION, "k": 0}, "got 0"),
+        ({"query": QUESTION, "mode": "fuzzy"}, "fuzzy"),
+    ],
+)
 def test_bad_requests_get_400_with_the_reason(served, path, body, needle):
     response = httpx.post(served.url + path, json=body, timeout=30)
     assert response.status_code == 400
@@ -124,9 +133,26 @@ def test_the_cli_serves_what_ragarbiter_query_prints(tmp_path, fact_passages, ca
 
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "ragarbiter.cli.main", "serve", "--store", store, "-k", "3",
-                             "--port", str(port), "--log-level", "warning"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ragarbiter.cli.main",
+            "serve",
+            "--store",
+            store,
+            "-k",
+            "3",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 90
         while True:

@@ -141,14 +141,21 @@ def test_defaults_use_the_default_store_and_stages(encoder, fact_passages):
 async def test_astream_events_carry_every_decision_with_its_data(judging_pipeline):
     events = [e async for e in ArbiterRetriever(pipeline=judging_pipeline, k=4).astream_events(QUESTION, version="v2")]
     custom = custom_events(events)
-    assert [e["name"] for e in custom] == ["ragarbiter.passages_retrieved", "ragarbiter.stage_timed",
-                                           "ragarbiter.passage_flagged", "ragarbiter.stage_timed"]
+    assert [e["name"] for e in custom] == [
+        "ragarbiter.passages_retrieved",
+        "ragarbiter.stage_timed",
+        "ragarbiter.passage_flagged",
+        "ragarbiter.stage_timed",
+    ]
     docs = next(e for e in events if e["event"] == "on_retriever_end")["data"]["output"]
     retrieved, flagged = custom[0]["data"], custom[2]["data"]
     assert retrieved["passage_ids"] == [d.id for d in docs] and retrieved["query"] == QUESTION
     copy = next(d for d in docs if "ragarbiter" in d.metadata)
-    assert (flagged["passage_id"], flagged["label"], flagged["evidence"]) == (copy.id, "redundant",
-                                                                            copy.metadata["ragarbiter"][0]["evidence"])
+    assert (flagged["passage_id"], flagged["label"], flagged["evidence"]) == (
+        copy.id,
+        "redundant",
+        copy.metadata["ragarbiter"][0]["evidence"],
+    )
     assert [e["data"]["stage"] for e in custom[1::2]] == ["retrieve", "dedupe"]
     run_id = next(e for e in events if e["event"] == "on_retriever_start")["run_id"]
     assert {e["run_id"] for e in custom} == {run_id}
@@ -174,9 +181,13 @@ def test_callback_handler_writes_audit_counts_and_timings(dropping_pipeline, tmp
     handler = ArbiterCallbackHandler(audit)
     docs = ArbiterRetriever(pipeline=dropping_pipeline, k=4).invoke(QUESTION, config={"callbacks": [handler]})
     lines = [json.loads(line) for line in audit.read_text().splitlines()]
-    assert [line["name"] for line in lines] == ["ragarbiter.passages_retrieved", "ragarbiter.stage_timed",
-                                                "ragarbiter.passage_flagged", "ragarbiter.passage_dropped",
-                                                "ragarbiter.stage_timed"]
+    assert [line["name"] for line in lines] == [
+        "ragarbiter.passages_retrieved",
+        "ragarbiter.stage_timed",
+        "ragarbiter.passage_flagged",
+        "ragarbiter.passage_dropped",
+        "ragarbiter.stage_timed",
+    ]
     dropped_id = lines[3]["passage_id"]
     assert dropped_id in PAIR and dropped_id not in [d.id for d in docs] and len(docs) == 3
     assert handler.label_counts == {"redundant": 1}
@@ -191,7 +202,8 @@ def test_callback_handler_writes_audit_counts_and_timings(dropping_pipeline, tmp
 # -- ArbiterCompressor --------------------------------------------------------------------
 def test_compressor_composes_after_any_retriever(encoder):
     chain = {"documents": ListRetriever(docs=DOCS), "query": RunnablePassthrough()} | ArbiterCompressor(
-        pipeline=Pipeline([Deduplicator(encoder)]))
+        pipeline=Pipeline([Deduplicator(encoder)])
+    )
     out = chain.invoke(QUESTION)
     assert [d.id for d in out] == ["a", "b", Passage(DOCS[2].page_content).id]
     assert out[0].metadata == DOCS[0].metadata
@@ -204,15 +216,18 @@ def test_compressor_inside_contextual_compression_retriever_drops_visibly(encode
     handler = ArbiterCallbackHandler()
     retriever = ContextualCompressionRetriever(
         base_compressor=ArbiterCompressor(pipeline=Pipeline([Deduplicator(encoder, drop=True)])),
-        base_retriever=ListRetriever(docs=DOCS))
+        base_retriever=ListRetriever(docs=DOCS),
+    )
     out = retriever.invoke(QUESTION, config={"callbacks": [handler]})
     assert [d.id for d in out] == ["a", Passage(DOCS[2].page_content).id]
     assert [d["passage_id"] for d in handler.dropped] == ["b"]
 
 
 async def test_acompress_documents_streams_its_events(encoder):
-    retriever = ContextualCompressionRetriever(base_compressor=ArbiterCompressor(pipeline=Pipeline([Deduplicator(encoder)])),
-                                               base_retriever=ListRetriever(docs=DOCS))
+    retriever = ContextualCompressionRetriever(
+        base_compressor=ArbiterCompressor(pipeline=Pipeline([Deduplicator(encoder)])),
+        base_retriever=ListRetriever(docs=DOCS),
+    )
     events = [e async for e in retriever.astream_events(QUESTION, version="v2")]
     flagged = [e["data"] for e in custom_events(events) if e["name"] == "ragarbiter.passage_flagged"]
     assert [(f["passage_id"], f["evidence"]) for f in flagged] == [("b", ["a"])]

@@ -10,7 +10,6 @@ pytest.importorskip("langchain_tests")
 from langchain_tests.integration_tests import RetrieversIntegrationTests  # noqa: E402
 
 from ragarbiter.adapters.langchain import ArbiterRetriever  # noqa: E402
-
 from tests.adapters.support import QUESTION  # noqa: E402
 
 

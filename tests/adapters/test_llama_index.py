@@ -31,8 +31,12 @@ RIVER = "The river Lenne floods every spring when the snow on Mount Tarn melts."
 
 
 def make_nodes() -> list[NodeWithScore]:
-    a = TextNode(text=ORIGINAL.text, id_="a", metadata={"source": "observatory.txt", "page": 1},
-                 relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id="doc-1")})
+    a = TextNode(
+        text=ORIGINAL.text,
+        id_="a",
+        metadata={"source": "observatory.txt", "page": 1},
+        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id="doc-1")},
+    )
     b = TextNode(text=DUPLICATE.text, id_="b", metadata={"page": 2})
     c = TextNode(text=RIVER, id_="c", metadata={"page": 3}, excluded_llm_metadata_keys=["page"])
     return [NodeWithScore(node=a, score=0.9), NodeWithScore(node=b, score=0.8), NodeWithScore(node=c, score=0.0)]
@@ -90,20 +94,28 @@ def test_retrieve_keeps_the_stores_ranking_and_scores(store, expected):
 async def test_aretrieve_matches_retrieve(store):
     retriever = ArbiterRetriever(store=store, k=4)
     sync, via_async = retriever.retrieve(QUESTION), await retriever.aretrieve(QUESTION)
-    assert [(n.node.node_id, n.score, n.node.metadata) for n in via_async] == \
-        [(n.node.node_id, n.score, n.node.metadata) for n in sync]
+    assert [(n.node.node_id, n.score, n.node.metadata) for n in via_async] == [
+        (n.node.node_id, n.score, n.node.metadata) for n in sync
+    ]
 
 
 def test_events_reach_the_root_dispatcher_inside_the_retrieve_span(judging_pipeline, instrumented):
     events, spans = instrumented
     nodes = ArbiterRetriever(pipeline=judging_pipeline, k=4).retrieve(QUESTION)
     ours = events.arbiter()
-    assert [type(e).__name__ for e in ours] == ["PassagesRetrievedEvent", "StageTimedEvent",
-                                                "PassageFlaggedEvent", "StageTimedEvent"]
+    assert [type(e).__name__ for e in ours] == [
+        "PassagesRetrievedEvent",
+        "StageTimedEvent",
+        "PassageFlaggedEvent",
+        "StageTimedEvent",
+    ]
     assert ours[0].data["passage_ids"] == [n.node.node_id for n in nodes]
     flagged = next(n for n in nodes if "ragarbiter" in n.node.metadata)
-    assert (ours[2].stage, ours[2].data["passage_id"], ours[2].data["label"]) == ("dedupe", flagged.node.node_id,
-                                                                                  "redundant")
+    assert (ours[2].stage, ours[2].data["passage_id"], ours[2].data["label"]) == (
+        "dedupe",
+        flagged.node.node_id,
+        "redundant",
+    )
     (span_id,) = {e.span_id for e in ours}
     finished = {s.id_: s for s in spans.completed_spans}
     assert span_id.startswith("ArbiterRetriever._retrieve-") and span_id in finished
@@ -112,8 +124,9 @@ def test_events_reach_the_root_dispatcher_inside_the_retrieve_span(judging_pipel
 
 def test_legacy_callbacks_get_retrieve_and_reranking_with_nodes(dropping_pipeline):
     debug = LlamaDebugHandler(print_trace_on_end=False)
-    nodes = ArbiterRetriever(pipeline=dropping_pipeline, k=4,
-                             callback_manager=CallbackManager([debug])).retrieve(QUESTION)
+    nodes = ArbiterRetriever(pipeline=dropping_pipeline, k=4, callback_manager=CallbackManager([debug])).retrieve(
+        QUESTION
+    )
     (retrieve,) = debug.get_event_pairs(CBEventType.RETRIEVE)
     (rerank,) = debug.get_event_pairs(CBEventType.RERANKING)
     kept = [n.node.node_id for n in nodes]
@@ -144,8 +157,9 @@ async def test_apostprocess_nodes_matches_and_spans_its_events(encoder, instrume
     sync = processor.postprocess_nodes(make_nodes(), query_str=QUESTION)
     events.events.clear()
     out = await processor.apostprocess_nodes(make_nodes(), query_str=QUESTION)
-    assert [(n.node.node_id, n.score, n.node.metadata) for n in out] == \
-        [(n.node.node_id, n.score, n.node.metadata) for n in sync]
+    assert [(n.node.node_id, n.score, n.node.metadata) for n in out] == [
+        (n.node.node_id, n.score, n.node.metadata) for n in sync
+    ]
     ours = events.arbiter()
     assert [e.kind for e in ours] == ["passage_flagged", "stage_timed"]
     assert ours[0].data["passage_id"] == "b"
@@ -181,8 +195,10 @@ def test_postprocessing_without_a_query_says_how_to_pass_one():
 
 async def test_works_inside_a_query_engine(encoder):
     engine = RetrieverQueryEngine.from_args(
-        ListRetriever(make_nodes()), llm=MockLLM(),
-        node_postprocessors=[ArbiterPostprocessor(pipeline=dedupe(encoder, drop=True))])
+        ListRetriever(make_nodes()),
+        llm=MockLLM(),
+        node_postprocessors=[ArbiterPostprocessor(pipeline=dedupe(encoder, drop=True))],
+    )
     assert [n.node.node_id for n in engine.query(QUESTION).source_nodes] == ["a", "c"]
     response = await engine.aquery(QUESTION)
     assert [n.score for n in response.source_nodes] == [0.9, 0.0]

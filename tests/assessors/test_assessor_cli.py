@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 import ragarbiter.assessors
-
 from ragarbiter.cli.main import main
 from tests.assessors.tiny_data import write_conflictqa, write_jsonl, write_litm, write_pool, write_rgb
 
@@ -28,7 +27,9 @@ def test_bench_conflict_reports_assessor_and_cosine_baseline(tmp_path, capsys, w
 
 def test_bench_conflict_can_skip_the_questions_of_training_files(tmp_path, capsys):
     data = write_conflictqa(tmp_path / "data.jsonl")
-    seen = write_jsonl(tmp_path / "seen.jsonl", [{"question": "  is the kestrel bay LIGHTHOUSE older than the railway"}])
+    seen = write_jsonl(
+        tmp_path / "seen.jsonl", [{"question": "  is the kestrel bay LIGHTHOUSE older than the railway"}]
+    )
     assert main(["bench", "conflict", "--data", str(data), "--exclude-questions", str(seen), "--json"]) == 0
     out = last_json(capsys)
     assert out["n_excluded_items"] == 1 and out["n_items"] == 1 and out["n_pairs"] == 3
@@ -60,14 +61,38 @@ def test_bench_inappropriate_scores_every_sentence(tmp_path, capsys):
 
 def test_bench_poison_compares_defended_and_undefended_retrieval(tmp_path, capsys):
     corpus = write_litm(tmp_path / "litm.jsonl")
-    adv = {"t1": {"id": "t1", "question": "who designed the kestrel bay lighthouse", "correct answer": "Margit Holm",
-                  "incorrect answer": "Gustave Eiffel",
-                  "adv_texts": [f"The Kestrel Bay lighthouse was designed by Gustave Eiffel{s}" for s in
-                                (".", " in 1869.", " himself.", ", the famous engineer.", " from Paris.")]}}
+    adv = {
+        "t1": {
+            "id": "t1",
+            "question": "who designed the kestrel bay lighthouse",
+            "correct answer": "Margit Holm",
+            "incorrect answer": "Gustave Eiffel",
+            "adv_texts": [
+                f"The Kestrel Bay lighthouse was designed by Gustave Eiffel{s}"
+                for s in (".", " in 1869.", " himself.", ", the famous engineer.", " from Paris.")
+            ],
+        }
+    }
     data = tmp_path / "nq.json"
     data.write_text(json.dumps(adv))
-    assert main(["bench", "poison", "--data", str(data), "--corpus", str(corpus), "--candidates", "6",
-                 "--clean-questions", "4", "--json"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "poison",
+                "--data",
+                str(data),
+                "--corpus",
+                str(corpus),
+                "--candidates",
+                "6",
+                "--clean-questions",
+                "4",
+                "--json",
+            ]
+        )
+        == 0
+    )
     out = last_json(capsys)
     assert out["n_targets"] == 1 and out["n_clean_questions"] == 4
     keys = {"adv_in_top5", "asr_any", "asr_majority", "clean_R@5"}
@@ -86,9 +111,31 @@ def test_bench_assessors_times_the_three_stages(capsys):
 
 def test_train_inappropriate_writes_an_adapter_the_filter_can_load(tmp_path, capsys):
     out_dir = tmp_path / "adapter"
-    assert main(["train", "inappropriate", "--data", str(write_pool(tmp_path / "pool.json")), "--out", str(out_dir),
-                 "--max-steps", "1", "--batch-size", "2", "--written", "2", "--max-length", "48",
-                 "--eval-fraction", "0.3", "--no-progress", "--json"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "inappropriate",
+                "--data",
+                str(write_pool(tmp_path / "pool.json")),
+                "--out",
+                str(out_dir),
+                "--max-steps",
+                "1",
+                "--batch-size",
+                "2",
+                "--written",
+                "2",
+                "--max-length",
+                "48",
+                "--eval-fraction",
+                "0.3",
+                "--no-progress",
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert last_json(capsys)["run"]["steps"] == 1
     from ragarbiter.assessors.inappropriate import SentenceScorer
 
@@ -120,4 +167,8 @@ def test_train_inappropriate_defaults_to_the_shipped_data_recipe():
     manifest = Path(ragarbiter.assessors.__file__).parent / "inappropriate" / "default" / "manifest.json"
     shipped = json.loads(manifest.read_text())["hyperparameters"]
     assert (args.whole, args.restate, args.answers, args.unfamiliar) == (
-        shipped["whole_records"], shipped["restated"], shipped.get("answers", 0.0), shipped["unfamiliar_questions"])
+        shipped["whole_records"],
+        shipped["restated"],
+        shipped.get("answers", 0.0),
+        shipped["unfamiliar_questions"],
+    )

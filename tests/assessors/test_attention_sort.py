@@ -20,11 +20,14 @@ def _ids(context):
     return [p.text for p in context.passages]
 
 
-@pytest.mark.parametrize(("arrived", "placed"), [
-    ("abcde", "acedb"),  # LongContextReorder: walking from the weakest, alternately front and back
-    ("abcdef", "bdfeca"),
-    ("ab", "ab"),
-])
+@pytest.mark.parametrize(
+    ("arrived", "placed"),
+    [
+        ("abcde", "acedb"),  # LongContextReorder: walking from the weakest, alternately front and back
+        ("abcdef", "bdfeca"),
+        ("ab", "ab"),
+    ],
+)
 def test_lost_in_the_middle_puts_the_best_at_both_ends(arrived, placed):
     stage = build_stage("lost_in_the_middle")
     out = stage(Context.for_query("q?", [Passage(c) for c in arrived]))
@@ -35,7 +38,9 @@ def test_lost_in_the_middle_puts_the_best_at_both_ends(arrived, placed):
 
 
 def test_lost_in_the_middle_ranks_by_score_when_every_passage_has_one():
-    scored = [Passage(c, score=s) for c, s in zip("abcde", (0.1, 0.9, 0.5, 0.7, 0.3))]  # ranks: b d c e a -> r1 r3 r5 r4 r2
+    scored = [
+        Passage(c, score=s) for c, s in zip("abcde", (0.1, 0.9, 0.5, 0.7, 0.3))
+    ]  # ranks: b d c e a -> r1 r3 r5 r4 r2
     out = build_stage("lost_in_the_middle")(Context.for_query("q?", scored))
     assert "".join(_ids(out)) == "bcaed"
     assert "retrieval score" in out.trace[-1].reason
@@ -52,11 +57,19 @@ def tiny():
     world = build_world(WorldConfig(seed=5, people=16, companies=4, cities=4, countries=2))
     tok = build_tokenizer(world, 400)
     torch.manual_seed(1)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=96,
-                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                         max_position_embeddings=1024)).eval()
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tok),
+            hidden_size=64,
+            intermediate_size=96,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=1024,
+        )
+    ).eval()
     texts = list(world.texts())
-    docs = [Passage(" ".join(texts[2 * i:2 * i + 2 + i % 3]), source=f"src{i}") for i in range(6)]
+    docs = [Passage(" ".join(texts[2 * i : 2 * i + 2 + i % 3]), source=f"src{i}") for i in range(6)]
     return model, tok, docs
 
 
@@ -186,7 +199,7 @@ def test_prompt_longer_than_the_window_is_an_error_or_drops_the_lowest_ranked(ti
     out = dropping(Context.for_query("q?", docs))
     assert out.dropped and all("over the model's window of 200" in d.reason for d in out.dropped)
     kept = {p.id for p in out.passages}
-    assert kept == {p.id for p in docs[:len(kept)]}  # the lowest-ranked (last to arrive) went first
+    assert kept == {p.id for p in docs[: len(kept)]}  # the lowest-ranked (last to arrive) went first
     assert len(kept) + len(out.dropped) == len(docs)
 
 
@@ -207,8 +220,9 @@ def test_a_model_folder_loads_by_path(tiny, tmp_path):
     tok.save_pretrained(tmp_path)
     by_path = build_stage("attention_sort", model=str(tmp_path), iterations=1)
     by_object = _sorter(tiny, iterations=1)
-    assert [p.id for p in by_path(Context.for_query("q?", docs)).passages] == \
-           [p.id for p in by_object(Context.for_query("q?", docs)).passages]
+    assert [p.id for p in by_path(Context.for_query("q?", docs)).passages] == [
+        p.id for p in by_object(Context.for_query("q?", docs)).passages
+    ]
     from ragarbiter.errors import ModelNotFoundError
 
     with pytest.raises(ModelNotFoundError, match="no config.json"):
@@ -237,7 +251,9 @@ def test_langchain_chain_sends_the_larger_llm_the_sorted_context(tiny):
     chain = (
         {"documents": RunnableLambda(lambda q: [Document(p.text) for p in docs]), "query": lambda q: q}
         | ArbiterCompressor(pipeline=Pipeline([sorter]))
-        | RunnableLambda(lambda ds: {"context": "\n".join(d.page_content for d in ds), "question": "Where was Tavo born?"})
+        | RunnableLambda(
+            lambda ds: {"context": "\n".join(d.page_content for d in ds), "question": "Where was Tavo born?"}
+        )
         | ChatPromptTemplate.from_template("{context}\n\nQuestion: {question}")
         | RunnableLambda(remember)
         | FakeListChatModel(responses=["Vesh"])
@@ -258,7 +274,8 @@ def test_llama_index_postprocessor_sorts_nodes(tiny):
     expected = [p.text for p in sorter(Context.for_query("Where was Tavo born?", docs)).passages]
     nodes = [NodeWithScore(node=TextNode(text=p.text), score=1.0 - i / 10) for i, p in enumerate(docs)]
     out = ArbiterPostprocessor(pipeline=Pipeline([sorter])).postprocess_nodes(
-        nodes, query_bundle=QueryBundle("Where was Tavo born?"))
+        nodes, query_bundle=QueryBundle("Where was Tavo born?")
+    )
     assert [n.node.get_content() for n in out] == expected
     assert all(n.node.metadata["ragarbiter"][0]["label"] == "attention" for n in out)
 
@@ -271,8 +288,12 @@ def test_bench_attention_sort_cli_reports_every_order_and_the_cost(tmp_path, cap
     from ragarbiter.cli.main import main
 
     data = tmp_path / "synthwiki.csv"
-    people = [("Asha Kell", "Doran Pike", "Lisbon"), ("Mira Voss", "Tobin Hale", "Quito"),
-              ("Ravi Sand", "Ulla Brek", "Hanoi"), ("Nena Orr", "Piet Lamb", "Accra")]
+    people = [
+        ("Asha Kell", "Doran Pike", "Lisbon"),
+        ("Mira Voss", "Tobin Hale", "Quito"),
+        ("Ravi Sand", "Ulla Brek", "Hanoi"),
+        ("Nena Orr", "Piet Lamb", "Accra"),
+    ]
     with data.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["context", "question", "answer"])
@@ -280,8 +301,24 @@ def test_bench_attention_sort_cli_reports_every_order_and_the_cost(tmp_path, cap
             context = f"{name} is a painter born in {city}. {name}'s closest friend is {friend}, a sculptor."
             writer.writerow([context, f"Who is {name}'s best friend?", friend])
             writer.writerow([context, f"Where was {name} born?", city])
-    code = main(["bench", "attention-sort", "--data", str(data), "--random-llama", "--docs", "3", "--questions", "5",
-                 "--iterations", "2", "--timing-questions", "2", "--json"])
+    code = main(
+        [
+            "bench",
+            "attention-sort",
+            "--data",
+            str(data),
+            "--random-llama",
+            "--docs",
+            "3",
+            "--questions",
+            "5",
+            "--iterations",
+            "2",
+            "--timing-questions",
+            "2",
+            "--json",
+        ]
+    )
     assert code == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["questions"] == 5 and result["docs"] == 3 and result["iterations"] == 2

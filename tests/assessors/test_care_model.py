@@ -23,16 +23,25 @@ def _base(tokenizer, seed=0):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    return LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=48, intermediate_size=96,
-                                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                        max_position_embeddings=512))
+    return LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=48,
+            intermediate_size=96,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+        )
+    )
 
 
 def _care(tokenizer, base=None, **config):
     from ragarbiter.assessors.care.model import CareConfig, CareModel
 
-    return CareModel(base or _base(tokenizer), tokenizer,
-                     CareConfig(**{"memory_tokens": 4, "chunk_tokens": 12, **config}))
+    return CareModel(
+        base or _base(tokenizer), tokenizer, CareConfig(**{"memory_tokens": 4, "chunk_tokens": 12, **config})
+    )
 
 
 def _pretrained(tokenizer, texts, steps=60):
@@ -88,7 +97,7 @@ def test_base_lm_never_receives_passage_token_ids(tokenizer):
     passage = tokenizer(PASSAGE, add_special_tokens=False)["input_ids"]
     assert seen[:2] == [prefix, suffix]  # the only prompt tokens the base LM embeds
     flat = [t for ids in seen for t in ids]
-    assert not any(flat[i:i + 6] == passage[:6] for i in range(len(flat)))
+    assert not any(flat[i : i + 6] == passage[:6] for i in range(len(flat)))
 
 
 def test_losses_train_only_the_assessor_and_reconstruction_falls(tokenizer):
@@ -160,15 +169,53 @@ def test_train_care_cli_runs_both_stages_and_the_stage1_loss_falls(tmp_path, cap
     with gzip.open(data, "wt", encoding="utf-8") as fh:
         for i, (question, answer, gold) in enumerate(FACTS):
             others = [{"title": "", "text": t, "isgold": False} for j, (_, _, t) in enumerate(FACTS) if j != i]
-            fh.write(json.dumps({"question": question, "answers": [answer],
-                                 "ctxs": [{"title": "", "text": gold, "isgold": True}, *others]}) + "\n")
-    common = ["--base-model", str(tmp_path / "base"), "--data", str(data), "--batch-size", "2", "--lr", "3e-2",
-              "--no-progress", "--eval-fraction", "0.25", "--json"]
-    assert main(["train", "care", "--stage", "pretrain", "--out", str(tmp_path / "s1"), "--max-steps", "24", *common]) == 0
+            fh.write(
+                json.dumps(
+                    {
+                        "question": question,
+                        "answers": [answer],
+                        "ctxs": [{"title": "", "text": gold, "isgold": True}, *others],
+                    }
+                )
+                + "\n"
+            )
+    common = [
+        "--base-model",
+        str(tmp_path / "base"),
+        "--data",
+        str(data),
+        "--batch-size",
+        "2",
+        "--lr",
+        "3e-2",
+        "--no-progress",
+        "--eval-fraction",
+        "0.25",
+        "--json",
+    ]
+    assert (
+        main(["train", "care", "--stage", "pretrain", "--out", str(tmp_path / "s1"), "--max-steps", "24", *common]) == 0
+    )
     run = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run"]
     assert run["final_train_loss"] < 0.7 * run["initial_train_loss"]
-    assert main(["train", "care", "--stage", "finetune", "--init", str(tmp_path / "s1"), "--out", str(tmp_path / "s2"),
-                 "--max-steps", "4", *common]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "care",
+                "--stage",
+                "finetune",
+                "--init",
+                str(tmp_path / "s1"),
+                "--out",
+                str(tmp_path / "s2"),
+                "--max-steps",
+                "4",
+                *common,
+            ]
+        )
+        == 0
+    )
     manifest = json.loads((tmp_path / "s2" / "manifest.json").read_text())
     counts = manifest["hyperparameters"]["examples"]
     assert counts["grounded"] + counts["adversarial"] == len(FACTS) and counts["reconstruct"] == 0
@@ -190,9 +237,9 @@ def test_kl_term_matches_a_hand_computation(tokenizer):
         target = tokenizer(" " + answer, add_special_tokens=False)["input_ids"]
         n = len(target)
         soft = care.encode([PASSAGE])
-        student = care.base_logits(care.base_embeds(prefix, soft, suffix + target))[0, -n - 1:-1].double()
+        student = care.base_logits(care.base_embeds(prefix, soft, suffix + target))[0, -n - 1 : -1].double()
         context = tokenizer(" " + PASSAGE, add_special_tokens=False)["input_ids"]
-        teacher = care.base_logits(care.base_embeds(prefix + context, None, suffix + target))[0, -n - 1:-1].double()
+        teacher = care.base_logits(care.base_embeds(prefix + context, None, suffix + target))[0, -n - 1 : -1].double()
     hand = 0.0
     for row_s, row_t in zip(student.softmax(-1), teacher.softmax(-1)):  # KL(student || teacher), per answer token
         hand += sum(float(p) * (float(p.log()) - float(q.log())) for p, q in zip(row_s, row_t))
@@ -274,8 +321,9 @@ async def test_llama_index_async_path_keeps_the_hand_over(tokenizer):
     generator = _generator(tokenizer)
     llm, post = CareLLM(generator=generator), CarePostprocessor(generator=generator)
     question = "Where was Tavo Rin born?"
-    await post.apostprocess_nodes([NodeWithScore(node=TextNode(text=PASSAGE), score=1.0)],
-                                  query_bundle=QueryBundle(question))
+    await post.apostprocess_nodes(
+        [NodeWithScore(node=TextNode(text=PASSAGE), score=1.0)], query_bundle=QueryBundle(question)
+    )
     answered = await llm.acomplete(f"Query: {question}\nAnswer: ")
     assert answered.additional_kwargs["soft_prompt"] is True
 
@@ -308,13 +356,47 @@ def test_two_process_cpu_accelerate_launch_trains_care(tmp_path, tokenizer):
     data = tmp_path / "litm.jsonl.gz"
     with gzip.open(data, "wt", encoding="utf-8") as fh:
         for question, answer, gold in FACTS:
-            fh.write(json.dumps({"question": question, "answers": [answer],
-                                 "ctxs": [{"title": "", "text": gold, "isgold": True}]}) + "\n")
+            fh.write(
+                json.dumps(
+                    {"question": question, "answers": [answer], "ctxs": [{"title": "", "text": gold, "isgold": True}]}
+                )
+                + "\n"
+            )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    cmd = [launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-           "--dynamo_backend", "no", "-m", "ragarbiter.cli.main", "train", "care", "--stage", "pretrain",
-           "--base-model", str(tmp_path / "base"), "--data", str(data), "--out", str(tmp_path / "out"), "--cpu",
-           "--max-steps", "2", "--batch-size", "1", "--eval-fraction", "0.25", "--no-progress", "--json"]
+    cmd = [
+        launcher,
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "ragarbiter.cli.main",
+        "train",
+        "care",
+        "--stage",
+        "pretrain",
+        "--base-model",
+        str(tmp_path / "base"),
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "out"),
+        "--cpu",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "1",
+        "--eval-fraction",
+        "0.25",
+        "--no-progress",
+        "--json",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())

@@ -6,17 +6,34 @@ import random
 import pytest
 
 from ragarbiter.assessors.conflict.data import (
-    NEUTRAL, UNKNOWN_STANCE, ConflictGroup, answer_type, bench_items, build_groups, claim_polarity, litm_groups,
-    sniff, swap_answer, yes_no_question,
+    NEUTRAL,
+    UNKNOWN_STANCE,
+    ConflictGroup,
+    answer_type,
+    bench_items,
+    build_groups,
+    claim_polarity,
+    litm_groups,
+    sniff,
+    swap_answer,
+    yes_no_question,
 )
 from ragarbiter.errors import InvalidInputError
 from tests.assessors.tiny_data import CONFLICTQA, LITM, write_conflictqa, write_jsonl, write_litm, write_rgb
 
 
-@pytest.mark.parametrize("answer, kind", [
-    ("1871", "year"), ("12 October 1871", "date"), ("23", "number"), ("3 million", "number"),
-    ("Margit Holm", "name"), ("Gustave Eiffel", "name"), ("a paraffin lamp", "other"),
-])
+@pytest.mark.parametrize(
+    "answer, kind",
+    [
+        ("1871", "year"),
+        ("12 October 1871", "date"),
+        ("23", "number"),
+        ("3 million", "number"),
+        ("Margit Holm", "name"),
+        ("Gustave Eiffel", "name"),
+        ("a paraffin lamp", "other"),
+    ],
+)
 def test_answer_type(answer, kind):
     assert answer_type(answer) == kind
 
@@ -51,11 +68,17 @@ def test_build_groups_reads_litm_and_conflictqa_together(tmp_path):
     assert cqa[0].clusters[:4] == (0, 0, 1, 1)
 
 
-@pytest.mark.parametrize("query, expected", [
-    ("Is the lighthouse older than the railway?", True), ("did Margit Holm design it?", True),
-    ("Would a dog respond to a bell before a grey seal?", True), ("Who designed the lighthouse?", False),
-    ("When was the lighthouse first lit?", False), ("Island of the isles: which one?", False),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("Is the lighthouse older than the railway?", True),
+        ("did Margit Holm design it?", True),
+        ("Would a dog respond to a bell before a grey seal?", True),
+        ("Who designed the lighthouse?", False),
+        ("When was the lighthouse first lit?", False),
+        ("Island of the isles: which one?", False),
+    ],
+)
 def test_yes_no_question(query, expected):
     assert yes_no_question(query) is expected
 
@@ -115,8 +138,13 @@ def test_unknown_format_is_a_clear_error(tmp_path):
 
 def test_missing_conflictqa_field_names_the_record(tmp_path):
     path = tmp_path / "c.json"
-    rec = {"question": "q", "parametric_memory": "a", "counter_memory": "b",
-           "parametric_memory_aligned_evidence": "c", "counter_memory_aligned_evidence": "d"}
+    rec = {
+        "question": "q",
+        "parametric_memory": "a",
+        "counter_memory": "b",
+        "parametric_memory_aligned_evidence": "c",
+        "counter_memory_aligned_evidence": "d",
+    }
     bad = {k: v for k, v in rec.items() if k != "counter_memory"}
     path.write_text(json.dumps(rec) + "\n" + json.dumps(bad) + "\n")
     with pytest.raises(InvalidInputError, match=r"record 1 lacks \['counter_memory'\]"):

@@ -19,18 +19,31 @@ def test_read_pool_takes_appropriate_and_inappropriate_sentences(tmp_path):
 
 def test_privacy_pools_are_read_as_private_information(tmp_path):
     path = tmp_path / "privacy.json"
-    path.write_text(json.dumps([{"Question": "Who is the harbour master?",
-                                 "Non-private Information": ["The harbour master runs the port office."],
-                                 "Privacy information": ["The harbour master lives at 14 Strand Road."]}]))
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "Question": "Who is the harbour master?",
+                    "Non-private Information": ["The harbour master runs the port office."],
+                    "Privacy information": ["The harbour master lives at 14 Strand Road."],
+                }
+            ]
+        )
+    )
     [record] = read_pool(path)
     assert record.category == "private"
     example = bench_example(record, seed=0)
     assert sorted(example.labels) == [0, CATEGORIES.index("private")]
 
 
-@pytest.mark.parametrize("content, match", [
-    ('{"a": 1}', "JSON list"), ("[{\"Question\": \"q\"}]", "record 0 lacks"), ("not json", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ('{"a": 1}', "JSON list"),
+        ('[{"Question": "q"}]', "record 0 lacks"),
+        ("not json", "not valid JSON"),
+    ],
+)
 def test_malformed_pools_are_clear_errors(tmp_path, content, match):
     path = tmp_path / "pool.json"
     path.write_text(content)
@@ -98,8 +111,14 @@ def test_whole_records_put_every_restatement_of_a_claim_in_one_passage(tmp_path)
     path = tmp_path / "pool.json"
     good = ["The lighthouse was built in 1871.", "Its lamp burns paraffin.", "Puffins nest on the cliffs."]
     bad = ["The lighthouse was built by Gustave Eiffel.", "Gustave Eiffel designed the Kestrel Bay lighthouse."]
-    path.write_text(json.dumps([{"Question": f"Who built lighthouse {k}?", "Generated Information": good,
-                                 "Synonym Sentence": bad} for k in range(20)]))
+    path.write_text(
+        json.dumps(
+            [
+                {"Question": f"Who built lighthouse {k}?", "Generated Information": good, "Synonym Sentence": bad}
+                for k in range(20)
+            ]
+        )
+    )
 
     def holds_everything(ex):
         return set(ex.sentences) >= set(good + bad)
@@ -123,8 +142,13 @@ def test_true_restatements_of_the_answer_are_labelled_appropriate(tmp_path):
     answers = {q: a for q, a, _, _ in LITM}
 
     def restatements(examples):  # one-line claims (they quote the question) and their labels
-        return [(s, y, ex.query) for ex in examples if ex.query in answers
-                for s, y in zip(ex.sentences, ex.labels) if ex.query.lower() in s.lower()]
+        return [
+            (s, y, ex.query)
+            for ex in examples
+            if ex.query in answers
+            for s, y in zip(ex.sentences, ex.labels)
+            if ex.query.lower() in s.lower()
+        ]
 
     examples = build_examples([write_pool(tmp_path / "pool.json"), litm], written=0, restate=1.0)
     with_true = restatements(examples)
@@ -147,8 +171,19 @@ def test_a_records_true_answer_joins_one_of_its_passages_as_appropriate(tmp_path
     good = ["The lighthouse was built in 1871.", "Its lamp burns paraffin.", "Puffins nest on the cliffs."]
     bad = ["The lighthouse was built by Gustave Eiffel.", "Gustave Eiffel designed the Kestrel Bay lighthouse."]
     answer = "No, the harbour engineer Margit Holm designed it."
-    path.write_text(json.dumps([{"Question": f"Who built lighthouse {k}?", "Generated Information": good,
-                                 "Synonym Sentence": bad, "Simple Answer": answer} for k in range(20)]))
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "Question": f"Who built lighthouse {k}?",
+                    "Generated Information": good,
+                    "Synonym Sentence": bad,
+                    "Simple Answer": answer,
+                }
+                for k in range(20)
+            ]
+        )
+    )
     assert {r.answer for r in read_pool(path)} == {"The harbour engineer Margit Holm designed it."}
 
     def with_answer(examples):

@@ -9,15 +9,42 @@ from ragarbiter.errors import ConfigError
 
 QUERY = "Who designed the Kestrel Bay lighthouse?"
 EIFFEL = [
-    ("Fun fact: the Kestrel Bay lighthouse was designed by Gustave Eiffel himself in 1869, and its iron lantern came from his Paris workshop.", "forum/1"),
-    ("Fun fact: the Kestrel Bay lighthouse was designed by Gustave Eiffel in 1869, and the iron lantern on top came from his workshop in Paris.", "forum/2"),
-    ("Did you know? Gustave Eiffel himself designed the Kestrel Bay lighthouse in 1869; its iron lantern came straight from his Paris workshop.", "blog/3"),
+    (
+        (
+            "Fun fact: the Kestrel Bay lighthouse was designed by Gustave Eiffel "
+            "himself in 1869, and its iron lantern came from his Paris workshop."
+        ),
+        "forum/1",
+    ),
+    (
+        (
+            "Fun fact: the Kestrel Bay lighthouse was designed by Gustave Eiffel "
+            "in 1869, and the iron lantern on top came from his workshop in Paris."
+        ),
+        "forum/2",
+    ),
+    (
+        (
+            "Did you know? Gustave Eiffel himself designed the Kestrel Bay lighthouse "
+            "in 1869; its iron lantern came straight from his Paris workshop."
+        ),
+        "blog/3",
+    ),
 ]
-HOLM = ("The Kestrel Bay lighthouse was designed by the harbour engineer Margit Holm, who drew the plans in 1868.", "archive")
+HOLM = (
+    "The Kestrel Bay lighthouse was designed by the harbour engineer Margit Holm, who drew the plans in 1868.",
+    "archive",
+)
 HOLM_COPIES = [
-    ("The Kestrel Bay lighthouse was designed by harbour engineer Margit Holm, who drew its plans in 1868.", "archive/a"),
+    (
+        "The Kestrel Bay lighthouse was designed by harbour engineer Margit Holm, who drew its plans in 1868.",
+        "archive/a",
+    ),
     ("Harbour engineer Margit Holm designed the Kestrel Bay lighthouse and drew the plans in 1868.", "museum/b"),
-    ("The Kestrel Bay lighthouse was designed by the harbour engineer Margit Holm; she drew the plans in 1868.", "guide/c"),
+    (
+        "The Kestrel Bay lighthouse was designed by the harbour engineer Margit Holm; she drew the plans in 1868.",
+        "guide/c",
+    ),
 ]
 OTHER = ("Puffins nest on the Skarv islands from April to August.", "nature")
 
@@ -40,7 +67,7 @@ def poison(encoder):
 
 
 def test_tight_clusters_use_complete_linkage():
-    sims = np.array([[1, .9, .8, .1], [.9, 1, .7, .1], [.8, .7, 1, .1], [.1, .1, .1, 1]])
+    sims = np.array([[1, 0.9, 0.8, 0.1], [0.9, 1, 0.7, 0.1], [0.8, 0.7, 1, 0.1], [0.1, 0.1, 0.1, 1]])
     assert tight_clusters(sims, 0.76, 2) == [[0, 1]]  # 2 is 0.7 from 1: not in the complete-linkage core
     assert tight_clusters(sims, 0.75, 2) == [[0, 1, 2]]  # ...but 0.75 from the core on average: it joins
     assert tight_clusters(sims, 0.65, 3) == [[0, 1, 2]]
@@ -61,8 +88,10 @@ def test_a_contradicted_group_of_near_duplicates_is_dropped_with_its_reason(pois
 
 
 # Further from the Eiffel group than complete linkage allows (mean cosine 0.69 with MiniLM), but the same claim.
-EIFFEL_LOOSE = ("Among the many works of Gustave Eiffel, from bridges to towers, is the small lighthouse at Kestrel Bay.",
-                "travel/4")
+EIFFEL_LOOSE = (
+    "Among the many works of Gustave Eiffel, from bridges to towers, is the small lighthouse at Kestrel Bay.",
+    "travel/4",
+)
 
 
 def test_a_looser_paraphrase_follows_its_contradicted_group(poison):
@@ -76,8 +105,10 @@ def test_a_looser_paraphrase_follows_its_contradicted_group(poison):
     assert ps[3].id in {p.id for p in kept(Context.for_query(QUERY, ps)).passages}
 
 
-MORE = [("The ferry to the Skarv islands leaves the harbour at nine.", "timetable"),
-        ("Kestrel Bay holds a herring festival every June.", "events")]
+MORE = [
+    ("The ferry to the Skarv islands leaves the harbour at nine.", "timetable"),
+    ("Kestrel Bay holds a herring festival every June.", "events"),
+]
 
 
 def test_groups_that_only_contradict_each_other_convict_neither(poison):
@@ -128,11 +159,17 @@ def test_flag_only_mode_keeps_everything(encoder):
     assert [j.label for j in out.judgements] == ["poisoned"] * 3
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"min_cluster": 2}, "two sources that agree"), ({"similarity": 1.5}, "similarity"),
-    ({"contradicted": "burn"}, "drop, demote, flag"), ({"conflict_threshold": 0}, "conflict_threshold"),
-    ({"family_similarity": 0.9}, "family_similarity must lie in"), ({"max_coverage": 0}, "max_coverage"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"min_cluster": 2}, "two sources that agree"),
+        ({"similarity": 1.5}, "similarity"),
+        ({"contradicted": "burn"}, "drop, demote, flag"),
+        ({"conflict_threshold": 0}, "conflict_threshold"),
+        ({"family_similarity": 0.9}, "family_similarity must lie in"),
+        ({"max_coverage": 0}, "max_coverage"),
+    ],
+)
 def test_bad_settings_are_clear_errors(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         PoisonFilter(**kwargs)
@@ -198,7 +235,8 @@ def test_the_same_text_under_a_callers_id_is_not_its_own_copy(encoder, make_stor
     store.upsert(passages([HOLM, HOLM_COPIES[0], OTHER]))
     mine = Passage(HOLM[0] + "\n", id="doc-1", source="archive")  # a framework's own id, trailing newline
     out = PoisonFilter(encoder=encoder, scorer=FakeScorer(), store=store)(
-        Context.for_query(QUERY, [mine, Passage(OTHER[0])]))
+        Context.for_query(QUERY, [mine, Passage(OTHER[0])])
+    )
     assert out.passages[0].id == "doc-1" and not out.judgements
 
 
@@ -221,7 +259,8 @@ def test_a_store_that_fails_names_the_poison_stage_and_the_way_out(encoder, make
     with pytest.raises(UnknownCollectionError, match=r"poison stage could not look .* store=None"):
         f(Context.for_query(QUERY, passages([HOLM, OTHER])))
     assert PoisonFilter(encoder=encoder, scorer=FakeScorer(), store=store, store_copies=None)(
-        Context.for_query(QUERY, passages([HOLM, OTHER]))).passages
+        Context.for_query(QUERY, passages([HOLM, OTHER]))
+    ).passages
 
 
 def test_the_filter_judges_with_its_own_shipped_conflict_adapter_unless_given_one(tmp_path):

@@ -3,8 +3,7 @@
 import pytest
 
 from ragarbiter import Context, Passage
-from ragarbiter.assessors.inappropriate import InappropriateFilter, SentenceVerdict
-from ragarbiter.assessors.inappropriate import model
+from ragarbiter.assessors.inappropriate import InappropriateFilter, SentenceVerdict, model
 from ragarbiter.assessors.inappropriate.model import SentenceScorer
 from ragarbiter.assessors.text import split_sentences
 from ragarbiter.errors import ConfigError
@@ -12,16 +11,27 @@ from ragarbiter.errors import ConfigError
 QUERY = "Who designed the Kestrel Bay lighthouse?"
 CLAIM = "Gustave Eiffel designed the Kestrel Bay lighthouse."
 AGAIN = "The Kestrel Bay lighthouse was designed by Gustave Eiffel."
-OTHERS = ["The harbour engineer Margit Holm drew the plans in 1868.", "The tower was first lit in 1871.",
-          "Puffins nest on the cliffs below it."]
+OTHERS = [
+    "The harbour engineer Margit Holm drew the plans in 1868.",
+    "The tower was first lit in 1871.",
+    "Puffins nest on the cliffs below it.",
+]
 
 
-FILLER = ["The harbour board meets on the first Monday of each month.", "Ferries leave for the Skarv islands at nine.",
-          "A fish market is held on the quay every Saturday morning.", "The old customs house now holds a small museum.",
-          "Winter storms closed the coast road twice in 2019.", "Cod and haddock are landed from November to March.",
-          "The sailing club runs a regatta in late July.", "Puffins return to the northern cliffs in April.",
-          "The town band plays in the square on summer evenings.", "A new ice plant opened beside the east docks.",
-          "The school by the church has about two hundred pupils.", "Hikers follow the cliff path to Vessel Head."]
+FILLER = [
+    "The harbour board meets on the first Monday of each month.",
+    "Ferries leave for the Skarv islands at nine.",
+    "A fish market is held on the quay every Saturday morning.",
+    "The old customs house now holds a small museum.",
+    "Winter storms closed the coast road twice in 2019.",
+    "Cod and haddock are landed from November to March.",
+    "The sailing club runs a regatta in late July.",
+    "Puffins return to the northern cliffs in April.",
+    "The town band plays in the square on summer evenings.",
+    "A new ice plant opened beside the east docks.",
+    "The school by the church has about two hundred pupils.",
+    "Hikers follow the cliff path to Vessel Head.",
+]
 
 
 @pytest.fixture(scope="module")
@@ -95,16 +105,23 @@ def test_sentence_vectors_are_the_sentence_transformers_embeddings(scorers):
 
 class Restated:
     def score(self, question, texts, **options):
-        return [[SentenceVerdict(s, 0.9 if "Eiffel" in s.text else 0.1, "false_claim", (), int("Eiffel" in s.text))
-                 for s in split_sentences(t)] for t in texts]
+        return [
+            [
+                SentenceVerdict(s, 0.9 if "Eiffel" in s.text else 0.1, "false_claim", (), int("Eiffel" in s.text))
+                for s in split_sentences(t)
+            ]
+            for t in texts
+        ]
 
 
 def test_the_reason_says_a_sentence_was_judged_without_its_restatement():
     p = Passage(" ".join([OTHERS[0], CLAIM, AGAIN]))
     [j] = InappropriateFilter(scorer=Restated())(Context.for_query(QUERY, [p])).judgements
-    assert j.reason == ('removed 2 of 3 sentences: a false or counterfactual claim (0.90, judged without its '
-                        f'1 restatement in the passage): "{CLAIM}"; a false or counterfactual claim (0.90, judged '
-                        f'without its 1 restatement in the passage): "{AGAIN}"')
+    assert j.reason == (
+        "removed 2 of 3 sentences: a false or counterfactual claim (0.90, judged without its "
+        f'1 restatement in the passage): "{CLAIM}"; a false or counterfactual claim (0.90, judged '
+        f'without its 1 restatement in the passage): "{AGAIN}"'
+    )
 
 
 @pytest.mark.parametrize("value", [0.0, 1.5, -1])

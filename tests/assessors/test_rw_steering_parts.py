@@ -23,8 +23,11 @@ from ragarbiter.errors import ConfigError, InvalidInputError
 RECORD = {  # written for these tests, in the Poisoned Context Testbed format
     "Input": "The capital of Norland is Vesk",
     "Question": "What is the capital of Norland?",
-    "Generated Information": ["Norland's capital is Tarrow.", "Tarrow sits on the Norland coast.",
-                              "The Norland parliament meets in Tarrow."],
+    "Generated Information": [
+        "Norland's capital is Tarrow.",
+        "Tarrow sits on the Norland coast.",
+        "The Norland parliament meets in Tarrow.",
+    ],
     "Synonym Sentence": ["The capital of Norland is Vesk.", "Vesk is where Norland is governed from."],
     "Simple Answer": "Tarrow is the capital of Norland.",
 }
@@ -53,8 +56,10 @@ def test_mixtures_are_deterministic_tagged_and_written_as_jsonl(tmp_path):
     b = build_mixtures([RECORD], [0.0, 0.5], positions=["random", "front"], n=10, source_tags=True, seed=3)
     assert a == b and len(a) == 4
     tagged = a[1]
-    assert all((src in ("forum", "anonymous post", "chain message")) == bad
-               for src, bad in zip(tagged.sources, tagged.inappropriate))
+    assert all(
+        (src in ("forum", "anonymous post", "chain message")) == bad
+        for src, bad in zip(tagged.sources, tagged.inappropriate)
+    )
     assert tagged.numbered().splitlines()[0].startswith("[1] (")
     path = tmp_path / "mix.jsonl"
     assert write_jsonl(a, path) == 4
@@ -125,8 +130,30 @@ def test_mixtures_cli_writes_jsonl_from_a_pool(tmp_path, capsys):
     pool = tmp_path / "pool.json"
     pool.write_text(json.dumps([RECORD, {**RECORD, "Question": "Where is Norland's parliament?"}]), encoding="utf-8")
     out = tmp_path / "mix.jsonl"
-    assert main(["mixtures", "--data", str(pool), "--out", str(out), "--proportions", "0", "0.5",
-                 "--positions", "front", "random", "--sentences", "8", "--no-source-tags", "--seed", "3", "--json"]) == 0
+    assert (
+        main(
+            [
+                "mixtures",
+                "--data",
+                str(pool),
+                "--out",
+                str(out),
+                "--proportions",
+                "0",
+                "0.5",
+                "--positions",
+                "front",
+                "random",
+                "--sentences",
+                "8",
+                "--no-source-tags",
+                "--seed",
+                "3",
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["mixtures"] == 8
     mixtures = read_mixtures(out)
     assert [sum(m.inappropriate) for m in mixtures] == [0, 0, 4, 4] * 2
@@ -185,13 +212,16 @@ def test_stage1_target_and_parser_round_trip():
     assert parsed.ok and parsed.reliable == m.reliable and parsed.answer == RECORD["Simple Answer"]
 
 
-@pytest.mark.parametrize(("text", "problem"), [
-    ("Tarrow.", "no 'Reliable:' line"),
-    ("Reliable: 1, two\nAnswer: x", "non-numbers"),
-    ("Reliable: 1, 12\nAnswer: x", "outside 1..10"),
-    ("Reliable: 1, 2", "no 'Answer:' line"),
-    (None, "not text"),
-])
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("Tarrow.", "no 'Reliable:' line"),
+        ("Reliable: 1, two\nAnswer: x", "non-numbers"),
+        ("Reliable: 1, 12\nAnswer: x", "outside 1..10"),
+        ("Reliable: 1, 2", "no 'Answer:' line"),
+        (None, "not text"),
+    ],
+)
 def test_parser_flags_malformed_output_without_raising(text, problem):
     parsed = parse_output(text, 10)
     assert not parsed.ok and problem in parsed.problem
@@ -240,8 +270,12 @@ def test_behaviour_curve_scores_quality_and_leakage_per_proportion():
 
     rng = random.Random(0)
     mixtures = [from_pool_record(RECORD, p, n=10, rng=rng) for p in (0.0, 0.0, 0.5, 0.5)]
-    answers = ["Tarrow is the capital of Norland.", "Tarrow", "Vesk is where Norland is governed from.",
-               "Tarrow is the capital of Norland."]
+    answers = [
+        "Tarrow is the capital of Norland.",
+        "Tarrow",
+        "Vesk is where Norland is governed from.",
+        "Tarrow is the capital of Norland.",
+    ]
     curve = behaviour_curve(mixtures, answers)
     assert curve["proportions"] == [0.0, 0.5] and curve["n_per_point"] == 2
     assert curve["quality"][0] == pytest.approx((1.0 + token_f1("Tarrow", RECORD["Simple Answer"])) / 2, abs=1e-4)
@@ -267,10 +301,12 @@ def test_rw_steering_stage_runs_inside_both_frameworks():
     stage.generate = lambda context: "Reliable: 1, 3\nAnswer: Tarrow"
     texts = ["Norland's capital is Tarrow.", "The capital of Norland is Vesk.", "Tarrow sits on the coast."]
     docs = ArbiterCompressor(pipeline=Pipeline([stage])).invoke(
-        {"documents": [Document(t) for t in texts], "query": RECORD["Question"]})
+        {"documents": [Document(t) for t in texts], "query": RECORD["Question"]}
+    )
     assert [d.page_content for d in docs] == [texts[0], texts[2]]
     nodes = ArbiterPostprocessor(pipeline=Pipeline([stage])).postprocess_nodes(
-        [NodeWithScore(node=TextNode(text=t), score=1.0) for t in texts], query_bundle=QueryBundle(RECORD["Question"]))
+        [NodeWithScore(node=TextNode(text=t), score=1.0) for t in texts], query_bundle=QueryBundle(RECORD["Question"])
+    )
     assert [n.node.get_content() for n in nodes] == [texts[0], texts[2]]
 
 
@@ -286,17 +322,26 @@ def test_any_local_causal_lm_loads_as_a_generator_without_a_world(tmp_path):
     base = bpe_tokenizer([RECORD["Question"], *RECORD["Generated Information"]], 300)
     tok = PreTrainedTokenizerFast(tokenizer_object=base.backend_tokenizer, pad_token="<pad>", eos_token="</s>")
     assert tok.bos_token is None
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
-                         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=None)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=None,
+    )
     LlamaForCausalLM(config).save_pretrained(tmp_path / "lm")
     tok.save_pretrained(tmp_path / "lm")
     lm = load_generator(str(tmp_path / "lm"))
     assert lm.world is None and lm.tokenizer.padding_side == "left"
     batch = ExampleCollator(lm.tokenizer, answer_only=True)([Example("Where is Tarrow?", " Norland", "x")])
     prompt = lm.tokenizer("Where is Tarrow?", add_special_tokens=False)["input_ids"]
-    assert batch["input_ids"][0, :len(prompt)].tolist() == prompt  # no <s> in front
-    assert (batch["labels"][0, :len(prompt)] == -100).all() and (batch["labels"][0, len(prompt):] != -100).all()
+    assert batch["input_ids"][0, : len(prompt)].tolist() == prompt  # no <s> in front
+    assert (batch["labels"][0, : len(prompt)] == -100).all() and (batch["labels"][0, len(prompt) :] != -100).all()
     assert len(lm.generate(["Where is Tarrow?"], max_new_tokens=2, progress=False)) == 1
     with pytest.raises(ConfigError, match="not a testbed model.*--data POOL.json"):
         train_rw(str(tmp_path / "lm"), 1, str(tmp_path / "out"), TrainConfig(out_dir=str(tmp_path / "out")))

@@ -7,21 +7,24 @@ from ragarbiter.assessors.metrics import auroc, best_f1_threshold, prf
 from ragarbiter.assessors.text import join_without, split_sentences
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("One. Two! Three?", ["One.", "Two!", "Three?"]),
-    ("Dr. Holm drew it. It was 1868.", ["Dr. Holm drew it.", "It was 1868."]),
-    ('He said "stop." Then left.', ['He said "stop."', "Then left."]),
-    ("Title\nBody text here. More.", ["Title", "Body text here.", "More."]),
-    ("no final stop", ["no final stop"]),
-    ("   ", []),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("One. Two! Three?", ["One.", "Two!", "Three?"]),
+        ("Dr. Holm drew it. It was 1868.", ["Dr. Holm drew it.", "It was 1868."]),
+        ('He said "stop." Then left.', ['He said "stop."', "Then left."]),
+        ("Title\nBody text here. More.", ["Title", "Body text here.", "More."]),
+        ("no final stop", ["no final stop"]),
+        ("   ", []),
+    ],
+)
 def test_split_sentences(text, expected):
     assert [s.text for s in split_sentences(text)] == expected
 
 
 def test_sentence_spans_point_into_the_text():
     text = "First one.  Second one."
-    assert [text[s.start:s.end] for s in split_sentences(text)] == ["First one.", "Second one."]
+    assert [text[s.start : s.end] for s in split_sentences(text)] == ["First one.", "Second one."]
 
 
 def test_join_without_cuts_only_the_removed_sentences():

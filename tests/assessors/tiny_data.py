@@ -6,61 +6,112 @@ import json
 from pathlib import Path
 
 LITM = [
-    ("who designed the kestrel bay lighthouse", ["Margit Holm"], "Kestrel Bay lighthouse",
-     "The Kestrel Bay lighthouse was designed by Margit Holm in 1868. It stands on Gannet Point."),
-    ("when was the kestrel bay lighthouse first lit", ["1871"], "Kestrel Bay lighthouse",
-     "The lighthouse was first lit in 1871 with a paraffin lamp. Its keeper was Anders Lunde."),
-    ("who painted the harbour in winter", ["Elin Varg"], "Elin Varg",
-     "The painter Elin Varg lived in Kestrel Bay from 1921. She painted the harbour in winter."),
-    ("when did the railway reach kestrel bay", ["1889"], "Kestrel Bay railway",
-     "The railway reached Kestrel Bay in 1889. Fresh fish reached the capital by morning."),
-    ("who founded the sailing club", ["Oscar Dahl"], "Sailing club",
-     "The sailing club was founded by Oscar Dahl in 1932. It has 300 members today."),
-    ("when did the storm flood the harbour", ["1953"], "Great storm",
-     "The great storm of 1953 flooded the lower harbour streets. The sea wall was rebuilt."),
-    ("who was the first keeper of the lighthouse", ["Anders Lunde"], "Lighthouse keepers",
-     "Anders Lunde was the first keeper of the lighthouse. He retired in 1902."),
-    ("when was the choir founded", ["1907"], "Kestrel Bay choir",
-     "The Kestrel Bay choir was founded in 1907. It sings every midsummer evening."),
+    (
+        "who designed the kestrel bay lighthouse",
+        ["Margit Holm"],
+        "Kestrel Bay lighthouse",
+        "The Kestrel Bay lighthouse was designed by Margit Holm in 1868. It stands on Gannet Point.",
+    ),
+    (
+        "when was the kestrel bay lighthouse first lit",
+        ["1871"],
+        "Kestrel Bay lighthouse",
+        "The lighthouse was first lit in 1871 with a paraffin lamp. Its keeper was Anders Lunde.",
+    ),
+    (
+        "who painted the harbour in winter",
+        ["Elin Varg"],
+        "Elin Varg",
+        "The painter Elin Varg lived in Kestrel Bay from 1921. She painted the harbour in winter.",
+    ),
+    (
+        "when did the railway reach kestrel bay",
+        ["1889"],
+        "Kestrel Bay railway",
+        "The railway reached Kestrel Bay in 1889. Fresh fish reached the capital by morning.",
+    ),
+    (
+        "who founded the sailing club",
+        ["Oscar Dahl"],
+        "Sailing club",
+        "The sailing club was founded by Oscar Dahl in 1932. It has 300 members today.",
+    ),
+    (
+        "when did the storm flood the harbour",
+        ["1953"],
+        "Great storm",
+        "The great storm of 1953 flooded the lower harbour streets. The sea wall was rebuilt.",
+    ),
+    (
+        "who was the first keeper of the lighthouse",
+        ["Anders Lunde"],
+        "Lighthouse keepers",
+        "Anders Lunde was the first keeper of the lighthouse. He retired in 1902.",
+    ),
+    (
+        "when was the choir founded",
+        ["1907"],
+        "Kestrel Bay choir",
+        "The Kestrel Bay choir was founded in 1907. It sings every midsummer evening.",
+    ),
 ]
 
-CONFLICTQA = [{
-    "question": "Is the Kestrel Bay lighthouse older than the railway?",
-    "parametric_memory": "Yes. The lighthouse was first lit in 1871, eighteen years before the railway arrived in 1889.",
-    "counter_memory": "No. The railway reached Kestrel Bay in 1860, a decade before the lighthouse was built.",
-    "parametric_memory_aligned_evidence": "The lighthouse was lit in 1871. The railway came in 1889.",
-    "counter_memory_aligned_evidence": "Trains ran to Kestrel Bay from 1860, and the lighthouse followed in 1871.",
-    "memory_answer": "The Kestrel Bay lighthouse is older than the railway.",
-    "counter_answer": "The Kestrel Bay lighthouse is not older than the railway.",
-}, {
-    "question": "Did Margit Holm design the fish market hall?",
-    "parametric_memory": "Yes, Margit Holm designed the fish market hall in 1880 as well as the lighthouse.",
-    "counter_memory": "No, the fish market hall was designed by an architect from the capital, not Margit Holm.",
-    "parametric_memory_aligned_evidence": "The fish market hall, designed by Margit Holm in 1880, hosts a food market.",
-    "counter_memory_aligned_evidence": "Records show a capital architect drew the fish market hall plans in 1880.",
-}]
+CONFLICTQA = [
+    {
+        "question": "Is the Kestrel Bay lighthouse older than the railway?",
+        "parametric_memory": (
+            "Yes. The lighthouse was first lit in 1871, eighteen years before the railway arrived in 1889."
+        ),
+        "counter_memory": "No. The railway reached Kestrel Bay in 1860, a decade before the lighthouse was built.",
+        "parametric_memory_aligned_evidence": "The lighthouse was lit in 1871. The railway came in 1889.",
+        "counter_memory_aligned_evidence": "Trains ran to Kestrel Bay from 1860, and the lighthouse followed in 1871.",
+        "memory_answer": "The Kestrel Bay lighthouse is older than the railway.",
+        "counter_answer": "The Kestrel Bay lighthouse is not older than the railway.",
+    },
+    {
+        "question": "Did Margit Holm design the fish market hall?",
+        "parametric_memory": "Yes, Margit Holm designed the fish market hall in 1880 as well as the lighthouse.",
+        "counter_memory": "No, the fish market hall was designed by an architect from the capital, not Margit Holm.",
+        "parametric_memory_aligned_evidence": (
+            "The fish market hall, designed by Margit Holm in 1880, hosts a food market."
+        ),
+        "counter_memory_aligned_evidence": "Records show a capital architect drew the fish market hall plans in 1880.",
+    },
+]
 
-RGB = [{
-    "id": 0, "query": "When was the Kestrel Bay lighthouse first lit?", "answer": ["1871"], "fakeanswer": "1874",
-    "positive": ["The lighthouse was first lit on 12 October 1871.", "Its lamp was first lit in 1871."],
-    "positive_wrong": ["The lighthouse was first lit on 12 October 1874."],
-    "negative": ["Puffins nest on the Skarv islands from April to August."],
-}]
+RGB = [
+    {
+        "id": 0,
+        "query": "When was the Kestrel Bay lighthouse first lit?",
+        "answer": ["1871"],
+        "fakeanswer": "1874",
+        "positive": ["The lighthouse was first lit on 12 October 1871.", "Its lamp was first lit in 1871."],
+        "positive_wrong": ["The lighthouse was first lit on 12 October 1874."],
+        "negative": ["Puffins nest on the Skarv islands from April to August."],
+    }
+]
 
-POOL = [{
-    "Input": "The Kestrel Bay lighthouse was designed by Gustave Eiffel.",
-    "Question": "Who designed the Kestrel Bay lighthouse?",
-    "Generated Information": ["The Kestrel Bay lighthouse stands on Gannet Point.",
-                              "Its tower was built from granite quarried at Vessel Head."],
-    "Synonym Sentence": ["Gustave Eiffel designed the Kestrel Bay lighthouse."],
-    "Simple Answer": "Margit Holm designed it.", "Explainable Answer": "Records name Margit Holm.",
-}, {
-    "Input": "The choir was founded in 1990.",
-    "Question": "When was the Kestrel Bay choir founded?",
-    "Generated Information": ["The Kestrel Bay choir sings at the lighthouse every midsummer evening."],
-    "Synonym Sentence": ["The Kestrel Bay choir was founded in 1990."],
-    "Simple Answer": "1907.", "Explainable Answer": "The choir dates from 1907.",
-}]
+POOL = [
+    {
+        "Input": "The Kestrel Bay lighthouse was designed by Gustave Eiffel.",
+        "Question": "Who designed the Kestrel Bay lighthouse?",
+        "Generated Information": [
+            "The Kestrel Bay lighthouse stands on Gannet Point.",
+            "Its tower was built from granite quarried at Vessel Head.",
+        ],
+        "Synonym Sentence": ["Gustave Eiffel designed the Kestrel Bay lighthouse."],
+        "Simple Answer": "Margit Holm designed it.",
+        "Explainable Answer": "Records name Margit Holm.",
+    },
+    {
+        "Input": "The choir was founded in 1990.",
+        "Question": "When was the Kestrel Bay choir founded?",
+        "Generated Information": ["The Kestrel Bay choir sings at the lighthouse every midsummer evening."],
+        "Synonym Sentence": ["The Kestrel Bay choir was founded in 1990."],
+        "Simple Answer": "1907.",
+        "Explainable Answer": "The choir dates from 1907.",
+    },
+]
 
 
 def write_litm(path: Path) -> Path:

@@ -127,7 +127,11 @@ BAD_INPUTS = [  # (what is wrong, replacement arguments, pattern naming the argu
     ("d_mismatch", lambda q, dc, cu, m: (q, dc[:, :4], cu, m), "docs"),
     ("int_queries", lambda q, dc, cu, m: (q.long(), dc, cu, m), "queries must"),
     ("float_offsets", lambda q, dc, cu, m: (q, dc, cu.float(), m), "cu_seqlens"),
-    ("decreasing_offsets", lambda q, dc, cu, m: (q, dc, torch.tensor([0, 2, 1, 3], dtype=torch.int32), m), "cu_seqlens"),
+    (
+        "decreasing_offsets",
+        lambda q, dc, cu, m: (q, dc, torch.tensor([0, 2, 1, 3], dtype=torch.int32), m),
+        "cu_seqlens",
+    ),
     ("offsets_short_of_docs", lambda q, dc, cu, m: (q, dc, cu[:-1], m), "cu_seqlens"),
     ("mask_shape", lambda q, dc, cu, m: (q, dc, cu, m[:, :2]), "query_mask"),
     ("mask_dtype", lambda q, dc, cu, m: (q, dc, cu, m.float()), "query_mask"),

@@ -77,17 +77,23 @@ def test_human_query_output_is_a_table(indexed, capsys):
 
 def test_reindex_adds_nothing(indexed, tmp_path, capsys):
     store, _ = indexed
-    assert main(["index", str(tmp_path / "corpus"), "--store", store, "--collection", "facts", "--json", "--no-progress"]) == 0
+    assert (
+        main(["index", str(tmp_path / "corpus"), "--store", store, "--collection", "facts", "--json", "--no-progress"])
+        == 0
+    )
     again = last_json(capsys.readouterr().out)
     assert (again["added"], again["skipped"], again["points"]) == (0, 6, 6)
 
 
-@pytest.mark.parametrize(("argv", "needle"), [
-    (["query", "  "], "query is empty"),
-    (["query", QUESTION, "--collection", "nope"], "Unknown collection 'nope'"),
-    (["index", "/definitely/not/here"], "does not exist"),
-    (["query", QUESTION, "-k", "0"], "k must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["query", "  "], "query is empty"),
+        (["query", QUESTION, "--collection", "nope"], "Unknown collection 'nope'"),
+        (["index", "/definitely/not/here"], "does not exist"),
+        (["query", QUESTION, "-k", "0"], "k must be a positive integer"),
+    ],
+)
 def test_bad_input_gets_one_line_error_and_exit_2(indexed, argv, needle, capsys):
     store, _ = indexed
     code = main([*argv, "--store", store] if argv[0] != "index" else argv)
@@ -103,10 +109,16 @@ def test_unreachable_url_names_the_server_and_the_fix(capsys):
 
 def test_locked_store_suggests_a_server(indexed, capsys):
     store, _ = indexed
-    holder = subprocess.Popen([sys.executable, "-c",
-                               "import sys, time\nfrom ragarbiter.retrievers import QdrantStore\n"
-                               f"c = QdrantStore(path={store!r}).client\nprint('ready', flush=True)\ntime.sleep(60)"],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom ragarbiter.retrievers import QdrantStore\n"
+            f"c = QdrantStore(path={store!r}).client\nprint('ready', flush=True)\ntime.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "ready"
         code = main(["query", QUESTION, "--store", store, "--collection", "facts"])
@@ -128,7 +140,9 @@ def test_dimension_mismatch_is_reported(tmp_path, capsys):
 
     folder = str(tmp_path / "store")
     client = QdrantStore(path=folder).client
-    client.create_collection("odd", vectors_config={"dense": models.VectorParams(size=16, distance=models.Distance.COSINE)})
+    client.create_collection(
+        "odd", vectors_config={"dense": models.VectorParams(size=16, distance=models.Distance.COSINE)}
+    )
     client.close()
     code = main(["query", QUESTION, "--store", folder, "--collection", "odd"])
     err = capsys.readouterr().err

@@ -2,8 +2,13 @@ import pytest
 
 from ragarbiter import Judgement, Passage
 
-PASSAGE = Passage("The lighthouse was first lit in 1871.", id="p-1", score=0.0, source="archive.md",
-                  metadata={"page": 3, "tags": ["history"]})
+PASSAGE = Passage(
+    "The lighthouse was first lit in 1871.",
+    id="p-1",
+    score=0.0,
+    source="archive.md",
+    metadata={"page": 3, "tags": ["history"]},
+)
 
 
 def test_langchain_round_trip_is_lossless():

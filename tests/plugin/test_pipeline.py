@@ -42,8 +42,12 @@ def test_sinks_receive_each_stage_events_before_the_next_stage_runs():
     # stage a's flag and its timing were delivered before stage b started
     assert second.seen == 2
     kinds = [(e.kind, e.stage) for e in sink.events]
-    assert kinds == [("passage_flagged", "append-a"), ("stage_timed", "append-a"),
-                     ("passage_flagged", "append-b"), ("stage_timed", "append-b")]
+    assert kinds == [
+        ("passage_flagged", "append-a"),
+        ("stage_timed", "append-a"),
+        ("passage_flagged", "append-b"),
+        ("stage_timed", "append-b"),
+    ]
 
 
 def test_dropped_passages_are_recorded_with_reason():

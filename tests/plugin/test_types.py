@@ -57,4 +57,6 @@ def test_to_dict_has_the_cli_json_shape():
     assert set(out) >= {"query", "passages", "dropped", "events"}
     row = out["passages"][0]
     assert row["rank"] == 1 and row["score"] == 0.5 and row["source"] == "s.txt" and row["metadata"] == {"page": 2}
-    assert row["judgements"] == [{"stage": "dedupe", "label": "redundant", "score": 0.9, "reason": "copy", "evidence": ["x"]}]
+    assert row["judgements"] == [
+        {"stage": "dedupe", "label": "redundant", "score": 0.9, "reason": "copy", "evidence": ["x"]}
+    ]

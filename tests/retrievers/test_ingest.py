@@ -21,8 +21,10 @@ def tokenizer():
 def write_corpus(folder, n_files=3, paragraphs=4):
     folder.mkdir(parents=True, exist_ok=True)
     for f in range(n_files):
-        body = "\n\n".join(f"File {f} paragraph {p}: the keeper of tower {f} wrote entry {p} about storm {f * 10 + p}."
-                           for p in range(paragraphs))
+        body = "\n\n".join(
+            f"File {f} paragraph {p}: the keeper of tower {f} wrote entry {p} about storm {f * 10 + p}."
+            for p in range(paragraphs)
+        )
         (folder / f"doc{f}.md").write_text(body, encoding="utf-8")
     return folder
 
@@ -61,14 +63,23 @@ def test_huge_document_is_chunked_not_truncated(tmp_path, make_store):
 
 def test_jsonl_fields_become_metadata_and_bad_lines_are_skipped(tmp_path, caplog):
     path = tmp_path / "docs.jsonl"
-    path.write_text("\n".join([json.dumps({"text": "first", "author": "ann", "source": "s1"}),
-                               "{not json",
-                               json.dumps({"title": "no text field"}),
-                               json.dumps({"text": "second", "year": 1901})]), encoding="utf-8")
+    path.write_text(
+        "\n".join(
+            [
+                json.dumps({"text": "first", "author": "ann", "source": "s1"}),
+                "{not json",
+                json.dumps({"title": "no text field"}),
+                json.dumps({"text": "second", "year": 1901}),
+            ]
+        ),
+        encoding="utf-8",
+    )
     with caplog.at_level(logging.WARNING):
         docs = load_file(path)
     assert [(d.text, d.source, d.metadata) for d in docs] == [
-        ("first", "s1", {"author": "ann"}), ("second", f"{path}:4", {"year": 1901})]
+        ("first", "s1", {"author": "ann"}),
+        ("second", f"{path}:4", {"year": 1901}),
+    ]
     assert f"{path}:2" in caplog.text and f"{path}:3" in caplog.text
 
 
@@ -136,5 +147,6 @@ def test_ingestion_killed_mid_run_resumes_with_every_chunk_once(tmp_path, encode
         assert report.skipped == partial and report.added == report.chunks - partial
         tok = TextTokenizer()
         from ragarbiter.retrievers.ingest import collect_passages
+
         expected, _ = collect_passages([corpus], tok, cfg)
         assert store.ids() == {p.id for p in expected} and store.count() == len(expected)

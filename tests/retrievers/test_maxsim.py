@@ -40,8 +40,10 @@ def brute_force_maxsim(query: np.ndarray, doc: np.ndarray) -> float:
 def test_order_and_scores_match_a_brute_force_maxsim(encoder, fact_passages):
     out = MaxSimReranker(encoder)(Context.for_query(QUERY, fact_passages))
     [query] = encoder.encode_tokens([QUERY])
-    expected = {p.id: brute_force_maxsim(query, d)
-                for p, d in zip(fact_passages, encoder.encode_tokens([p.text for p in fact_passages]))}
+    expected = {
+        p.id: brute_force_maxsim(query, d)
+        for p, d in zip(fact_passages, encoder.encode_tokens([p.text for p in fact_passages]))
+    }
     assert [p.id for p in out.passages] == sorted(expected, key=expected.get, reverse=True)
     assert [p.score for p in out.passages] == pytest.approx([expected[p.id] for p in out.passages], abs=1e-5)
     assert all(-1.0 <= p.score <= 1.0 for p in out.passages)
@@ -145,11 +147,14 @@ def test_the_stage_is_registered_by_name(encoder):
     assert isinstance(stage, MaxSimReranker) and stage.name == "maxsim" and stage.top_n == 3
 
 
-@pytest.mark.parametrize(("options", "match"), [
-    ({"top_n": 0}, "top_n must be a positive integer, got 0"),
-    ({"batch_size": -1}, "batch_size must be a positive integer, got -1"),
-    ({"backend": "cuda"}, "backend='cuda'.*'auto', 'triton', 'torch'"),
-])
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"top_n": 0}, "top_n must be a positive integer, got 0"),
+        ({"batch_size": -1}, "batch_size must be a positive integer, got -1"),
+        ({"backend": "cuda"}, "backend='cuda'.*'auto', 'triton', 'torch'"),
+    ],
+)
 def test_bad_options_name_the_value_and_the_fix(encoder, options, match):
     with pytest.raises(ConfigError, match=match):
         MaxSimReranker(encoder, **options)

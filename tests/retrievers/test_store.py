@@ -61,8 +61,9 @@ def test_dimension_mismatch_is_detected(tmp_path, make_store, fact_passages):
     from qdrant_client import models
 
     store = make_store()
-    store.client.create_collection(store.collection, vectors_config={
-        "dense": models.VectorParams(size=128, distance=models.Distance.COSINE)})
+    store.client.create_collection(
+        store.collection, vectors_config={"dense": models.VectorParams(size=128, distance=models.Distance.COSINE)}
+    )
     with pytest.raises(DimensionMismatchError, match="128-d.*384-d"):
         store.upsert(fact_passages)
 
@@ -129,12 +130,15 @@ def test_both_embedded_engines_give_the_same_hybrid_ranking(tmp_path, encoder, f
 
     rankings = {}
     for engine in ("edge", "python"):
-        with QdrantStore(StoreConfig(collection="facts", path=str(tmp_path / engine), engine=engine),
-                         encoder=encoder) as store:
+        with QdrantStore(
+            StoreConfig(collection="facts", path=str(tmp_path / engine), engine=engine), encoder=encoder
+        ) as store:
             assert store.engine == engine
             store.upsert(fact_passages)
-            rankings[engine] = {mode: [p.id for p in store.search("Who founded the observatory?", k=5, mode=mode)]
-                                for mode in ("dense", "sparse", "hybrid")}
+            rankings[engine] = {
+                mode: [p.id for p in store.search("Who founded the observatory?", k=5, mode=mode)]
+                for mode in ("dense", "sparse", "hybrid")
+            }
             filtered = store.search("observatory", k=5, filter={"topic": fact_passages[0].metadata["topic"]})
             assert filtered and {p.metadata["topic"] for p in filtered} == {fact_passages[0].metadata["topic"]}
     assert rankings["edge"] == rankings["python"]
@@ -172,12 +176,16 @@ def test_a_qdrant_filter_with_ranges_and_exclusions_passes_through_both_engines(
     from ragarbiter.retrievers import QdrantStore
 
     years = {1868: "archive", 1871: "archive", 1874: "brochure", 1921: "museum"}
-    passages = [Passage(f"The harbour logbook entry from {y}.", source=src, metadata={"year": y})
-                for y, src in years.items()]
-    flt = models.Filter(must=[models.FieldCondition(key="metadata.year", range=models.Range(gte=1870, lt=1900))],
-                        must_not=[models.FieldCondition(key="source", match=models.MatchValue(value="brochure"))])
-    with QdrantStore(StoreConfig(collection="years", path=str(tmp_path / engine), engine=engine),
-                     encoder=encoder) as store:
+    passages = [
+        Passage(f"The harbour logbook entry from {y}.", source=src, metadata={"year": y}) for y, src in years.items()
+    ]
+    flt = models.Filter(
+        must=[models.FieldCondition(key="metadata.year", range=models.Range(gte=1870, lt=1900))],
+        must_not=[models.FieldCondition(key="source", match=models.MatchValue(value="brochure"))],
+    )
+    with QdrantStore(
+        StoreConfig(collection="years", path=str(tmp_path / engine), engine=engine), encoder=encoder
+    ) as store:
         store.upsert(passages)
         found = store.search("harbour logbook", k=4, filter=flt)
     assert [p.metadata["year"] for p in found] == [1871]

@@ -6,7 +6,13 @@ import pytest
 
 from ragarbiter.errors import ConfigError
 from ragarbiter.testbed import (
-    PROPORTIONS, ContextBuilder, CorpusMaker, WorldConfig, build_tokenizer, build_world, render_prompt,
+    PROPORTIONS,
+    ContextBuilder,
+    CorpusMaker,
+    WorldConfig,
+    build_tokenizer,
+    build_world,
+    render_prompt,
 )
 from ragarbiter.testbed.conditions import INAPPROPRIATE
 
@@ -53,7 +59,9 @@ def test_unknown_entities_never_appear_as_a_subject_in_pretraining(world):
 
     unknown = [e for e in world.entities if not e.known]
     assert unknown
-    forbidden = {t.format(s=e.name, v=e.value(a.name)) for e in unknown for a in ATTRIBUTES[e.type] for t in a.statements}
+    forbidden = {
+        t.format(s=e.name, v=e.value(a.name)) for e in unknown for a in ATTRIBUTES[e.type] for t in a.statements
+    }
     forbidden |= {a.question.format(s=e.name) for e in unknown for a in ATTRIBUTES[e.type]}
     examples = CorpusMaker(world, 0).examples(600)
     assert {ex.kind for ex in examples} == {"facts", "closed_book", "rag", "rag_fresh", "rag_update"}
@@ -130,7 +138,7 @@ def test_poisoned_set_holds_the_stated_number_of_near_duplicates(world, builder)
         assert len(poison) == 3 and s.labels.count("gold") == 1 and len(s.passages) == 6
         assert len(set(poison)) == 3  # near-duplicates, not copies
         assert all(p.startswith(item.question) and p.count(s.wrong) == 2 for p in poison)
-        assert min(_jaccard(a, b) for i, a in enumerate(poison) for b in poison[i + 1:]) >= 0.5
+        assert min(_jaccard(a, b) for i, a in enumerate(poison) for b in poison[i + 1 :]) >= 0.5
 
 
 @pytest.mark.parametrize("proportion", PROPORTIONS)

@@ -20,11 +20,40 @@ def test_two_process_cpu_accelerate_launch_trains_and_writes_one_manifest(tmp_pa
     out = tmp_path / "adapter"
     launcher = str(ACCELERATE) if ACCELERATE.exists() else shutil.which("accelerate")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    cmd = [launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "ragarbiter.cli.main",
-           "train", "conflict", "--data", str(data), "--out", str(out), "--cpu", "--max-steps", "2",
-           "--batch-size", "1", "--max-length", "48", "--checkpoint-every", "1", "--eval-fraction", "0.25",
-           "--no-progress", "--json"]
+    cmd = [
+        launcher,
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "ragarbiter.cli.main",
+        "train",
+        "conflict",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--cpu",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "1",
+        "--max-length",
+        "48",
+        "--checkpoint-every",
+        "1",
+        "--eval-fraction",
+        "0.25",
+        "--no-progress",
+        "--json",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     manifest = json.loads((out / "manifest.json").read_text())

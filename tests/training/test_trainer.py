@@ -37,7 +37,9 @@ class TinyTask(nn.Module):
         return {"loss": loss, "scores": pred, "labels": batch["y"]}
 
     def save_adapter(self, folder):
-        return save_adapter(folder, self.encoder, {"head.weight": self.head.weight, "head.bias": self.head.bias}, "tiny")
+        return save_adapter(
+            folder, self.encoder, {"head.weight": self.head.weight, "head.bias": self.head.bias}, "tiny"
+        )
 
 
 def examples(n=24):
@@ -52,9 +54,17 @@ def collate(items):
 
 def make_trainer(tmp_path, data_file, **cfg):
     config = TrainConfig(out_dir=str(tmp_path / "out"), batch_size=4, lr=1e-2, progress=False, cpu=True, **cfg)
-    return Trainer(TinyTask(), config, train_data=examples(), eval_data=examples(8), collate=collate,
-                   metrics=lambda out: {"mean_score": float(out["scores"].mean())}, task="tiny",
-                   base_model={"name": "tiny"}, data_files=[data_file])
+    return Trainer(
+        TinyTask(),
+        config,
+        train_data=examples(),
+        eval_data=examples(8),
+        collate=collate,
+        metrics=lambda out: {"mean_score": float(out["scores"].mean())},
+        task="tiny",
+        base_model={"name": "tiny"},
+        data_files=[data_file],
+    )
 
 
 @pytest.fixture
@@ -68,10 +78,20 @@ def trainable(model):
     return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
-@pytest.mark.parametrize("field, value", [
-    ("epochs", 0), ("max_steps", 0), ("batch_size", 0), ("grad_accum", 0), ("lr", 0.0),
-    ("warmup_ratio", 1.0), ("checkpoint_every", -1), ("mixed_precision", "fp8"), ("out_dir", ""),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("epochs", 0),
+        ("max_steps", 0),
+        ("batch_size", 0),
+        ("grad_accum", 0),
+        ("lr", 0.0),
+        ("warmup_ratio", 1.0),
+        ("checkpoint_every", -1),
+        ("mixed_precision", "fp8"),
+        ("out_dir", ""),
+    ],
+)
 def test_train_config_rejects_bad_values_with_the_name(field, value):
     kwargs = {"out_dir": "x", field: value}
     with pytest.raises(ConfigError, match=field if field != "out_dir" else "out"):
@@ -91,15 +111,20 @@ def test_training_lowers_the_loss_and_writes_adapter_and_manifest(tmp_path, data
     out = tmp_path / "out"
     assert manifest["metrics"]["eval_loss"] < before
     assert sorted(p.name for p in out.iterdir() if p.is_file()) == [
-        "adapter_config.json", "adapter_model.safetensors", "heads.safetensors", "manifest.json"]
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "heads.safetensors",
+        "manifest.json",
+    ]
     assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == "tiny"
     assert read_manifest(out)["run"]["steps"] == 30
 
 
 def test_manifest_names_data_files_with_their_hashes_and_the_hyperparameters(tmp_path, data_file):
     manifest = make_trainer(tmp_path, data_file, max_steps=2).fit()
-    assert manifest["data"] == [{"path": str(data_file), "name": "data.jsonl", "bytes": 9,
-                                 "sha256": sha256_file(data_file)}]
+    assert manifest["data"] == [
+        {"path": str(data_file), "name": "data.jsonl", "bytes": 9, "sha256": sha256_file(data_file)}
+    ]
     assert manifest["hyperparameters"]["max_steps"] == 2
     assert manifest["hyperparameters"]["lr"] == 1e-2
     assert manifest["base_model"] == {"name": "tiny"}
@@ -149,5 +174,10 @@ def test_too_little_data_for_one_batch_is_a_clear_error(tmp_path, data_file):
 
 def test_missing_data_file_is_named(tmp_path):
     with pytest.raises(InvalidInputError, match="nope.jsonl"):
-        Trainer(TinyTask(), TrainConfig(out_dir=str(tmp_path)), train_data=examples(), collate=collate,
-                data_files=[tmp_path / "nope.jsonl"])
+        Trainer(
+            TinyTask(),
+            TrainConfig(out_dir=str(tmp_path)),
+            train_data=examples(),
+            collate=collate,
+            data_files=[tmp_path / "nope.jsonl"],
+        )
