@@ -9,6 +9,7 @@ assessor's LoRA adapter lives only in the blocks above its split.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import logging
 import threading
@@ -425,3 +426,18 @@ def shared_dense_encoder(model: str = "all-MiniLM-L6-v2", device: str | None = N
     from ragarbiter.retrievers import DenseEncoder
 
     return DenseEncoder(EncoderConfig(model=model, device=device))
+
+
+def add_encoder_args(parser: argparse.ArgumentParser, task: str) -> None:
+    """Options of the assessor encoder (frozen bottom, adapted top), defaulting to the shipped `task` adapter's."""
+    split, max_length = TRAINED_SPECS[task].split, TRAINED_SPECS[task].max_length
+    parser.add_argument(
+        "--max-length", type=int, default=max_length, help=f"tokens per (query, passage) pair (default: {max_length})"
+    )
+    parser.add_argument(
+        "--split",
+        type=int,
+        default=split,
+        help=f"frozen bottom blocks; LoRA adapts the blocks above them. Stages whose adapters freeze "
+        f"the same blocks and read the same length share the bottom's cached states (default: {split})",
+    )

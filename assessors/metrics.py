@@ -1,6 +1,8 @@
-"""Binary-classification metrics used by the trainers and the benchmarks (numpy only)."""
+"""Metrics used by the trainers and the benchmarks: binary classification (numpy only) and answer matching."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -54,3 +56,12 @@ def binary_report(scores, labels, threshold: float) -> dict[str, float]:
     """precision / recall / f1 at `threshold` plus AUROC."""
     s = np.asarray(scores, dtype=np.float64)
     return {**prf(s >= threshold, labels), "auroc": round(auroc(s, labels), 4), "threshold": round(float(threshold), 4)}
+
+
+def normalize(text: str) -> str:
+    """An answer for exact matching: outer dots and spaces stripped, runs of spaces collapsed, case folded."""
+    return re.sub(r"\s+", " ", text.strip().strip(".").strip()).casefold()
+
+
+def exact_match(prediction: str, answer: str) -> bool:
+    return normalize(prediction) == normalize(answer)

@@ -64,3 +64,8 @@ def join_without(text: str, sentences: list[Sentence], removed: set[int]) -> str
     pieces.append(text[pos:])
     joined = "".join(pieces)
     return re.sub(r"[ \t]{2,}", " ", re.sub(r"^[ \t]+|[ \t]+$", "", joined, flags=re.M)).strip()
+
+
+def describe(rank: int, passage) -> str:
+    """How reasons name a passage: its 1-based rank, and its source when it has one."""
+    return f"#{rank + 1} ({passage.source})" if passage.source else f"#{rank + 1}"

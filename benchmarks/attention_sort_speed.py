@@ -29,7 +29,7 @@ import time
 import torch
 
 from ragarbiter.assessors.attention_sort import AttentionSorter
-from ragarbiter.testbed.lm import bpe_tokenizer
+from ragarbiter.lm import bpe_tokenizer
 from ragarbiter.types import Context, Passage
 
 WORDS = (

@@ -19,7 +19,7 @@ from langchain_core.documents import Document
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
 from ragarbiter.adapters.langchain import CareChatModel, care_messages
-from ragarbiter.assessors.care.data import held_out
+from ragarbiter.assessors.qa import held_out
 from ragarbiter.testbed import cached_model_dir, load_testbed, render_prompt
 
 MODEL = cached_model_dir("small", 0)

@@ -7,7 +7,7 @@ to each document (averaged over heads, then layers), and sorts ascending so the 
 document ends next to the question. A few iterations undo most of the position bias.
 
 The attention is captured through transformers' AttentionInterface with the fused
-`segment_attention_mass` kernel (`ragarbiter.adapters.hf`): no eager attention, no
+`segment_attention_mass` kernel (`ragarbiter.lm.capture`): no eager attention, no
 ``output_attentions``. The key/value cache of a long shared instruction (`min_prefix_tokens`)
 is reused across iterations and queries.
 """
@@ -52,7 +52,7 @@ class AttentionSorter(Stage):
             transformers' AttentionInterface (Llama, Qwen2/3, Mistral, Gemma, Phi-3, ...).
         tokenizer: its fast tokenizer (loaded from `model` when that is a folder).
         iterations: sort passes (the paper uses a few; default 3).
-        template: how the prompt is laid out (`ragarbiter.adapters.hf.PromptTemplate`).
+        template: how the prompt is laid out (`ragarbiter.lm.PromptTemplate`).
         aggregate: ``"sum"`` of the mass over a document's tokens (the paper), or ``"mean"`` per token.
         layers, heads: indices to average over (None: all).
         truncate_to: keep only the n most-attended passages (the rest, empty ones included, are
@@ -85,7 +85,7 @@ class AttentionSorter(Stage):
         backend: str = "auto",
         min_prefix_tokens: int = 1024,
     ) -> None:
-        from ragarbiter.adapters.hf import PromptTemplate, SegmentAttention, load_causal_lm
+        from ragarbiter.lm import PromptTemplate, SegmentAttention, load_causal_lm
 
         if model is None:
             msg = (

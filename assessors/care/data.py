@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from ragarbiter.errors import InvalidInputError
 
+from ..qa import held_out
 from .model import RECONSTRUCT_INSTRUCTIONS
 
 STAGES = ("pretrain", "finetune")
@@ -83,13 +84,6 @@ def litm_items(path: str, limit: int | None = None) -> list[tuple[str, list[str]
     if not out:
         raise InvalidInputError(f"{path}: no questions read. Expected the LitM NQ-Open format.")
     return out
-
-
-def held_out(question: str) -> bool:
-    """One question in five (by a hash of its text) is kept out of CARE training for evaluation."""
-    import hashlib
-
-    return hashlib.sha256(question.encode("utf-8")).digest()[0] % 5 == 0
 
 
 def testbed_items(world, seed: int = 0, limit: int | None = None) -> list[tuple[str, list[str], list[str], list[str]]]:

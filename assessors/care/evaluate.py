@@ -24,7 +24,7 @@ SYSTEMS = ("closed_book", "rag", "care")
 
 
 def build_sets(lm, questions: int, seed: int = 0) -> dict[str, list]:
-    from ragarbiter.testbed.conditions import ContextBuilder
+    from ragarbiter.synthetic import ContextBuilder
 
     builder = ContextBuilder(lm.world)
     rng = random.Random(seed)
@@ -56,8 +56,9 @@ def build_sets(lm, questions: int, seed: int = 0) -> dict[str, list]:
 
 def evaluate_care(lm, generator, questions: int = 200, seed: int = 0) -> dict:
     """Accuracy of closed book, plain RAG and CARE per condition, plus resilience and boost."""
-    from ragarbiter.testbed.conditions import render_prompt
-    from ragarbiter.testbed.harness import care_answerer, exact_match
+    from ragarbiter.lm import render_prompt
+
+    from ..metrics import exact_match
 
     sets = build_sets(lm, questions, seed)
     from .stage import CareAssessor
@@ -124,3 +125,19 @@ def plot_care(result: dict, folder: str | Path) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def care_answerer(stage):
+    """CARE answers every set from its soft prompt: the base LM never reads the passages."""
+    from tqdm.auto import tqdm
+
+    from ragarbiter.types import Context, Passage
+
+    def answer(sets: list) -> list[str]:
+        out = []
+        for s in tqdm(sets, desc="care", unit="set", leave=False, disable=len(sets) < 50):
+            context = stage(Context(query=s.item.question, passages=tuple(Passage(t) for t in s.passages)))
+            out.append(stage.generator.answer(context).split("\n")[0].strip())
+        return out
+
+    return answer

@@ -36,7 +36,7 @@ class CareGenerator:
     def from_folders(
         cls, care_dir: str, base_model: str, *, device: str | None = None, **options: Any
     ) -> CareGenerator:
-        from ragarbiter.adapters.hf import load_causal_lm
+        from ragarbiter.lm import load_causal_lm
 
         model, tokenizer = load_causal_lm(base_model, device=device)
         return cls(CareModel.load(care_dir, model, tokenizer), **options)

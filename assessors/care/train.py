@@ -101,16 +101,15 @@ def train_care(
     resume: bool = False,
 ) -> dict | None:
     """Train one CARE stage on `base_model` (a local folder) with the project's Trainer (`config`)."""
-    from ragarbiter.adapters.hf import load_causal_lm
-    from ragarbiter.training import Trainer
-    from ragarbiter.training.cli import split_holdout
+    from ragarbiter.lm import load_causal_lm
+    from ragarbiter.training import Trainer, split_holdout
 
     model, tokenizer = load_causal_lm(base_model)
     world = None
     if testbed:
-        from ragarbiter.testbed import load_testbed
+        from ragarbiter.synthetic import load_world
 
-        world = load_testbed(base_model).world
+        world = load_world(base_model)
     if not data and world is None:
         raise ConfigError(
             "train care needs --data FILE (LitM NQ-Open) or --testbed (with a testbed model as --base-model)."

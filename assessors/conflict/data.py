@@ -17,40 +17,27 @@ from __future__ import annotations
 
 import random
 import re
-from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragarbiter.datasets import iter_jsonl, passage_text
+from ragarbiter.datasets import iter_jsonl
 from ragarbiter.errors import InvalidInputError
 
+from ..qa import (
+    CONFLICTQA_KEYS,
+    RGB_KEYS,
+    faq,
+    mention,
+    nq_swaps,
+    read_litm_gold,
+    require_keys,
+    sniff,
+)
 from ..text import split_sentences
 
 NEUTRAL = -1
 UNKNOWN_STANCE = -1  # `ConflictGroup.stances`: 1 = the passage answers a yes/no query "yes", 0 = "no"
-CONFLICTQA_KEYS = (
-    "question",
-    "parametric_memory",
-    "counter_memory",
-    "parametric_memory_aligned_evidence",
-    "counter_memory_aligned_evidence",
-)
-RGB_KEYS = ("query", "positive", "positive_wrong")
-_MONTHS = (
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-)
 
 
 @dataclass(frozen=True)
@@ -75,36 +62,6 @@ class ConflictGroup:
 
 
 # -- file format detection ------------------------------------------------------------
-def sniff(path: str | Path) -> str:
-    """'litm', 'conflictqa' or 'rgb', from the first record's keys."""
-    first = next(iter_jsonl(path), None)
-    if first is None:
-        msg = f"{path} holds no records. Pass a non-empty LitM, ConflictQA or RGB file."
-        raise InvalidInputError(msg)
-    if all(k in first for k in CONFLICTQA_KEYS):
-        return "conflictqa"
-    if all(k in first for k in RGB_KEYS):
-        return "rgb"
-    if "question" in first and isinstance(first.get("ctxs"), list):
-        return "litm"
-    msg = (
-        f"{path}: cannot tell the format from the keys {sorted(first)[:8]}. Expected LitM NQ-Open "
-        f"(question, answers, ctxs), ConflictQA ({', '.join(CONFLICTQA_KEYS)}) or RGB ({', '.join(RGB_KEYS)})."
-    )
-    raise InvalidInputError(msg)
-
-
-def sniff_qa(path: str | Path) -> bool:
-    """Whether `path` is a LitM NQ-Open JSONL file (QA with answer annotations)."""
-    name = str(path).lower()
-    return name.endswith((".jsonl", ".jsonl.gz")) and sniff(path) == "litm"
-
-
-def _require_keys(path, i: int, rec: dict, keys: Iterable[str], fmt: str) -> None:
-    missing = [k for k in keys if k not in rec]
-    if missing:
-        msg = f"{path}: record {i} lacks {missing}. Every {fmt} record needs {', '.join(keys)}."
-        raise InvalidInputError(msg)
 
 
 # -- yes/no questions --------------------------------------------------------------------
@@ -131,7 +88,7 @@ def claim_polarity(claim: str, opposite: str) -> int:
 def read_conflictqa(path: str | Path) -> list[dict]:
     out = []
     for i, rec in enumerate(iter_jsonl(path)):
-        _require_keys(path, i, rec, CONFLICTQA_KEYS, "ConflictQA")
+        require_keys(path, i, rec, CONFLICTQA_KEYS, "ConflictQA")
         if all(isinstance(rec[k], str) and rec[k].strip() for k in CONFLICTQA_KEYS):
             claims = {k: rec[k].strip() for k in ("memory_answer", "counter_answer") if isinstance(rec.get(k), str)}
             gold = gold_stance(rec.get("ground_truth"))
@@ -193,7 +150,7 @@ def conflictqa_groups(records: list[dict], rng: random.Random) -> list[ConflictG
 def read_rgb(path: str | Path) -> list[dict]:
     out = []
     for i, rec in enumerate(iter_jsonl(path)):
-        _require_keys(path, i, rec, RGB_KEYS, "RGB fact")
+        require_keys(path, i, rec, RGB_KEYS, "RGB fact")
         pos = [t for t in rec["positive"] if isinstance(t, str) and t.strip()]
         wrong = [t for t in rec["positive_wrong"] if isinstance(t, str) and t.strip()]
         neg = [t for t in rec.get("negative") or [] if isinstance(t, str) and t.strip()]
@@ -203,34 +160,6 @@ def read_rgb(path: str | Path) -> list[dict]:
 
 
 # -- LitM NQ-Open: the NQ-Swap recipe -------------------------------------------------------
-def answer_type(answer: str) -> str:
-    """A coarse entity type from the surface form (year, date, number, name, other)."""
-    a = answer.strip()
-    low = a.lower()
-    if re.fullmatch(r"1[0-9]{3}|20[0-9]{2}", a):
-        return "year"
-    if any(m in low.split() for m in _MONTHS) and re.search(r"\d", a):
-        return "date"
-    if re.search(r"\d", a):
-        return "number"
-    words = a.split()
-    if words and len(words) <= 5 and all(w[:1].isupper() or not w[:1].isalpha() for w in words):
-        return "name"
-    return "other"
-
-
-def mention(answer: str) -> re.Pattern:
-    """Whole-word, case-insensitive mentions of `answer`."""
-    return re.compile(r"(?<!\w)" + re.escape(answer) + r"(?!\w)", re.IGNORECASE)
-
-
-def swap_answer(text: str, answers: Iterable[str], substitute: str) -> str | None:
-    """Replace every mention of any answer alias by `substitute`; None if no mention."""
-    out, hit = text, False
-    for a in sorted({a for a in answers if a.strip()}, key=len, reverse=True):
-        out, n = mention(a).subn(substitute, out)
-        hit = hit or n > 0
-    return out if hit else None
 
 
 def neutral_edit(text: str, answers: Iterable[str], rng: random.Random) -> str:
@@ -281,52 +210,6 @@ def second_view(text: str, answers: Iterable[str], rng: random.Random) -> str:
     return short or neutral_edit(text, answers, rng)
 
 
-_FAQ = ("Q: {q}?\nA: {a}.", "{Q}? {a}.", "FAQ - {q}: {a}.", '{a}, according to the answer to "{q}".')
-
-
-def faq(question: str, answer: str, rng: random.Random) -> str:
-    """A short question-and-answer text stating `answer`: a different text that gives the same
-    (or, with another answer, a different) answer as a full passage."""
-    q = question.strip().rstrip("?")
-    return rng.choice(_FAQ).format(q=q, Q=q[:1].upper() + q[1:], a=answer)
-
-
-@dataclass(frozen=True)
-class NqSwap:
-    """A gold passage and its NQ-Swap twin: every answer mention replaced by `substitute`."""
-
-    question: str
-    answers: tuple[str, ...]
-    text: str
-    substitute: str
-    swapped: str
-
-
-def read_litm_gold(path: str | Path) -> list[tuple[str, list[str], str]]:
-    """(question, answers, gold passage text) for every LitM NQ-Open record that has both."""
-    records = []
-    for i, rec in enumerate(iter_jsonl(path)):
-        _require_keys(path, i, rec, ("question", "answers", "ctxs"), "LitM NQ-Open")
-        gold = [c for c in rec["ctxs"] if c.get("isgold") or c.get("hasanswer")]
-        answers = [a for a in rec["answers"] if isinstance(a, str) and a.strip()]
-        if gold and answers:
-            records.append((rec["question"], answers, passage_text(gold[0])))
-    return records
-
-
-def nq_swaps(records: list[tuple[str, list[str], str]], rng: random.Random) -> Iterator[NqSwap]:
-    """The NQ-Swap recipe: substitute another question's answer of the same type (lazily, so a
-    caller's own draws from `rng` interleave with these the same way on every run)."""
-    by_type: dict[str, list[str]] = defaultdict(list)
-    for _, answers, _ in records:
-        by_type[answer_type(answers[0])].append(answers[0])
-    for question, answers, text in records:
-        substitute = _pick_substitute(by_type[answer_type(answers[0])], answers, text, rng)
-        swapped = swap_answer(text, answers, substitute) if substitute else None
-        if swapped is not None:
-            yield NqSwap(question, tuple(answers), text, substitute, swapped)
-
-
 def litm_groups(path: str | Path, rng: random.Random) -> list[ConflictGroup]:
     records = read_litm_gold(path)
     groups = []
@@ -351,15 +234,6 @@ def litm_groups(path: str | Path, rng: random.Random) -> list[ConflictGroup]:
             stated.append(())
         groups.append(ConflictGroup(question, tuple(texts), tuple(clusters), tuple(stated)))
     return groups
-
-
-def _pick_substitute(pool: list[str], answers: list[str], text: str, rng: random.Random) -> str | None:
-    taken = {a.casefold() for a in answers}
-    for _ in range(10):
-        candidate = rng.choice(pool)
-        if candidate.casefold() not in taken and not mention(candidate).search(text):
-            return candidate
-    return None
 
 
 def build_groups(paths: Iterable[str | Path], seed: int = 0) -> list[ConflictGroup]:

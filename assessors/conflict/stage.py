@@ -12,6 +12,7 @@ from ragarbiter.registry import register_stage
 from ragarbiter.stage import Stage, judge
 from ragarbiter.types import Context, Judgement, Passage
 
+from ..text import describe
 from .config import ConflictConfig
 from .model import ConflictScorer, shared_scorer
 
@@ -28,10 +29,6 @@ def agreeing_clusters(probs: np.ndarray, threshold: float) -> list[list[int]]:
         else:
             home.append(i)
     return clusters
-
-
-def describe(rank: int, passage: Passage) -> str:
-    return f"#{rank + 1} ({passage.source})" if passage.source else f"#{rank + 1}"
 
 
 class ConflictAssessor(Stage):

@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ragarbiter.training import LoraSettings, TrainConfig, Trainer
-from ragarbiter.training.cli import split_holdout
+from ragarbiter.training import LoraSettings, TrainConfig, Trainer, split_holdout
 
 from ..backbone import TRAINED_SPECS, Backbone, BackboneSpec, describe_model, pad_batch
 from ..metrics import auroc, prf

@@ -164,7 +164,7 @@ def counterfactual_examples(
     labelled appropriate: restating a fact is not what makes a sentence false, so the
     model has to read which answer a restatement gives.
     """
-    from ..conflict.data import faq, mention, nq_swaps, read_litm_gold, swap_answer
+    from ..qa import faq, mention, nq_swaps, read_litm_gold, swap_answer
     from ..text import split_sentences
 
     records = read_litm_gold(path)
@@ -209,7 +209,7 @@ def build_examples(
         if not 0.0 <= value <= 1.0:
             msg = f"{name} must lie in [0, 1] (a share of the passages), got {value!r}."
             raise InvalidInputError(msg)
-    from ..conflict.data import sniff_qa
+    from ..qa import sniff_qa
 
     rng = random.Random(seed)
     samples = iter(written_samples(written, seed) if written else [])

@@ -16,7 +16,7 @@ from ragarbiter.types import Context, Judgement, Passage, content_id
 
 from ..backbone import shared_dense_encoder
 from ..conflict.model import ConflictScorer, shared_scorer
-from ..conflict.stage import describe
+from ..text import describe
 from .config import PoisonConfig, default_judge_dir
 from .model import SuspiciousGroup, judge_groups, tight_clusters
 

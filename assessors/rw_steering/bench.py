@@ -26,9 +26,9 @@ def testbed_mixtures(
     lm, questions: int, proportions: Sequence[float] = PROPORTIONS, n: int = 20, seed: int = 0, source_tags: bool = True
 ) -> tuple[list[Mixture], list[str]]:
     """Mixtures from the testbed's own `mixture` condition (unknown entities), with each one's planted value."""
-    from ragarbiter.testbed.conditions import ContextBuilder
+    from ragarbiter.synthetic import ContextBuilder
 
-    from ..care.data import held_out
+    from ..qa import held_out
 
     builder = ContextBuilder(lm.world, mixture_sentences=n)
     rng = random.Random(seed)
@@ -40,7 +40,7 @@ def testbed_mixtures(
 
 def file_eval_mixtures(path: str, questions: int, n: int, seed: int, source_tags: bool) -> list[Mixture]:
     """Held-out mixtures from a file: a pool at every proportion, or a mixtures JSONL as written."""
-    from ..care.data import held_out
+    from ..qa import held_out
     from .mixture import first_questions, is_mixture_file, read_mixtures, read_pool, untagged
 
     if is_mixture_file(path):
@@ -122,8 +122,9 @@ def run_rw_bench(
     """Measure the model's curve on held-out questions (the testbed's mixtures, or with `data` a pool
     or a mixtures JSONL) and fit RW to it. With `adapter`, the curve is that of a `train rw`
     adapter (RW-Steering or the answer-only baseline)."""
-    from ragarbiter.testbed.conditions import render_prompt
-    from ragarbiter.testbed.harness import exact_match
+    from ragarbiter.lm import render_prompt
+
+    from ..metrics import exact_match
 
     if data:
         mixtures = file_eval_mixtures(data, questions, n, seed, source_tags)

@@ -22,10 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ragarbiter.errors import ConfigError, InvalidInputError
+from ragarbiter.lm.prompts import RELIABLE_SOURCES, UNRELIABLE_SOURCES
 
 POSITIONS = ("front", "middle", "back", "random")
-RELIABLE_TAGS = ("encyclopedia", "registry", "newspaper")
-UNRELIABLE_TAGS = ("forum", "anonymous post", "chain message")
 
 
 @dataclass(frozen=True)
@@ -110,9 +109,8 @@ def from_pool_record(
     good = [rng.choice(good_pool) for _ in range(n - n_bad)]
     bad = [rng.choice(bad_pool) for _ in range(n_bad)]
     rows = arrange(good, bad, position, rng)
-    sources = (
-        tuple(rng.choice(UNRELIABLE_TAGS if bad_row else RELIABLE_TAGS) for _, bad_row in rows) if source_tags else ()
-    )
+    tags = [UNRELIABLE_SOURCES if bad_row else RELIABLE_SOURCES for _, bad_row in rows]
+    sources = tuple(rng.choice(pool) for pool in tags) if source_tags else ()
     return Mixture(
         question, tuple(t for t, _ in rows), tuple(b for _, b in rows), answer, proportion, position, sources
     )
@@ -161,7 +159,7 @@ def world_mixtures(
     seed: int = 0,
 ) -> list[Mixture]:
     """Mixtures from a testbed world's `mixture` condition (unknown entities), at every proportion and position."""
-    from ragarbiter.testbed.conditions import ContextBuilder
+    from ragarbiter.synthetic import ContextBuilder
 
     rng = random.Random(seed)
     builder = ContextBuilder(world, mixture_sentences=n)

@@ -46,26 +46,23 @@ LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 
 def rw_prompt(question: str, sentences, sources=None) -> str:
     """The testbed prompt with its final ``Answer:`` left for the target to write."""
-    from ragarbiter.testbed.conditions import render_prompt
+    from ragarbiter.lm import render_prompt
 
     return render_prompt(question, list(sentences), list(sources) if sources else None).removesuffix("Answer:")
 
 
 def load_generator(path: str):
-    """A testbed model (with its world), or any local Hugging Face causal LM (world=None)."""
-    from ragarbiter.testbed import load_testbed
-    from ragarbiter.testbed.lm import TestbedModel
+    """Any local Hugging Face causal LM, with its world when it is a testbed model (world=None otherwise)."""
+    from ragarbiter.lm import CausalLM, load_causal_lm
+    from ragarbiter.synthetic import load_world
 
     folder = Path(path).expanduser()
-    if (folder / "testbed.json").is_file():
-        return load_testbed(folder)
-    from ragarbiter.adapters.hf import load_causal_lm
-
+    world = load_world(folder) if (folder / "testbed.json").is_file() else None
     model, tokenizer = load_causal_lm(str(folder))
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return TestbedModel(model, tokenizer, None, folder)
+    return CausalLM(model, tokenizer, world, folder)
 
 
 def mixture_sizes(n: int) -> list[int]:
@@ -95,9 +92,9 @@ def rw_mixtures(
 ) -> list[Mixture]:
     """Two mixtures per question from the testbed's `mixture` condition (unknown entities), each of
     a random length up to `n` sentences."""
-    from ragarbiter.testbed.conditions import ContextBuilder
+    from ragarbiter.synthetic import ContextBuilder
 
-    from ..care.data import held_out
+    from ..qa import held_out
 
     rng = random.Random(seed)
     builders = {k: ContextBuilder(world, mixture_sentences=k) for k in mixture_sizes(n)}
@@ -141,7 +138,7 @@ def file_mixtures(
     - A mixtures JSONL: used as written (without their tags when `source_tags` is False).
       Stage 2 keeps those with one or two inappropriate sentences plus a replay share of the rest.
     """
-    from ..care.data import held_out
+    from ..qa import held_out
 
     rng = random.Random(seed)
     if is_mixture_file(path):
@@ -177,7 +174,7 @@ def file_mixtures(
 def split_by_question(mixtures: list[Mixture], fraction: float, seed: int) -> tuple[list[Mixture], list[Mixture]]:
     """(train, held-out) with every mixture of one question on the same side, so the held-out loss
     measures questions the adapter never trained on."""
-    from ragarbiter.training.cli import split_holdout
+    from ragarbiter.training import split_holdout
 
     questions = list(dict.fromkeys(m.question for m in mixtures))
     _, held_questions = split_holdout(questions, fraction, seed)
@@ -196,7 +193,7 @@ def training_mixtures(source, stage: int, **options) -> list[Mixture]:
 
 def rw_examples(mixtures, target: str = "rw"):
     """Training examples (prompt, target) for `mixtures`: stage-1 targets, or the answers alone."""
-    from ragarbiter.testbed.corpus import Example
+    from ragarbiter.lm import Example
 
     if target not in TARGETS:
         raise ConfigError(f"target={target!r} must be one of {TARGETS}.")
@@ -225,7 +222,7 @@ def train_rw(
     model's own world. `base_model` is a testbed model or, with `data`, any local causal LM."""
     import torch
 
-    from ragarbiter.testbed.lm import BatchCollator, ExampleCollator, length_batches
+    from ragarbiter.lm import BatchCollator, ExampleCollator, length_batches
     from ragarbiter.training import LoraSettings, Trainer, apply_lora
 
     lm = load_generator(base_model)

@@ -47,11 +47,11 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ragarbiter.adapters.hf import load_causal_lm
     from ragarbiter.assessors.attention_sort import AttentionSorter
     from ragarbiter.assessors.attention_sort.bench import random_llama, run_bench, synthwiki_cases
     from ragarbiter.assessors.backbone import shared_dense_encoder
     from ragarbiter.datasets import read_synthwiki
+    from ragarbiter.lm import load_causal_lm
     from ragarbiter.models import default_device
 
     device = args.device or default_device()
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         model, tokenizer = load_causal_lm(args.model, device=device)
         model_name = args.model
     else:
-        from ragarbiter.testbed.lm import bpe_tokenizer
+        from ragarbiter.lm import bpe_tokenizer
 
         tokenizer = bpe_tokenizer(sorted({i.passages[0] for i in read_synthwiki(args.data)}), 4096)
         model = random_llama(tokenizer, seed=args.seed).to(device)

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         records = read_pool(args.data)
         mixtures = build_mixtures(records[: args.questions] if args.questions else records, args.proportions, **options)
     else:
-        from ragarbiter.testbed import load_world
+        from ragarbiter.synthetic import load_world
 
         mixtures = world_mixtures(load_world(args.testbed), args.proportions, questions=args.questions, **options)
     written = write_jsonl(mixtures, args.out)

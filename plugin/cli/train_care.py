@@ -8,7 +8,7 @@ from .common import add_json_arg
 
 
 def register(sub) -> None:
-    from ragarbiter.training.cli import add_train_args
+    from ragarbiter.training.args import add_train_args
 
     p = sub.add_parser(
         "care",
@@ -37,7 +37,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ragarbiter.assessors.care.train import train_care
-    from ragarbiter.training.cli import report, train_config
+    from ragarbiter.training.args import report, train_config
 
     manifest = train_care(
         args.base_model,

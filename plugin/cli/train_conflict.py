@@ -8,7 +8,8 @@ from .common import add_json_arg
 
 
 def register(sub) -> None:
-    from ragarbiter.training.cli import add_encoder_args, add_train_args
+    from ragarbiter.assessors.backbone import add_encoder_args
+    from ragarbiter.training.args import add_train_args
 
     p = sub.add_parser(
         "conflict",
@@ -42,7 +43,7 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ragarbiter.assessors.backbone import BackboneSpec
     from ragarbiter.assessors.conflict.train import train_conflict
-    from ragarbiter.training.cli import lora_settings, report, train_config
+    from ragarbiter.training.args import lora_settings, report, train_config
 
     manifest = train_conflict(
         args.data,

@@ -11,7 +11,7 @@ from .common import add_json_arg
 
 
 def register(sub) -> None:
-    from ragarbiter.training.cli import add_train_args
+    from ragarbiter.training.args import add_train_args
 
     p = sub.add_parser(
         "rw",
@@ -52,7 +52,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ragarbiter.assessors.rw_steering.train import train_rw
-    from ragarbiter.training.cli import report, train_config
+    from ragarbiter.training.args import report, train_config
 
     manifest = train_rw(
         args.base_model,

@@ -1,5 +1,5 @@
-"""The closed-world conflict testbed: a synthetic world, a small causal LM that knows part of it,
-and a harness that measures every ragarbiter stage on it.
+"""The closed-world conflict testbed: a small causal LM that knows part of a synthetic world
+(`ragarbiter.synthetic`), and a harness that measures every ragarbiter stage on it.
 
     world = build_world(WorldConfig(seed=0))            # entities, facts, QA items
     train_testbed("small", 0, out)                       # tokenizer + LlamaForCausalLM + manifest
@@ -8,14 +8,28 @@ and a harness that measures every ragarbiter stage on it.
 
 from pathlib import Path
 
+from ragarbiter.assessors.metrics import exact_match
 from ragarbiter.config import default_data_dir
+from ragarbiter.lm import CausalLM, Example, render_prompt
+from ragarbiter.synthetic import (
+    ATTRIBUTES,
+    CONDITIONS,
+    PROPORTIONS,
+    ContextBuilder,
+    ContextSet,
+    CorpusMaker,
+    CorpusMix,
+    Entity,
+    QAItem,
+    World,
+    WorldConfig,
+    build_world,
+    load_world,
+)
 
-from .conditions import CONDITIONS, PROPORTIONS, ContextBuilder, ContextSet, render_prompt
-from .corpus import CorpusMaker, CorpusMix, Example
-from .harness import STAGES, Harness, HarnessConfig, closed_book_accuracy, exact_match, run_testbed
-from .lm import TestbedModel, build_tokenizer, load_testbed, load_world, size, sizes, train_testbed
+from .harness import STAGES, Harness, HarnessConfig, closed_book_accuracy, run_testbed
+from .lm import build_tokenizer, load_testbed, size, sizes, train_testbed
 from .plots import markdown_table, plot_curves
-from .world import ATTRIBUTES, Entity, QAItem, World, WorldConfig, build_world
 
 
 def cached_model_dir(size_name: str, seed: int) -> Path:
@@ -34,10 +48,10 @@ __all__ = [
     "CorpusMix",
     "Entity",
     "Example",
+    "CausalLM",
     "Harness",
     "HarnessConfig",
     "QAItem",
-    "TestbedModel",
     "World",
     "WorldConfig",
     "build_tokenizer",

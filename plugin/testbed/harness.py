@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ragarbiter.assessors.care.evaluate import care_answerer
+from ragarbiter.assessors.metrics import exact_match
 from ragarbiter.errors import ConfigError
-
-from .conditions import PROPORTIONS, ContextBuilder, ContextSet, render_prompt
-from .world import QAItem, World
+from ragarbiter.lm.prompts import render_prompt
+from ragarbiter.synthetic.conditions import PROPORTIONS, ContextBuilder, ContextSet
+from ragarbiter.synthetic.world import QAItem, World
 
 logger = logging.getLogger(__name__)
 
@@ -28,14 +29,6 @@ logger = logging.getLogger(__name__)
 # Judgement labels that describe a passage without flagging it (attention sorting scores every passage).
 NOT_FLAGS = ("reliable", "attention")
 STAGES = ("lost_in_the_middle", "attention_sort", "conflict", "poison", "inappropriate", "care", "rw_steering")
-
-
-def normalize(text: str) -> str:
-    return re.sub(r"\s+", " ", text.strip().strip(".").strip()).casefold()
-
-
-def exact_match(prediction: str, answer: str) -> bool:
-    return normalize(prediction) == normalize(answer)
 
 
 def closed_book_accuracy(lm, world: World, limit: int | None = 400, seed: int = 0) -> dict[str, float]:
@@ -183,7 +176,7 @@ def care_folder(lm) -> Path:
 
 def generator_options(lm) -> dict[str, dict]:
     """Stages that run a causal LM get the testbed model, its tokenizer and the exact prompt layout."""
-    from .conditions import prompt_template
+    from ragarbiter.lm.prompts import prompt_template
 
     return {"attention_sort": {"model": lm.model, "tokenizer": lm.tokenizer, "template": prompt_template()}}
 
@@ -245,22 +238,6 @@ def rw_answerer(stage) -> Answerer:
             passages = tuple(Passage(t, source=src or None) for t, src in zip(s.passages, s.sources))
             context = stage(Context(query=s.item.question, passages=passages))
             out.append(str(context.flags.get("answer", "")).split("\n")[0].strip())
-        return out
-
-    return answer
-
-
-def care_answerer(stage) -> Answerer:
-    """CARE answers every set from its soft prompt: the base LM never reads the passages."""
-    from tqdm.auto import tqdm
-
-    from ragarbiter.types import Context, Passage
-
-    def answer(sets: list[ContextSet]) -> list[str]:
-        out = []
-        for s in tqdm(sets, desc="care", unit="set", leave=False, disable=len(sets) < 50):
-            context = stage(Context(query=s.item.question, passages=tuple(Passage(t) for t in s.passages)))
-            out.append(stage.generator.answer(context).split("\n")[0].strip())
         return out
 
     return answer

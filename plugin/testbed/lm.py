@@ -12,18 +12,19 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ragarbiter.errors import ConfigError, InvalidInputError, ModelNotFoundError
-
-from .corpus import CorpusMaker, Example
-from .world import World, WorldConfig, build_world
+from ragarbiter.errors import ConfigError
+from ragarbiter.lm.collate import BatchCollator, ExampleCollator, length_batches
+from ragarbiter.lm.loading import CausalLM
+from ragarbiter.lm.tokenizer import bpe_tokenizer
+from ragarbiter.synthetic.corpus import CorpusMaker
+from ragarbiter.synthetic.world import World, WorldConfig, build_world, load_world
 
 logger = logging.getLogger(__name__)
 
-SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>")
 SCAFFOLD = (
     "Documents:\n[1] [2] [3] [10] [12] [20] (encyclopedia) (registry) (newspaper) (forum) (anonymous post) "
     "(chain message)\nQuestion: ?\nAnswer:"
@@ -116,73 +117,7 @@ def build_tokenizer(world: World, vocab_size: int, extra: Sequence[str] = ()):
     return bpe_tokenizer([*world.texts(known_only=False), SCAFFOLD, *extra], vocab_size)
 
 
-def bpe_tokenizer(texts: Iterable[str], vocab_size: int):
-    """A byte-level BPE tokenizer trained on `texts`, with <pad>, <s>, </s> and <unk>."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE(unk_token=None))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(SPECIAL_TOKENS),
-        show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(texts, trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        pad_token="<pad>",
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        padding_side="left",
-        clean_up_tokenization_spaces=False,
-    )
-
-
 # -- the trainable module -------------------------------------------------------------------
-class ExampleCollator:
-    """Tokenize examples: `<s> prompt target </s>`.
-
-    The loss covers every token by default (`answer_only=False`): a RAG example about an
-    invented entity repeats its name and values between the documents and the question,
-    and predicting those repeats is what teaches the model to copy from its context (with
-    the loss on the answer alone, a 4-layer model had not started reading after 1,250 steps).
-    """
-
-    def __init__(self, tokenizer, max_length: int = 768, answer_only: bool = False) -> None:
-        self.tokenizer = tokenizer
-        self.max_length = max_length
-        self.answer_only = answer_only
-
-    def __call__(self, examples: Sequence[Example]) -> dict:
-        import torch
-
-        tok = self.tokenizer
-        rows, masks = [], []
-        for ex in examples:
-            prompt = tok(ex.prompt, add_special_tokens=False)["input_ids"] if ex.prompt else []
-            target = tok(ex.target, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
-            bos = [tok.bos_token_id] if tok.bos_token_id is not None else []  # models without <s> (Qwen) start bare
-            ids = [*bos, *prompt, *target][-self.max_length :]
-            trained = ([0] * len(bos) + [0 if self.answer_only else 1] * len(prompt) + [1] * len(target))[
-                -self.max_length :
-            ]
-            rows.append(ids)
-            masks.append(trained)
-        width = max(len(r) for r in rows)
-        input_ids = torch.full((len(rows), width), tok.pad_token_id, dtype=torch.long)
-        attention = torch.zeros((len(rows), width), dtype=torch.long)
-        labels = torch.full((len(rows), width), -100, dtype=torch.long)
-        for i, (ids, trained) in enumerate(zip(rows, masks)):  # right padding for training
-            input_ids[i, : len(ids)] = torch.tensor(ids)
-            attention[i, : len(ids)] = 1
-            labels[i, : len(ids)] = torch.where(torch.tensor(trained, dtype=torch.bool), torch.tensor(ids), -100)
-        return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
-
-
 def _lm_module(model, tokenizer, manifest_extra: dict):
     import torch
 
@@ -209,39 +144,6 @@ def _lm_module(model, tokenizer, manifest_extra: dict):
             return sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != "manifest.json")
 
     return TestbedLM()
-
-
-def length_batches(
-    examples: Sequence[Example], tokenizer, batch_size: int, seed: int, max_length: int | None = None
-) -> list[list[Example]]:
-    """Group examples of similar token length into batches (shuffled batch order), so padding
-    costs little: the RAG examples run from 20 to 500 tokens and one long row would pad 31 short ones.
-    With `max_length` (the collator's), examples that will be cut are counted and logged."""
-    import random
-
-    lengths = [len(tokenizer(e.prompt + e.target, add_special_tokens=False)["input_ids"]) for e in examples]
-    too_long = sum(n + 2 > max_length for n in lengths) if max_length else 0  # + <s> and </s>
-    if too_long:
-        logger.warning(
-            "%d of %d examples exceed %d tokens; the collator keeps their end, so the start of their prompt is cut",
-            too_long,
-            len(examples),
-            max_length,
-        )
-    order = sorted(range(len(examples)), key=lambda i: lengths[i])
-    batches = [[examples[i] for i in order[j : j + batch_size]] for j in range(0, len(order), batch_size)]
-    random.Random(seed).shuffle(batches)
-    return batches
-
-
-class BatchCollator:
-    """The trainer hands over one pre-built batch at a time (batch_size 1 of a list of examples)."""
-
-    def __init__(self, collator: ExampleCollator) -> None:
-        self.collator = collator
-
-    def __call__(self, batches: Sequence[Sequence[Example]]) -> dict:
-        return self.collator([e for batch in batches for e in batch])
 
 
 def _metrics(outputs: dict) -> dict[str, float]:
@@ -330,62 +232,7 @@ def train_testbed(
     return manifest
 
 
-@dataclass
-class TestbedModel:
-    """A loaded testbed model, its tokenizer and the world it was trained on."""
-
-    model: object
-    tokenizer: object
-    world: World
-    path: Path
-
-    def generate(
-        self, prompts: Sequence[str], max_new_tokens: int = 10, batch_size: int = 32, progress: bool | None = None
-    ) -> list[str]:
-        """Greedy answers (up to the end of the line) for `prompts`, batched with left padding
-        (a progress bar from 8 batches up, unless `progress` says otherwise)."""
-        import torch
-        from tqdm.auto import tqdm
-
-        tok, out = self.tokenizer, []
-        starts = range(0, len(prompts), batch_size)
-        show = len(starts) >= 8 if progress is None else progress
-        for i in tqdm(starts, desc="testbed generate", unit="batch", disable=not show, leave=False):
-            chunk = [(tok.bos_token or "") + p for p in prompts[i : i + batch_size]]
-            enc = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
-            with torch.inference_mode():
-                ids = self.model.generate(
-                    **enc,
-                    max_new_tokens=max_new_tokens,
-                    do_sample=False,
-                    pad_token_id=tok.pad_token_id,
-                    eos_token_id=tok.eos_token_id,
-                )
-            for row in ids[:, enc["input_ids"].shape[1] :]:
-                out.append(tok.decode(row, skip_special_tokens=True).split("\n")[0].strip())
-        return out
-
-
-def load_world(path: str | Path) -> World:
-    """The world of a model written by `train_testbed`, rebuilt from its saved seed and sizes (no weights loaded)."""
-    path = Path(path)
-    meta = path / "testbed.json"
-    if not meta.is_file():
-        msg = (
-            f"{path} holds no testbed model (no testbed.json). Train one with "
-            f"`ragarbiter testbed train --size small --seed 0 --out {path}`."
-        )
-        raise ModelNotFoundError(msg)
-    info = json.loads(meta.read_text(encoding="utf-8"))
-    try:
-        world = build_world(WorldConfig(**info["world"]))
-    except (TypeError, KeyError) as exc:
-        msg = f"{meta} has no valid world description ({exc}). Retrain the model."
-        raise InvalidInputError(msg) from exc
-    return world
-
-
-def load_testbed(path: str | Path) -> TestbedModel:
+def load_testbed(path: str | Path) -> CausalLM:
     """Load a model written by `train_testbed` (with its world, rebuilt from the saved seed and sizes)."""
     from transformers import AutoTokenizer, LlamaForCausalLM
 
@@ -394,4 +241,4 @@ def load_testbed(path: str | Path) -> TestbedModel:
     tokenizer = AutoTokenizer.from_pretrained(path)
     tokenizer.padding_side = "left"
     model = LlamaForCausalLM.from_pretrained(path, attn_implementation="sdpa").eval()
-    return TestbedModel(model, tokenizer, world, path)
+    return CausalLM(model, tokenizer, world, path)

@@ -51,8 +51,8 @@ def test_lost_in_the_middle_ranks_by_score_when_every_passage_has_one():
 def tiny():
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    from ragarbiter.synthetic import WorldConfig, build_world
     from ragarbiter.testbed.lm import build_tokenizer
-    from ragarbiter.testbed.world import WorldConfig, build_world
 
     world = build_world(WorldConfig(seed=5, people=16, companies=4, cities=4, countries=2))
     tok = build_tokenizer(world, 400)

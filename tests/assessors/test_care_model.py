@@ -14,7 +14,7 @@ PASSAGE = "Tavo Rin was born in Dashel and works for Miro Labs as a glassblower 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from ragarbiter.testbed.lm import bpe_tokenizer
+    from ragarbiter.lm import bpe_tokenizer
 
     return bpe_tokenizer([PASSAGE * 3, "Question: Where was Tavo Rin born?\nAnswer: Dashel. Context: Repeat"], 300)
 
@@ -158,7 +158,7 @@ def test_train_care_cli_runs_both_stages_and_the_stage1_loss_falls(tmp_path, cap
 
     from ragarbiter.assessors.care.model import CareModel
     from ragarbiter.cli.main import main
-    from ragarbiter.testbed.lm import bpe_tokenizer
+    from ragarbiter.lm import bpe_tokenizer
 
     texts = [t for _, _, t in FACTS]
     tok = bpe_tokenizer([*texts, "Context:\nQuestion: Answer:"], 300)
@@ -220,7 +220,7 @@ def test_train_care_cli_runs_both_stages_and_the_stage1_loss_falls(tmp_path, cap
     counts = manifest["hyperparameters"]["examples"]
     assert counts["grounded"] + counts["adversarial"] == len(FACTS) and counts["reconstruct"] == 0
     assert (tmp_path / "s2" / "care.json").is_file()
-    from ragarbiter.adapters.hf import load_causal_lm
+    from ragarbiter.lm import load_causal_lm
 
     model, tokenizer = load_causal_lm(str(tmp_path / "base"))
     care = CareModel.load(tmp_path / "s2", model, tokenizer)
@@ -329,8 +329,9 @@ async def test_llama_index_async_path_keeps_the_hand_over(tokenizer):
 
 
 def test_testbed_training_items_leave_the_held_out_questions_out():
-    from ragarbiter.assessors.care.data import held_out, testbed_items
-    from ragarbiter.testbed import WorldConfig, build_world
+    from ragarbiter.assessors.care.data import testbed_items
+    from ragarbiter.assessors.qa import held_out
+    from ragarbiter.synthetic import WorldConfig, build_world
 
     world = build_world(WorldConfig(seed=4, people=20, companies=4, cities=4, countries=2))
     asked = {q for q, *_ in testbed_items(world)}

@@ -9,15 +9,13 @@ from ragarbiter.assessors.conflict.data import (
     NEUTRAL,
     UNKNOWN_STANCE,
     ConflictGroup,
-    answer_type,
     bench_items,
     build_groups,
     claim_polarity,
     litm_groups,
-    sniff,
-    swap_answer,
     yes_no_question,
 )
+from ragarbiter.assessors.qa import answer_type, sniff, swap_answer
 from ragarbiter.errors import InvalidInputError
 from tests.assessors.tiny_data import CONFLICTQA, LITM, write_conflictqa, write_jsonl, write_litm, write_rgb
 

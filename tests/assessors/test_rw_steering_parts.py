@@ -109,7 +109,7 @@ def test_mixtures_jsonl_reads_back_and_bad_rows_are_named(tmp_path):
 @pytest.mark.parametrize("position", ["front", "middle", "back"])
 def test_world_mixtures_place_the_inappropriate_block_and_keep_sources(position):
     from ragarbiter.assessors.rw_steering import world_mixtures
-    from ragarbiter.testbed import WorldConfig, build_world
+    from ragarbiter.synthetic import WorldConfig, build_world
 
     world = build_world(WorldConfig(seed=2, people=12, companies=3, cities=3, countries=2))
     mixtures = world_mixtures(world, [0.3], positions=[position], n=10, questions=4, seed=5)
@@ -161,7 +161,7 @@ def test_mixtures_cli_writes_jsonl_from_a_pool(tmp_path, capsys):
 
 
 def test_training_mixtures_per_stage_from_a_pool_and_from_jsonl(tmp_path):
-    from ragarbiter.assessors.care.data import held_out
+    from ragarbiter.assessors.qa import held_out
     from ragarbiter.assessors.rw_steering.train import file_mixtures
 
     records = [{**RECORD, "Question": f"What is the capital of Norland number {i}?"} for i in range(40)]
@@ -195,7 +195,7 @@ def test_training_mixtures_per_stage_from_a_pool_and_from_jsonl(tmp_path):
 
 
 def test_testbed_mixture_sets_convert_with_their_labels():
-    from ragarbiter.testbed import ContextBuilder, WorldConfig, build_world
+    from ragarbiter.synthetic import ContextBuilder, WorldConfig, build_world
 
     world = build_world(WorldConfig(seed=2, people=12, companies=3, cities=3, countries=2))
     item = world.qa_items(known=False)[0]
@@ -315,8 +315,7 @@ def test_any_local_causal_lm_loads_as_a_generator_without_a_world(tmp_path):
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     from ragarbiter.assessors.rw_steering.train import load_generator, train_rw
-    from ragarbiter.testbed.corpus import Example
-    from ragarbiter.testbed.lm import ExampleCollator, bpe_tokenizer
+    from ragarbiter.lm import Example, ExampleCollator, bpe_tokenizer
     from ragarbiter.training import TrainConfig
 
     base = bpe_tokenizer([RECORD["Question"], *RECORD["Generated Information"]], 300)

@@ -167,7 +167,7 @@ def _mean_loss(model_dir, adapter, examples) -> float:
     import torch
     from peft import PeftModel
 
-    from ragarbiter.testbed.lm import ExampleCollator
+    from ragarbiter.lm import ExampleCollator
 
     lm = load_testbed(model_dir)
     model = PeftModel.from_pretrained(lm.model, str(adapter)).eval()

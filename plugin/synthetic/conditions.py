@@ -20,13 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ragarbiter.errors import ConfigError
+from ragarbiter.lm.prompts import RELIABLE_SOURCES, UNRELIABLE_SOURCES
 
 from .world import ATTRIBUTES, Entity, QAItem, World
 
 CONDITIONS = ("clean", "counterfactual", "conflict", "poisoned", "mixture", "position")
 PROPORTIONS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95)
-RELIABLE_SOURCES = ("encyclopedia", "registry", "newspaper")
-UNRELIABLE_SOURCES = ("forum", "anonymous post", "chain message")
 INAPPROPRIATE = ("false", "injection", "abusive", "private")
 
 
@@ -51,28 +50,6 @@ class ContextSet:
     @property
     def gold_positions(self) -> tuple[int, ...]:
         return tuple(i for i, label in enumerate(self.labels) if label in ("gold", "appropriate-gold"))
-
-
-def render_prompt(question: str, passages: Sequence[str] = (), sources: Sequence[str] | None = None) -> str:
-    """The prompt every testbed model reads: numbered documents (if any), the question, "Answer:"."""
-    lines = []
-    if passages:
-        lines.append("Documents:")
-        for i, text in enumerate(passages):
-            tag = f"({sources[i]}) " if sources and sources[i] else ""
-            lines.append(f"[{i + 1}] {tag}{text}")
-    lines += [f"Question: {question}", "Answer:"]
-    return "\n".join(lines)
-
-
-def prompt_template():
-    """`render_prompt` as a `ragarbiter.adapters.hf.PromptTemplate`, for stages that build the prompt
-    themselves (attention sorting reads the attention of exactly the prompt the model answers)."""
-    from ragarbiter.adapters.hf import PromptTemplate
-
-    return PromptTemplate(
-        instruction="Documents:\n", document="[{index}] {source_tag}{text}\n", question="Question: {question}\nAnswer:"
-    )
 
 
 class ContextBuilder:

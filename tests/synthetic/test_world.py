@@ -5,16 +5,10 @@ import random
 import pytest
 
 from ragarbiter.errors import ConfigError
-from ragarbiter.testbed import (
-    PROPORTIONS,
-    ContextBuilder,
-    CorpusMaker,
-    WorldConfig,
-    build_tokenizer,
-    build_world,
-    render_prompt,
-)
-from ragarbiter.testbed.conditions import INAPPROPRIATE
+from ragarbiter.lm import render_prompt
+from ragarbiter.synthetic import PROPORTIONS, ContextBuilder, CorpusMaker, WorldConfig, build_world
+from ragarbiter.synthetic.conditions import INAPPROPRIATE
+from ragarbiter.testbed import build_tokenizer
 
 SMALL = WorldConfig(seed=3, people=24, companies=6, cities=6, countries=3)
 
@@ -55,7 +49,7 @@ def test_world_has_known_and_unknown_entities_with_typed_values(world):
 
 
 def test_unknown_entities_never_appear_as_a_subject_in_pretraining(world):
-    from ragarbiter.testbed import ATTRIBUTES
+    from ragarbiter.synthetic import ATTRIBUTES
 
     unknown = [e for e in world.entities if not e.known]
     assert unknown
@@ -71,7 +65,7 @@ def test_unknown_entities_never_appear_as_a_subject_in_pretraining(world):
 
 
 def test_update_examples_give_a_known_entity_a_new_value_that_the_context_states(world):
-    from ragarbiter.testbed import ATTRIBUTES
+    from ragarbiter.synthetic import ATTRIBUTES
 
     asked = {a.question.format(s=e.name): (e, a) for e in world.entities if e.known for a in ATTRIBUTES[e.type]}
     updates = [ex for ex in CorpusMaker(world, 1).examples(800) if ex.kind == "rag_update"]

@@ -1,4 +1,4 @@
-"""Command-line options every `ragarbiter train <what>` command shares."""
+"""Command-line options every `ragarbiter train <what>` command shares, and what they build."""
 
 from __future__ import annotations
 
@@ -51,23 +51,6 @@ def add_train_args(
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def add_encoder_args(parser: argparse.ArgumentParser, task: str) -> None:
-    """Options of the assessor encoder (frozen bottom, adapted top), defaulting to the shipped `task` adapter's."""
-    from ragarbiter.assessors.backbone import TRAINED_SPECS
-
-    split, max_length = TRAINED_SPECS[task].split, TRAINED_SPECS[task].max_length
-    parser.add_argument(
-        "--max-length", type=int, default=max_length, help=f"tokens per (query, passage) pair (default: {max_length})"
-    )
-    parser.add_argument(
-        "--split",
-        type=int,
-        default=split,
-        help=f"frozen bottom blocks; LoRA adapts the blocks above them. Stages whose adapters freeze "
-        f"the same blocks and read the same length share the bottom's cached states (default: {split})",
-    )
-
-
 def report(args: argparse.Namespace, manifest: dict | None) -> int:
     """Print the outcome of a training run (nothing on the non-main processes of a multi-process run)."""
     if manifest is None:
@@ -101,19 +84,3 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 
 def lora_settings(args: argparse.Namespace) -> LoraSettings:
     return LoraSettings(r=args.lora_r, alpha=args.lora_alpha)
-
-
-def split_holdout(items: list, fraction: float, seed: int, cap: int = 400) -> tuple[list, list]:
-    """(train, held-out): a seeded shuffle, then the first `fraction` (at most `cap`) held out."""
-    import random
-
-    if not 0.0 <= fraction < 1.0:
-        from ragarbiter.errors import ConfigError
-
-        msg = f"--eval-fraction must lie in [0, 1), got {fraction!r}. Try 0.05."
-        raise ConfigError(msg)
-    order = list(range(len(items)))
-    random.Random(seed).shuffle(order)
-    n_eval = min(cap, int(round(len(items) * fraction)))
-    held = [items[i] for i in order[:n_eval]]
-    return [items[i] for i in order[n_eval:]], held

@@ -13,11 +13,13 @@ gives the same world, byte for byte.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from ragarbiter.errors import ConfigError
+from ragarbiter.errors import ConfigError, InvalidInputError, ModelNotFoundError
 
 SYLLABLES = (
     "ka",
@@ -371,3 +373,22 @@ def build_world(config: WorldConfig | None = None) -> World:
         "country": tuple(countries),
     }
     return World(config, entities, pools)
+
+
+def load_world(path: str | Path) -> World:
+    """The world of a model written by `train_testbed`, rebuilt from its saved seed and sizes (no weights loaded)."""
+    path = Path(path)
+    meta = path / "testbed.json"
+    if not meta.is_file():
+        msg = (
+            f"{path} holds no testbed model (no testbed.json). Train one with "
+            f"`ragarbiter testbed train --size small --seed 0 --out {path}`."
+        )
+        raise ModelNotFoundError(msg)
+    info = json.loads(meta.read_text(encoding="utf-8"))
+    try:
+        world = build_world(WorldConfig(**info["world"]))
+    except (TypeError, KeyError) as exc:
+        msg = f"{meta} has no valid world description ({exc}). Retrain the model."
+        raise InvalidInputError(msg) from exc
+    return world

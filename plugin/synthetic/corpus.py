@@ -26,17 +26,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from .conditions import RELIABLE_SOURCES, render_prompt
+from ragarbiter.lm.collate import Example
+from ragarbiter.lm.prompts import RELIABLE_SOURCES, render_prompt
+
 from .world import ATTRIBUTES, Entity, NameMaker, World
-
-
-@dataclass(frozen=True)
-class Example:
-    """`prompt` (empty for fact text) then `target`, the answer; `ExampleCollator` decides which tokens carry loss."""
-
-    prompt: str
-    target: str
-    kind: str
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Hugging Face causal-LM glue: per-document attention capture without eager attention.
+"""Per-document attention capture for Hugging Face causal LMs, without eager attention.
 
 `capture_attention(model)` switches the model, for the duration of a ``with`` block, to an
 attention function registered through transformers' ``AttentionInterface``. That function
@@ -225,44 +225,6 @@ def capture_attention(model, request: CaptureRequest | None = None) -> Iterator[
             _ACTIVE.reset(token)
 
 
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PromptTemplate:
-    """How documents and the question are laid out for the model.
-
-    ``document`` holds ``{text}`` and may hold ``{index}`` (1-based position) and
-    ``{source_tag}`` (``"(source) "`` or nothing). The attention span of a document is the
-    tokens of its ``{text}`` only, found from the tokenizer's character offsets.
-    """
-
-    instruction: str = "Answer the question using only the documents below.\n\n"
-    document: str = "Document [{index}] {source_tag}{text}\n"
-    question: str = "\nQuestion: {question}\nAnswer:"
-
-    def __post_init__(self) -> None:
-        if self.document.count("{text}") != 1:
-            raise ConfigError(f"PromptTemplate.document must contain '{{text}}' exactly once, got {self.document!r}.")
-        if self.question.count("{question}") != 1:
-            msg = f"PromptTemplate.question must contain '{{question}}' exactly once, got {self.question!r}."
-            raise ConfigError(msg)
-
-    def render(
-        self, question: str, texts: Sequence[str], sources: Sequence[str | None] | None = None
-    ) -> tuple[str, list[tuple[int, int]]]:
-        """The prompt, and the character span ``[start, end)`` of each document's text in it."""
-        head, tail = self.document.split("{text}")
-        parts, spans, at = [self.instruction], [], len(self.instruction)
-        for i, text in enumerate(texts):
-            source = sources[i] if sources else None
-            fields = {"index": i + 1, "source_tag": f"({source}) " if source else ""}
-            before, after = head.format(**fields), tail.format(**fields)
-            spans.append((at + len(before), at + len(before) + len(text)))
-            parts += [before, text, after]
-            at += len(before) + len(text) + len(after)
-        parts.append(self.question.format(question=question))
-        return "".join(parts), spans
-
-
 @dataclass
 class EncodedPrompt:
     ids: list[int]
@@ -450,25 +412,3 @@ def _check_indices(values: Sequence[int] | None, limit: int, what: str) -> list[
         msg = f"{what}={list(values)!r} must be a non-empty list of indices in [0, {limit}) (or None for all)."
         raise ShapeError(msg)
     return picked
-
-
-def load_causal_lm(path: str, *, device: str | None = None, dtype: Any = None):
-    """Load a local causal LM and its fast tokenizer with SDPA attention; a clear error if the folder is wrong."""
-    from pathlib import Path
-
-    from ragarbiter.errors import ModelNotFoundError
-
-    folder = Path(path).expanduser()
-    if not (folder / "config.json").is_file():
-        msg = (
-            f"{folder} holds no Hugging Face model (no config.json). Pass a folder written by "
-            f"save_pretrained, e.g. one made by `ragarbiter testbed train --size small --seed 0`."
-        )
-        raise ModelNotFoundError(msg)
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(folder, use_fast=True)
-    model = AutoModelForCausalLM.from_pretrained(folder, attn_implementation="sdpa", dtype=dtype or "auto")
-    if device:
-        model = model.to(device)
-    return model.eval(), tokenizer

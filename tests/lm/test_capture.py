@@ -22,21 +22,16 @@ from transformers import (  # noqa: E402
     Qwen2ForCausalLM,
 )
 
-from ragarbiter.adapters.hf import (  # noqa: E402
-    CAPTURE_IMPL,
-    PromptTemplate,
-    SegmentAttention,
-    capture_attention,
-    check_hookable,
-)
 from ragarbiter.errors import ConfigError, ShapeError  # noqa: E402
+from ragarbiter.lm import PromptTemplate, SegmentAttention, capture_attention, check_hookable  # noqa: E402
+from ragarbiter.lm.capture import CAPTURE_IMPL  # noqa: E402
 from tests.eager import eager_document_mass  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def world_and_tokenizer():
+    from ragarbiter.synthetic import WorldConfig, build_world
     from ragarbiter.testbed.lm import build_tokenizer
-    from ragarbiter.testbed.world import WorldConfig, build_world
 
     world = build_world(WorldConfig(seed=3, people=16, companies=4, cities=4, countries=2))
     return world, build_tokenizer(world, 400)
@@ -171,7 +166,7 @@ def test_layer_and_head_selection_matches_eager_on_the_same_slice(world_and_toke
 
 
 def test_nested_capture_blocks_hand_the_model_back(world_and_tokenizer, documents):
-    from ragarbiter.adapters.hf import CaptureRequest
+    from ragarbiter.lm.capture import CaptureRequest
 
     _, tok = world_and_tokenizer
     model = _model("llama-gqa", len(tok))

@@ -1,0 +1,35 @@
+"""Causal LMs: loading, prompt layouts, per-document attention capture and fine-tuning data.
+
+- `load_causal_lm(folder)`: a local Hugging Face causal LM and its fast tokenizer.
+- `PromptTemplate`, `render_prompt`: where documents, source tags and the question go.
+- `capture_attention`, `SegmentAttention`: attention mass per document on the segment kernel,
+  without eager attention.
+- `Example`, `ExampleCollator`, `length_batches`: prompt/target fine-tuning batches.
+
+Importing this package is cheap: torch and transformers load on first use.
+"""
+
+from .capture import CaptureRequest, SegmentAttention, capture_attention, check_hookable
+from .collate import BatchCollator, Example, ExampleCollator, length_batches
+from .loading import CausalLM, load_causal_lm
+from .prompts import RELIABLE_SOURCES, UNRELIABLE_SOURCES, PromptTemplate, prompt_template, render_prompt
+from .tokenizer import bpe_tokenizer
+
+__all__ = [
+    "RELIABLE_SOURCES",
+    "UNRELIABLE_SOURCES",
+    "BatchCollator",
+    "CaptureRequest",
+    "CausalLM",
+    "Example",
+    "ExampleCollator",
+    "PromptTemplate",
+    "SegmentAttention",
+    "bpe_tokenizer",
+    "capture_attention",
+    "check_hookable",
+    "length_batches",
+    "load_causal_lm",
+    "prompt_template",
+    "render_prompt",
+]
