@@ -1,4 +1,4 @@
-"""Judgement stages that work with any LLM, built on all-MiniLM-L6-v2 plus LoRA adapters.
+"""Judgement stages, one folder per method, each declared once in its `__init__.py` (see `methods`).
 
 - `ConflictAssessor` ("conflict"): passages that give different answers to the query.
 - `PoisonFilter` ("poison"): planted groups of near-duplicates contradicted by other evidence.
@@ -7,6 +7,7 @@
 - `AttentionSorter` ("attention_sort"): orders passages by the attention a local causal LM pays
   them, most attended last (it needs a model; the stages above do not).
 - `LostInTheMiddleReorder` ("lost_in_the_middle"): most relevant passages at both ends.
+- `CareAssessor` ("care") and `RWSteering` ("rw_steering"): adapters of a local generator.
 
 Importing this package is cheap; each stage's module (and torch) loads on first use.
 """
@@ -21,20 +22,17 @@ else:
     import importlib
     from typing import Any
 
-    _EXPORTS = {
-        "ConflictAssessor": "ragarbiter.assessors.conflict",
-        "PoisonFilter": "ragarbiter.assessors.poison",
-        "InappropriateFilter": "ragarbiter.assessors.inappropriate",
-        "AttentionSorter": "ragarbiter.assessors.attention_sort",
-        "LostInTheMiddleReorder": "ragarbiter.assessors.attention_sort",
-        "CareAssessor": "ragarbiter.assessors.care",
-        "CareGenerator": "ragarbiter.assessors.care",
-    }
-
-    __all__ = sorted(_EXPORTS)
+    from .methods import export_table, stage_table
 
     def __getattr__(name: str) -> Any:
-        if name in _EXPORTS:
-            return getattr(importlib.import_module(_EXPORTS[name]), name)
+        table = export_table()
+        if name in table:
+            return getattr(importlib.import_module(table[name]), name)
         msg = f"module 'ragarbiter.assessors' has no attribute {name!r}"
         raise AttributeError(msg)
+
+    def __dir__() -> list[str]:
+        return sorted([*globals(), *export_table()])
+
+    STAGES = stage_table()
+    __all__ = sorted(export_table())

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from .errors import ConfigError
+
+C = TypeVar("C")
 
 SEARCH_MODES = ("hybrid", "dense", "sparse")
 # Weighted RRF (dense, sparse). Dense leads and BM25 refines: on the held-out half of the
@@ -155,3 +159,20 @@ def check_k(k: object) -> int:
         msg = f"k must be a positive integer, got {k!r}. Ask for at least one passage (e.g. k=5)."
         raise ConfigError(msg)
     return k
+
+
+def with_overrides(cls: type[C], config: C | None, overrides: dict[str, Any], owner: str) -> C:
+    """`config` (default: ``cls()``) with `overrides` applied, validated again by the dataclass.
+
+    Stages take ``(config=None, **overrides)``, so the dataclass is the one source of every
+    default; an unknown name raises one `ConfigError` that lists the valid ones.
+    """
+    if config is not None and not isinstance(config, cls):
+        msg = f"{owner} takes a {cls.__name__}, got {type(config).__name__}. Pass {cls.__name__}(...) or keywords."
+        raise ConfigError(msg)
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        msg = f"{owner} got unknown option(s) {unknown}. Valid options: {', '.join(sorted(fields))}."
+        raise ConfigError(msg)
+    return dataclasses.replace(config, **overrides) if config is not None else cls(**overrides)

@@ -1,9 +1,10 @@
 """Stages registered by name, and the default pipeline.
 
-The core imports no other sub-package. Each sub-package registers its stages with
-`@register_stage("name")` when imported, and `PROVIDERS` tells the registry which module
-to import the first time a name is asked for. The default pipeline is data (a list of
-stage names and options), so later components add themselves in one place: `DEFAULT_STAGES`.
+The core imports no other sub-package. The sub-packages in `PROVIDERS` each publish a table
+``STAGES = {name: "module:Class"}`` (the assessors derive theirs from each method folder's one
+declaration); the registry reads them the first time an unknown name is asked for and builds the
+stage as ``Class(**options)``. `register_stage` adds a stage of your own. The default pipeline is
+data (a list of stage names and options), so components add themselves in one place: `DEFAULT_STAGES`.
 """
 
 from __future__ import annotations
@@ -18,19 +19,8 @@ from .stage import Pipeline, Stage
 
 _REGISTRY: dict[str, Callable[..., Stage]] = {}
 
-# name -> module that registers it on import
-PROVIDERS: dict[str, str] = {
-    "qdrant": "ragarbiter.retrievers",
-    "dedupe": "ragarbiter.retrievers",
-    "maxsim": "ragarbiter.retrievers",
-    "poison": "ragarbiter.assessors.poison",
-    "conflict": "ragarbiter.assessors.conflict",
-    "inappropriate": "ragarbiter.assessors.inappropriate",
-    "attention_sort": "ragarbiter.assessors.attention_sort",
-    "lost_in_the_middle": "ragarbiter.assessors.attention_sort",
-    "care": "ragarbiter.assessors.care",
-    "rw_steering": "ragarbiter.assessors.rw_steering.stage",
-}
+# Sub-packages that publish a `STAGES` table (imported by name: the core depends on none of them).
+PROVIDERS = ("ragarbiter.retrievers", "ragarbiter.assessors")
 
 # The post-retrieval stages every default chain runs, in order, with their options.
 # `ragarbiter query`, `ragarbiter demo` and the framework adapters all read this list.
@@ -43,6 +33,8 @@ DEFAULT_STAGES: list[tuple[str, dict[str, Any]]] = [
 
 
 def register_stage(name: str) -> Callable[[Callable[..., Stage]], Callable[..., Stage]]:
+    """Register a stage factory (a Stage class, or a function returning a Stage) under `name`."""
+
     def wrap(factory: Callable[..., Stage]) -> Callable[..., Stage]:
         _REGISTRY[name] = factory
         return factory
@@ -50,13 +42,23 @@ def register_stage(name: str) -> Callable[[Callable[..., Stage]], Callable[..., 
     return wrap
 
 
+def provided_stages() -> dict[str, str]:
+    """Name -> ``"module:Class"`` from every provider's `STAGES` table."""
+    table: dict[str, str] = {}
+    for package in PROVIDERS:
+        table.update(importlib.import_module(package).STAGES)
+    return table
+
+
 def stage_factory(name: str) -> Callable[..., Stage]:
-    if name not in _REGISTRY and name in PROVIDERS:
-        importlib.import_module(PROVIDERS[name])
     if name not in _REGISTRY:
-        known = sorted(set(_REGISTRY) | set(PROVIDERS))
-        msg = f"Unknown stage {name!r}. Registered stages: {', '.join(known)}."
-        raise ConfigError(msg)
+        provided = provided_stages()
+        if name not in provided:
+            known = sorted(set(_REGISTRY) | set(provided))
+            msg = f"Unknown stage {name!r}. Registered stages: {', '.join(known)}."
+            raise ConfigError(msg)
+        module, attr = provided[name].split(":")
+        _REGISTRY[name] = getattr(importlib.import_module(module), attr)
     return _REGISTRY[name]
 
 

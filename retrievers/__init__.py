@@ -12,6 +12,13 @@ else:
     from .retriever import QdrantRetriever
     from .store import QdrantStore, UpsertReport, build_filter
 
+    # The stages this package provides to `ragarbiter.build_stage`, built as Class(**options).
+    STAGES = {
+        "qdrant": "ragarbiter.retrievers.retriever:QdrantRetriever",
+        "dedupe": "ragarbiter.retrievers.dedupe:Deduplicator",
+        "maxsim": "ragarbiter.retrievers.maxsim:MaxSimReranker",
+    }
+
     __all__ = [
         "DenseEncoder",
         "Deduplicator",

@@ -6,7 +6,6 @@ import numpy as np
 
 from ragarbiter.errors import ConfigError
 from ragarbiter.events import PassageFlagged
-from ragarbiter.registry import register_stage
 from ragarbiter.stage import Stage, drop, judge
 from ragarbiter.types import Context, Judgement
 
@@ -61,8 +60,3 @@ class Deduplicator(Stage):
             to_drop[passages[j].id] = reason
         out = judge(context, judgements, events)
         return drop(out, to_drop, self.name) if self.drop and to_drop else out
-
-
-@register_stage("dedupe")
-def _build(**options) -> Deduplicator:
-    return Deduplicator(**options)

@@ -18,7 +18,6 @@ import numpy as np
 
 from ragarbiter.errors import ConfigError, EmptyQueryError
 from ragarbiter.events import ContextReordered
-from ragarbiter.registry import register_stage
 from ragarbiter.stage import Stage, drop
 from ragarbiter.types import Context, Passage
 
@@ -196,8 +195,3 @@ def _check_positive(name: str, value: int | None, *, optional: bool, hint: str) 
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         msg = f"MaxSimReranker {name} must be a positive integer, got {value!r} ({hint})."
         raise ConfigError(msg)
-
-
-@register_stage("maxsim")
-def _build(**options) -> MaxSimReranker:
-    return MaxSimReranker(**options)

@@ -6,7 +6,6 @@ from typing import Any
 
 from ragarbiter.config import RetrieverConfig, check_k, check_mode
 from ragarbiter.events import PassagesRetrieved
-from ragarbiter.registry import register_stage
 from ragarbiter.stage import Stage
 from ragarbiter.types import Context, Passage
 
@@ -66,8 +65,3 @@ class QdrantRetriever(Stage):
     async def _arun(self, context: Context) -> Context:
         params = self._params(context)
         return self._merge(context, await self.store.asearch(context.query, **params), params)
-
-
-@register_stage("qdrant")
-def _build(store: QdrantStore | None = None, **options: Any) -> QdrantRetriever:
-    return QdrantRetriever(store, **options)

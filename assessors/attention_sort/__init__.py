@@ -5,7 +5,12 @@
 - `LostInTheMiddleReorder` ("lost_in_the_middle"): most relevant passages at the two ends.
 """
 
-from .reorder import LostInTheMiddleReorder, ends_first
-from .sorter import AttentionSorter
+from ..methods import Method
 
-__all__ = ["AttentionSorter", "LostInTheMiddleReorder", "ends_first"]
+METHOD = Method(
+    "attention_sort",
+    "passages ordered by the attention a causal LM pays them",
+    stages={"attention_sort": "AttentionSorter", "lost_in_the_middle": "LostInTheMiddleReorder"},
+    exports={"ends_first": "stage"},
+)
+__getattr__ = METHOD.exports_getattr(__name__)

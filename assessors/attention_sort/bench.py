@@ -184,7 +184,7 @@ def run_bench(cases: Sequence[SortCase], sorter, encoder, *, timing_questions: i
     """Gold placement for random / lost-in-the-middle / attention-sorted orders, and the cost figures."""
     from tqdm.auto import tqdm
 
-    from .reorder import LostInTheMiddleReorder
+    from .stage import LostInTheMiddleReorder
 
     if not cases:
         raise EmptyCorpusError("No questions to sort: the data file gave none. Check --data and --questions.")

@@ -5,7 +5,14 @@ projector) and the base LM (LoRA off) that reads the soft prompt instead of the 
 `CareAssessor` (stage "care") fills `Context.soft_prompt`; `CareGenerator` answers from it.
 """
 
-from .model import CareConfig, CareModel, base_fingerprint
-from .stage import CareAssessor, CareGenerator
+from ..methods import Method
 
-__all__ = ["CareAssessor", "CareConfig", "CareGenerator", "CareModel", "base_fingerprint"]
+METHOD = Method(
+    "care",
+    "a soft prompt that tells the generator which context to trust",
+    stages={"care": "CareAssessor"},
+    config="CareConfig",
+    exports={"CareGenerator": "stage", "CareModel": "model", "base_fingerprint": "model"},
+    package_exports=("CareGenerator",),
+)
+__getattr__ = METHOD.exports_getattr(__name__)

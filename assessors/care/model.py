@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
 from ragarbiter.errors import ConfigError, InvalidInputError, ShapeError
+
+from .config import CareConfig
 
 logger = logging.getLogger(__name__)
 
@@ -34,29 +35,6 @@ RECONSTRUCT_INSTRUCTIONS = (
     "Reproduce the document exactly:",
     "Copy the text above:",
 )
-
-
-@dataclass(frozen=True)
-class CareConfig:
-    memory_tokens: int = 16
-    chunk_tokens: int = 180
-    lora_r: int = 8
-    lora_alpha: int = 16
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
-    # The base LM's prompt: `context_prefix`, the soft prompt (or raw passage), then `question_template`.
-    context_prefix: str = "Context:"
-    question_template: str = "\nQuestion: {question}\nAnswer:"
-
-    def __post_init__(self) -> None:
-        if self.memory_tokens < 1 or self.chunk_tokens < 1:
-            msg = (
-                f"CareConfig needs memory_tokens >= 1 and chunk_tokens >= 1, got memory_tokens="
-                f"{self.memory_tokens}, chunk_tokens={self.chunk_tokens}. The paper uses 16 and 180."
-            )
-            raise ConfigError(msg)
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "target_modules": list(self.target_modules)}
 
 
 class CareModel(nn.Module):

@@ -13,7 +13,6 @@ from typing import Any
 
 from ragarbiter.errors import ConfigError
 from ragarbiter.events import SoftPromptBuilt
-from ragarbiter.registry import register_stage
 from ragarbiter.stage import Stage
 from ragarbiter.types import Context
 
@@ -102,8 +101,3 @@ class CareAssessor(Stage):
         soft = self.generator.soft_prompt([p.text for p in used])
         event = SoftPromptBuilt(stage=self.name, shape=tuple(soft.shape), passage_ids=tuple(p.id for p in used))
         return context.evolve(soft_prompt=soft, events=[event])
-
-
-@register_stage("care")
-def _build(**options: Any) -> CareAssessor:
-    return CareAssessor(**options)

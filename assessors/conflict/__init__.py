@@ -1,16 +1,12 @@
 """Inter-passage conflict: which retrieved passages give different answers to the query."""
 
-from .config import ConflictConfig
-from .model import ConflictHead, ConflictNet, ConflictScorer, default_adapter_dir, shared_scorer
-from .stage import ConflictAssessor, agreeing_clusters
+from ..methods import Method
 
-__all__ = [
-    "ConflictAssessor",
-    "ConflictConfig",
-    "ConflictHead",
-    "ConflictNet",
-    "ConflictScorer",
-    "agreeing_clusters",
-    "default_adapter_dir",
-    "shared_scorer",
-]
+METHOD = Method(
+    "conflict",
+    "passages that give different answers to the query",
+    stages={"conflict": "ConflictAssessor"},
+    config="ConflictConfig",
+    exports={"ConflictScorer": "model", "shared_scorer": "model", "agreeing_clusters": "stage"},
+)
+__getattr__ = METHOD.exports_getattr(__name__)

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ragarbiter.config import with_overrides
 from ragarbiter.events import ConflictDetected, PassageFlagged
-from ragarbiter.registry import register_stage
 from ragarbiter.stage import Stage, judge
 from ragarbiter.types import Context, Judgement, Passage
 
@@ -44,14 +44,10 @@ class ConflictAssessor(Stage):
     name = "conflict"
 
     def __init__(
-        self,
-        adapter: str | None = None,
-        *,
-        threshold: float = 0.5,
-        device: str | None = None,
-        scorer: ConflictScorer | None = None,
+        self, config: ConflictConfig | None = None, *, scorer: ConflictScorer | None = None, **overrides: Any
     ) -> None:
-        self.config = ConflictConfig(adapter=adapter, threshold=threshold, device=device)
+        """`overrides`: any `ConflictConfig` field (`adapter`, `threshold`, `device`)."""
+        self.config = with_overrides(ConflictConfig, config, overrides, "ConflictAssessor")
         self._scorer = scorer
 
     @property
@@ -97,8 +93,3 @@ class ConflictAssessor(Stage):
         return judge(
             context, judgements, events, flags={"conflict": True, "conflict_groups": [list(g) for g in groups]}
         )
-
-
-@register_stage("conflict")
-def _build(**options: Any) -> ConflictAssessor:
-    return ConflictAssessor(**options)

@@ -1,19 +1,19 @@
 """Sentence-level, question-conditioned filtering of inappropriate content."""
 
-from .config import InappropriateConfig
-from .data import CATEGORIES, DESCRIPTIONS, read_pool
-from .model import InappropriateNet, SentenceHead, SentenceScorer, SentenceVerdict
-from .stage import InappropriateFilter, shared_sentence_scorer
+from ..methods import Method
 
-__all__ = [
-    "CATEGORIES",
-    "DESCRIPTIONS",
-    "InappropriateConfig",
-    "InappropriateFilter",
-    "InappropriateNet",
-    "SentenceHead",
-    "SentenceScorer",
-    "SentenceVerdict",
-    "read_pool",
-    "shared_sentence_scorer",
-]
+METHOD = Method(
+    "inappropriate",
+    "false claims, hateful content, private information and injected instructions, sentence by sentence",
+    stages={"inappropriate": "InappropriateFilter"},
+    config="InappropriateConfig",
+    exports={
+        "CATEGORIES": "data",
+        "DESCRIPTIONS": "data",
+        "read_pool": "data",
+        "SentenceScorer": "model",
+        "SentenceVerdict": "model",
+        "shared_sentence_scorer": "stage",
+    },
+)
+__getattr__ = METHOD.exports_getattr(__name__)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any
 
 from ragarbiter.events import PassageFlagged
-from ragarbiter.registry import register_stage
 from ragarbiter.stage import Stage, drop, judge
 from ragarbiter.types import Context, Judgement, Passage
 
@@ -118,8 +116,3 @@ def shared_sentence_scorer(adapter: str | None = None, device: str | None = None
     """One scorer per (adapter, device) in a process: the model loads once. Each stage passes
     its own `restated_at` per call."""
     return SentenceScorer(adapter, device=device)
-
-
-@register_stage("inappropriate")
-def _build(**options: Any) -> InappropriateFilter:
-    return InappropriateFilter(**options)

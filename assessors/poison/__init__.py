@@ -1,7 +1,12 @@
 """Corpus-poisoning defence: planted near-duplicate groups, checked against the other evidence."""
 
-from .config import PoisonConfig
-from .model import SuspiciousGroup, judge_groups, tight_clusters
-from .stage import PoisonFilter
+from ..methods import Method
 
-__all__ = ["PoisonConfig", "PoisonFilter", "SuspiciousGroup", "judge_groups", "tight_clusters"]
+METHOD = Method(
+    "poison",
+    "planted groups of near-duplicates that other evidence contradicts",
+    stages={"poison": "PoisonFilter"},
+    config="PoisonConfig",
+    exports={"SuspiciousGroup": "model", "judge_groups": "model", "tight_clusters": "model"},
+)
+__getattr__ = METHOD.exports_getattr(__name__)

@@ -10,7 +10,6 @@ import numpy as np
 
 from ragarbiter.errors import StoreError
 from ragarbiter.events import ContextReordered, PassageFlagged
-from ragarbiter.registry import register_stage
 from ragarbiter.stage import Stage, drop, judge
 from ragarbiter.types import Context, Judgement, Passage, content_id
 
@@ -272,8 +271,3 @@ class PoisonFilter(Stage):
             reason=f"{len(tail)} near-duplicate copies moved after independent passages",
         )
         return context.evolve(passages=tuple(kept + tail), events=[event])
-
-
-@register_stage("poison")
-def _build(**options: Any) -> PoisonFilter:
-    return PoisonFilter(**options)

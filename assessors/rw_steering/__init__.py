@@ -1,38 +1,34 @@
-"""RW-Steering: mixed-context prompts, the stage-1 target format and its parser, a Rescorla–Wagner
-model of how competing context signals drive the answer, the two-stage LoRA fine-tuning
-(`train.train_rw`) and the `RWSteering` stage (`stage.RWSteering`, imported on use).
+"""RW-Steering: a generator fine-tuned to name the reliable sentences of a mixed context first.
+
+Mixed-context prompts (`mixture`), the stage-1 target format and its parser (`targets`), a
+Rescorla-Wagner model of how competing context signals drive the answer (`rw`), the two-stage
+LoRA fine-tuning (`train`) and the `RWSteering` stage.
 """
 
-from .mixture import (
-    POSITIONS,
-    Mixture,
-    build_mixtures,
-    from_context_set,
-    from_pool_record,
-    read_mixtures,
-    read_pool,
-    reposition,
-    world_mixtures,
-    write_jsonl,
-)
-from .rw import fit_rw, predict_quality
-from .targets import ParsedOutput, answer_only_target, parse_output, stage1_target
+from ..methods import Method
 
-__all__ = [
-    "POSITIONS",
-    "Mixture",
-    "ParsedOutput",
-    "answer_only_target",
-    "build_mixtures",
-    "fit_rw",
-    "from_context_set",
-    "from_pool_record",
-    "parse_output",
-    "predict_quality",
-    "read_mixtures",
-    "read_pool",
-    "reposition",
-    "stage1_target",
-    "world_mixtures",
-    "write_jsonl",
-]
+METHOD = Method(
+    "rw_steering",
+    "a generator that names the reliable sentences of a mixed context, then answers from them",
+    stages={"rw_steering": "RWSteering"},
+    aliases=("rw",),
+    exports={
+        "POSITIONS": "mixture",
+        "Mixture": "mixture",
+        "build_mixtures": "mixture",
+        "from_context_set": "mixture",
+        "from_pool_record": "mixture",
+        "read_mixtures": "mixture",
+        "read_pool": "mixture",
+        "reposition": "mixture",
+        "world_mixtures": "mixture",
+        "write_jsonl": "mixture",
+        "fit_rw": "rw",
+        "predict_quality": "rw",
+        "ParsedOutput": "targets",
+        "answer_only_target": "targets",
+        "parse_output": "targets",
+        "stage1_target": "targets",
+    },
+)
+__getattr__ = METHOD.exports_getattr(__name__)

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
 
 from ragarbiter.errors import ConfigError
 from ragarbiter.events import PassageFlagged
-from ragarbiter.registry import register_stage
 from ragarbiter.stage import Stage, drop, judge
 from ragarbiter.types import Context, Judgement
 
@@ -109,8 +107,3 @@ class RWSteering(Stage):
             to_drop[passage.id] = reason
         out = judge(context, judgements, events, flags={"answer": parsed.answer, "rw_output": text})
         return drop(out, to_drop, self.name) if to_drop else out
-
-
-@register_stage("rw_steering")
-def _build(**options: Any) -> RWSteering:
-    return RWSteering(**options)

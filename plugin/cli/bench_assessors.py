@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         index_passages(store, [Passage(t) for t in texts], progress=not args.json)
         stages = [
             PoisonFilter(encoder=store.encoder, conflict_adapter=args.conflict_adapter, store=store),
-            ConflictAssessor(args.conflict_adapter),
+            ConflictAssessor(adapter=args.conflict_adapter),
             InappropriateFilter(args.inappropriate_adapter),
         ]
         for i, question in enumerate(questions):

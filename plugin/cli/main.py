@@ -1,63 +1,80 @@
 """`ragarbiter` command line: index, query, demo, serve, train, bench.
 
-Each command lives in its own module exposing `register(subparsers)`; bench and train
-targets live in `bench_<name>.py` / `train_<name>.py` and register under `bench` / `train`.
+Each of the CLI's own commands lives in its own module exposing `register(subparsers)`. The
+`train` and `bench` commands are derived: one per method folder with a `train.py` / `bench.py`
+(`ragarbiter.assessors.methods`), plus the CLI's own benches (`bench_<name>.py`, about retrieval,
+serving, latency and the testbed). All of them run through `runner`. Only the command asked for
+is imported, so `--help` and the command list load no model code.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ragarbiter import __version__
 from ragarbiter.errors import RagArbiterError
 
+from . import runner
+
 COMMANDS = ["index", "query", "demo", "serve", "testbed", "mixtures"]
-BENCHES = [
-    "retrieval",
-    "latency",
-    "serve",
-    "conflict",
-    "poison",
-    "inappropriate",
-    "assessors",
-    "testbed",
-    "attention_sort",
-    "care",
-    "rw",
-]
-TRAINERS: list[str] = ["conflict", "inappropriate", "care", "rw"]
+# The CLI's own benches (not a method's), run by `runner`: name -> one-line help.
+BENCHES: dict[str, str] = {}
 
 
-def _register_all(sub, names: Sequence[str], prefix: str) -> None:
-    for name in names:
-        try:
-            module = importlib.import_module(f"ragarbiter.cli.{prefix}{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("ragarbiter.cli."):
-                continue  # not built in this version
-            raise
-        module.register(sub)
+def _selected(argv: Sequence[str]) -> tuple[str | None, str | None]:
+    """The command and its first argument (`bench conflict` -> ("bench", "conflict")), before parsing."""
+    words = [w for w in argv if not w.startswith("-")]
+    return (words[0] if words else None), (words[1] if len(words) > 1 else None)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_group(sub, kind: str, help: str, chosen: str | None, load_all: bool) -> None:
+    from ragarbiter.assessors.methods import FOLDER, methods
+
+    group = sub.add_parser(kind, help=help).add_subparsers(dest=kind, metavar="NAME")
+    group.required = True
+    entries: dict[str, tuple[str, object, tuple[str, ...]]] = {}
+    if kind == "bench":
+        for name, text in BENCHES.items():
+            entries[name] = (text, functools.partial(importlib.import_module, f"ragarbiter.cli.bench_{name}"), ())
+    for method in methods().values():
+        if (FOLDER / method.name / f"{kind}.py").is_file():
+            entries[method.name] = (method.summary, functools.partial(method.module, kind), method.aliases)
+    legacy = {p.stem.removeprefix(f"{kind}_"): p.stem for p in Path(__file__).parent.glob(f"{kind}_*.py")}
+    for name, module in legacy.items():  # TRANSITION: methods not yet moved to the runner
+        if name not in BENCHES:
+            entries.pop(name, None)
+            entries.pop({"rw": "rw_steering"}.get(name, name), None)
+            importlib.import_module(f"ragarbiter.cli.{module}").register(group)
+    for name, (text, load, aliases) in sorted(entries.items()):
+        asked = load_all or chosen == name or chosen in aliases
+        runner.add_command(group, name, text, load if asked else None, kind, aliases)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv`, with only the `bench` / `train` command it names imported (all of them without argv)."""
+    command, name = _selected(argv or [])
+    load_all = argv is None
     parser = argparse.ArgumentParser(prog="ragarbiter", description="Trustworthy context for RAG chains.")
     parser.add_argument("--version", action="version", version=f"ragarbiter {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    _register_all(sub, COMMANDS, "")
-    bench = sub.add_parser("bench", help="quality and speed benchmarks with a baseline from the same run")
-    bench_sub = bench.add_subparsers(dest="bench", metavar="NAME")
-    bench_sub.required = True
-    _register_all(bench_sub, BENCHES, "bench_")
-    train = sub.add_parser("train", help="train an adapter (LoRA through peft)")
-    train_sub = train.add_subparsers(dest="target", metavar="WHAT")
-    train_sub.required = True
-    _register_all(train_sub, TRAINERS, "train_")
+    for module in COMMANDS:
+        importlib.import_module(f"ragarbiter.cli.{module}").register(sub)
+    _add_group(
+        sub,
+        "bench",
+        "quality and speed benchmarks with a baseline from the same run",
+        name if command == "bench" else None,
+        load_all,
+    )
+    _add_group(sub, "train", "train an adapter (LoRA through peft)", name if command == "train" else None, load_all)
     return parser
 
 
@@ -69,7 +86,8 @@ def setup_logging(verbose: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     try:

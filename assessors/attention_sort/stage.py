@@ -1,4 +1,6 @@
-"""`AttentionSorter`: order passages by the attention a causal LM pays them, most-attended last.
+"""The sort stages: `AttentionSorter` and the model-free `LostInTheMiddleReorder`.
+
+`AttentionSorter` orders passages by the attention a causal LM pays them, most-attended last.
 
 Attention sorting (Peysakhovich & Lerer, 2023): a model attends to the relevant document even
 when it fails to use it, so one forward pass tells which documents matter. Each iteration
@@ -10,6 +12,11 @@ The attention is captured through transformers' AttentionInterface with the fuse
 `segment_attention_mass` kernel (`ragarbiter.lm.capture`): no eager attention, no
 ``output_attentions``. The key/value cache of a long shared instruction (`min_prefix_tokens`)
 is reused across iterations and queries.
+
+`LostInTheMiddleReorder` makes the placement of LangChain's ``LongContextReorder``: walking
+from the least relevant passage to the most relevant, each one goes alternately to the front
+and to the back, so the two best sit at the two ends (where long-context models use evidence
+best) and the weakest in the middle. With ranks r1 > ... > r5 that gives r1 r3 r5 r4 r2.
 """
 
 from __future__ import annotations
@@ -21,9 +28,8 @@ from typing import Any
 
 from ragarbiter.errors import ConfigError
 from ragarbiter.events import ContextReordered, PassageDropped
-from ragarbiter.registry import register_stage
 from ragarbiter.stage import Stage, judge
-from ragarbiter.types import Context, DroppedPassage, Judgement
+from ragarbiter.types import Context, DroppedPassage, Judgement, Passage
 
 logger = logging.getLogger(__name__)
 
@@ -241,6 +247,39 @@ class AttentionSorter(Stage):
         )
 
 
-@register_stage("attention_sort")
-def _build(**options: Any) -> AttentionSorter:
-    return AttentionSorter(**options)
+def ends_first(ranked: list[Passage]) -> list[Passage]:
+    """Ranked best first -> best at the two ends, worst in the middle (LongContextReorder's placement)."""
+    front: list[Passage] = []
+    back: list[Passage] = []
+    for i, passage in enumerate(reversed(ranked)):
+        (back if i % 2 else front).append(passage)
+    return front[::-1] + back
+
+
+class LostInTheMiddleReorder(Stage):
+    """Reorder by relevance so the best passages sit at the two ends.
+
+    Relevance is each passage's `score` (higher is better) when every passage has one,
+    otherwise the order the passages arrive in (retrievers return best first).
+    """
+
+    name = "lost_in_the_middle"
+
+    def _run(self, context: Context) -> Context:
+        passages = list(context.passages)
+        if len(passages) < 3:
+            return context
+        scored = all(p.score is not None for p in passages)
+        ranked = sorted(passages, key=lambda p: -p.score) if scored else passages  # sorted() is stable
+        after = ends_first(ranked)
+        before_ids, after_ids = tuple(p.id for p in passages), tuple(p.id for p in after)
+        if before_ids == after_ids:
+            return context
+        basis = "retrieval score" if scored else "arrival order"
+        event = ContextReordered(
+            stage=self.name,
+            before=before_ids,
+            after=after_ids,
+            reason=f"most relevant passages (by {basis}) moved to both ends, weakest to the middle",
+        )
+        return context.evolve(passages=tuple(after), events=[event])

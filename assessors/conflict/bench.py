@@ -1,4 +1,10 @@
-"""`ragarbiter bench conflict --data FILE`: pair and set conflict detection vs a 1 - cosine baseline."""
+"""Pair and set conflict detection on ConflictQA or RGB fact files, against a 1 - cosine baseline.
+
+Labelled passage pairs and passage sets are scored with the ConflictAssessor and with 1 - cosine
+similarity of the bundled encoder's embeddings, in one run. The baseline's threshold is its
+best-F1 threshold on the data itself (an oracle, which favours the baseline); the assessor uses
+its fixed threshold.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +14,16 @@ import time
 
 import numpy as np
 
-from .common import add_json_arg, print_json
+from .config import ConflictConfig
 
 
-def register(sub) -> None:
-    p = sub.add_parser(
-        "conflict",
-        help="conflict detection on ConflictQA or RGB fact files",
-        description="Score labelled passage pairs and passage sets with the ConflictAssessor and with "
-        "1 - cosine similarity of the bundled encoder's embeddings, in one run. The "
-        "baseline's threshold is its best-F1 threshold on the data itself (an oracle, "
-        "which favours the baseline); the assessor uses its fixed threshold.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, metavar="FILE", help="ConflictQA .json(l) or RGB *_fact.json (JSONL)")
     p.add_argument(
         "--adapter", metavar="DIR", help="adapter folder from `ragarbiter train conflict` (default: shipped)"
     )
-    p.add_argument("--threshold", type=float, default=0.5, help="assessor pair threshold (default: 0.5)")
+    threshold = ConflictConfig.threshold
+    p.add_argument("--threshold", type=float, default=threshold, help=f"assessor pair threshold (default: {threshold})")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="use the first N items only")
     p.add_argument(
         "--exclude-questions",
@@ -34,8 +33,6 @@ def register(sub) -> None:
         help="skip items whose question appears in these ConflictQA, RGB or LitM files (for example "
         "the training files, to score questions the adapter never saw)",
     )
-    add_json_arg(p)
-    p.set_defaults(func=run)
 
 
 def _key(question: str) -> str:
@@ -77,7 +74,7 @@ def score_items(items, pair_scores) -> tuple[np.ndarray, np.ndarray, list[tuple[
 
 
 def report(scores, labels, sets, threshold: float) -> dict:
-    from ragarbiter.assessors.metrics import binary_report
+    from ..metrics import binary_report
 
     out = binary_report(scores, labels, threshold)
     set_acc = float(np.mean([(s >= threshold) == bool(y) for s, y in sets])) if sets else 0.0
@@ -91,14 +88,15 @@ def report(scores, labels, sets, threshold: float) -> dict:
     }
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> dict:
     from tqdm.auto import tqdm
 
-    from ragarbiter.assessors.conflict import ConflictScorer
-    from ragarbiter.assessors.conflict.data import bench_items
-    from ragarbiter.assessors.metrics import best_f1_threshold
     from ragarbiter.errors import EmptyCorpusError
     from ragarbiter.retrievers import DenseEncoder
+
+    from ..metrics import best_f1_threshold
+    from .data import bench_items
+    from .model import ConflictScorer
 
     items = bench_items(args.data)
     seen = question_set(args.exclude_questions)
@@ -136,11 +134,11 @@ def run(args: argparse.Namespace) -> int:
         "baseline_cosine": report(c_scores, labels, c_sets, best_f1_threshold(c_scores, labels)),
         "ms_per_item": round(1000 * seconds / len(items), 1),
     }
-    if args.json:
-        print_json(result)
-    else:
-        print(f"{result['n_items']} items, {result['n_pairs']} pairs ({args.data})")
-        for name in ("assessor", "baseline_cosine"):
-            m = result[name]
-            print(f"{name:16} AUROC {m['pair_auroc']:.4f}  F1 {m['pair_f1']:.4f}  set accuracy {m['set_accuracy']:.4f}")
-    return 0
+    return result
+
+
+def print_result(result: dict) -> None:
+    print(f"{result['n_items']} items, {result['n_pairs']} pairs ({result['data']})")
+    for name in ("assessor", "baseline_cosine"):
+        m = result[name]
+        print(f"{name:16} AUROC {m['pair_auroc']:.4f}  F1 {m['pair_f1']:.4f}  set accuracy {m['set_accuracy']:.4f}")
