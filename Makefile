@@ -6,7 +6,8 @@ PIP    := $(BIN)/python -m pip
 STAMP  := $(VENV)/.installed-stamp
 LOCK   := requirements.lock
 TORCH  := 2.13.0
-PYTEST_ARGS ?=
+# `make test` runs every test but those that need a CUDA GPU; plain `pytest` also skips the slow ones.
+PYTEST_ARGS ?= -m "not gpu and not bench"
 export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 export TOKENIZERS_PARALLELISM = false

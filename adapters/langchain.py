@@ -360,7 +360,7 @@ class CareChatModel(BaseChatModel):
         passages = [Passage(text) for text in _document_texts(documents)]
         context = Context.for_query(question, passages)
         if passages:
-            context = CareAssessor(self.generator)(context)
+            context = CareAssessor(generator=self.generator)(context)
             if run_manager is not None:  # the decision goes to this LLM run's handlers as a custom event
                 from langchain_core.callbacks.manager import handle_event
 

@@ -10,13 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ragarbiter.errors import ConfigError
 from ragarbiter.training import LoraSettings, apply_lora, load_heads, read_manifest, save_adapter
 
 from .backbone import BackboneSpec, load_encoder_model, run_bottom, run_layers, shared_backbone, top_layers
@@ -91,26 +89,3 @@ class AdaptedParts:
         head.load_state_dict({k.removeprefix("head."): v for k, v in load_heads(self.adapter).items()})
         logger.info("adapter loaded from %s", self.adapter)
         return backbone, layers, head.to(backbone.device).eval()
-
-
-@dataclass
-class AssessorConfig:
-    """Settings every adapter-backed stage shares.
-
-    `adapter`: a folder written by `ragarbiter train <what>` (None: the shipped default).
-    `threshold`: the probability from which the stage acts (0.5 is the trained operating point).
-    """
-
-    adapter: str | None = None
-    threshold: float = 0.5
-    device: str | None = None
-
-    def __post_init__(self) -> None:
-        if not 0.0 < float(self.threshold) < 1.0:
-            msg = (
-                f"{type(self).__name__}.threshold must lie in (0, 1), got "
-                f"{self.threshold!r}. 0.5 is the trained operating point."
-            )
-            raise ConfigError(msg)
-        if self.adapter is not None:
-            self.adapter = str(self.adapter)

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 _BOUNDARY = re.compile(r"([.!?][\"'\u201d\u2019)\]]*)\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9])|\n+")
 # Abbreviations whose full stop does not end a sentence.
 _ABBREVIATIONS = ("Mr.", "Mrs.", "Ms.", "Dr.", "St.", "Prof.", "Jr.", "Sr.", "vs.", "e.g.", "i.e.", "No.", "U.S.")
+# A word that negates a statement ("is not", "never", "nobody", "isn't"): the InappropriateFilter
+# does not take a sentence and its denial for restatements, and conflict training data tells a
+# "no" answer statement from a "yes" one by it.
+NEGATION = re.compile(r"\b(?:not|no|never|none|nor|neither|nobody|nothing|cannot)\b|n't\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

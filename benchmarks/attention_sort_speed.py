@@ -93,12 +93,12 @@ def main() -> None:
         max_position_embeddings=max(args.contexts) + 512,
     )
     model = LlamaForCausalLM(config).to(device=args.device, dtype=dtype).eval()
-    sorter = AttentionSorter(model, tokenizer, iterations=1, batch_size=1)
+    sorter = AttentionSorter(model=model, tokenizer=tokenizer, iterations=1, batch_size=1)
     rows = []
     for n in args.contexts:
         docs = documents(tokenizer, n)
         context = Context.for_query("Which document mentions the kestrel?", [Passage(d) for d in docs])
-        prompt, spans = sorter.template.render(context.query, docs)
+        prompt, spans = sorter.config.template.render(context.query, docs)
         ids = torch.tensor([sorter.attention.encode(prompt, spans).ids], device=args.device)
         row = {
             "context_tokens": ids.shape[1],

@@ -15,7 +15,7 @@ C = TypeVar("C")
 SEARCH_MODES = ("hybrid", "dense", "sparse")
 # Weighted RRF (dense, sparse). Dense leads and BM25 refines: on the held-out half of the
 # LitM NQ-Open questions this kept dense R@1 and raised R@5 above it, where equal weights
-# cost 2.5 points of R@1 (docs/architecture.md, "Hybrid fusion").
+# cost 2.5 points of R@1 (benchmarks/results/retrieval.md, "Hybrid fusion").
 HYBRID_WEIGHTS = (1.0, 0.3)
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 DEFAULT_COLLECTION = "ragarbiter"

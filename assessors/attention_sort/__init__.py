@@ -11,6 +11,8 @@ METHOD = Method(
     "attention_sort",
     "passages ordered by the attention a causal LM pays them",
     stages={"attention_sort": "AttentionSorter", "lost_in_the_middle": "LostInTheMiddleReorder"},
+    config="AttentionSortConfig",
     exports={"ends_first": "stage"},
+    aliases=("attention-sort",),
 )
 __getattr__ = METHOD.exports_getattr(__name__)

@@ -1,4 +1,4 @@
-"""`ragarbiter bench attention-sort`: where the gold paragraph ends up, and what sorting costs.
+"""Attention sorting on SynthWiki: where the gold paragraph ends up, and what sorting costs.
 
 For each SynthWiki question the gold paragraph is placed at a random position among other
 paragraphs of the same file. Three orders are compared in one run: the random arrival order,
@@ -13,51 +13,56 @@ and against the eager ``output_attentions`` forward that attention sorting other
 
 from __future__ import annotations
 
-import logging
-import random
+import argparse
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from ragarbiter.errors import ConfigError, EmptyCorpusError
-from ragarbiter.types import Context, Passage
+from ragarbiter.errors import EmptyCorpusError
+from ragarbiter.types import Context
 
-logger = logging.getLogger(__name__)
+from .config import AGGREGATES, AttentionSortConfig
+from .data import DOCS, QUESTIONS, SortCase
 
-
-@dataclass(frozen=True)
-class SortCase:
-    question: str
-    passages: tuple[Passage, ...]
-    gold_id: str
-
-    def context(self) -> Context:
-        return Context.for_query(self.question, self.passages)
+TIMING_QUESTIONS = 16  # questions timed one at a time for the cost figures
+# Contexts handed to `sort_many` at once: a few forward batches' worth, so the progress bar moves
+# while each call still fills whole batches.
+BATCHES_PER_STEP = 4
+# BPE vocabulary trained on the file for the random Llama: seconds to train on one SynthWiki file,
+# and enough merges that the common words are single tokens.
+RANDOM_VOCAB = 4096
 
 
-def synthwiki_cases(path: str, *, docs: int = 10, questions: int | None = 100, seed: int = 0) -> list[SortCase]:
-    """Each question's gold paragraph at a random position among `docs - 1` other paragraphs of the file."""
-    from ragarbiter.datasets import read_synthwiki
-
-    if docs < 2:
-        raise ConfigError(f"docs={docs} must be >= 2 (the gold paragraph and at least one other).")
-    items = read_synthwiki(path)
-    paragraphs = sorted({i.passages[0] for i in items})
-    if len(paragraphs) < docs:
-        msg = f"{path} has {len(paragraphs)} distinct paragraphs, fewer than docs={docs}; pass a smaller --docs."
-        raise EmptyCorpusError(msg)
-    rng = random.Random(seed)
-    if questions is not None and questions < len(items):
-        items = rng.sample(items, questions)
-    cases = []
-    for item in items:
-        gold = item.passages[0]
-        others = rng.sample([p for p in paragraphs if p != gold], docs - 1)
-        others.insert(rng.randrange(docs), gold)
-        passages = tuple(Passage(text, id=f"p{k}") for k, text in enumerate(others))
-        cases.append(SortCase(item.question, passages, passages[others.index(gold)].id))
-    return cases
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, metavar="FILE", help="SynthWiki CSV (context, question, answer)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", metavar="DIR", help="a Hugging Face causal LM folder (save_pretrained)")
+    which.add_argument(
+        "--random-llama",
+        action="store_true",
+        help="a Llama built from a config with random weights and a BPE tokenizer trained on the "
+        "file (machinery and timing only: its attention knows nothing)",
+    )
+    p.add_argument("--docs", type=int, default=DOCS, help=f"paragraphs per question, gold included (default: {DOCS})")
+    cfg = AttentionSortConfig
+    p.add_argument(
+        "--iterations", type=int, default=cfg.iterations, help=f"sorting iterations (default: {cfg.iterations})"
+    )
+    p.add_argument("--questions", type=int, default=QUESTIONS, help=f"questions to sample (default: {QUESTIONS})")
+    p.add_argument(
+        "--batch-size", type=int, default=cfg.batch_size, help=f"prompts per forward pass (default: {cfg.batch_size})"
+    )
+    p.add_argument(
+        "--aggregate", choices=AGGREGATES, default=cfg.aggregate, help=f"per-document score (default: {cfg.aggregate})"
+    )
+    p.add_argument(
+        "--timing-questions",
+        type=int,
+        default=TIMING_QUESTIONS,
+        help=f"questions timed one at a time for the cost figures (0: skip; default: {TIMING_QUESTIONS})",
+    )
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
+    p.add_argument("--seed", type=int, default=0)
 
 
 def gold_figures(cases: Sequence[SortCase], orders: Sequence[Sequence[str]]) -> dict:
@@ -81,36 +86,6 @@ def relevance_scored(cases: Sequence[SortCase], encoder) -> list[Context]:
     return out
 
 
-def random_llama(
-    tokenizer,
-    *,
-    max_positions: int = 8192,
-    hidden: int = 256,
-    layers: int = 4,
-    heads: int = 8,
-    kv_heads: int = 2,
-    seed: int = 0,
-):
-    """A Llama-architecture model built from a config with random weights (for machinery and timing)."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden,
-        intermediate_size=hidden * 8 // 3,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=kv_heads,
-        max_position_embeddings=max_positions,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    return LlamaForCausalLM(config).eval()
-
-
 def time_costs(sorter, cases: Sequence[SortCase], iterations: int, repeats: int = 1) -> dict:
     """Seconds per question: one sorting iteration, one plain prefill, one eager-attention forward.
 
@@ -122,7 +97,7 @@ def time_costs(sorter, cases: Sequence[SortCase], iterations: int, repeats: int 
     model, attention = sorter.attention.model, sorter.attention
     prompts = []
     for case in cases:
-        text, spans = sorter.template.render(case.question, [p.text for p in case.passages])
+        text, spans = sorter.config.template.render(case.question, [p.text for p in case.passages])
         prompts.append(attention.encode(text, spans))
     device = model.device
 
@@ -131,14 +106,6 @@ def time_costs(sorter, cases: Sequence[SortCase], iterations: int, repeats: int 
 
     def eager(prompt):
         model(input_ids=torch.tensor([prompt.ids], device=device), output_attentions=True, logits_to_keep=1)
-
-    def sort_one(case):
-        saved = sorter.batch_size
-        sorter.batch_size = 1
-        try:
-            sorter(case.context())
-        finally:
-            sorter.batch_size = saved
 
     def clock(fn, args) -> float:
         fn(args[0])  # warm-up (and the prefix cache)
@@ -154,7 +121,7 @@ def time_costs(sorter, cases: Sequence[SortCase], iterations: int, repeats: int 
 
     with torch.inference_mode():
         t_prefill = clock(prefill, prompts)
-        t_sort = clock(sort_one, list(cases)) / iterations
+        t_sort = clock(lambda case: sorter(case.context()), list(cases)) / iterations
         base = model.config._attn_implementation
         model.set_attn_implementation("eager")
         try:
@@ -180,7 +147,9 @@ def _sync(device) -> None:
         torch.cuda.synchronize()
 
 
-def run_bench(cases: Sequence[SortCase], sorter, encoder, *, timing_questions: int = 16, progress: bool = True) -> dict:
+def run_bench(
+    cases: Sequence[SortCase], sorter, encoder, *, timing_questions: int = TIMING_QUESTIONS, progress: bool = True
+) -> dict:
     """Gold placement for random / lost-in-the-middle / attention-sorted orders, and the cost figures."""
     from tqdm.auto import tqdm
 
@@ -192,7 +161,7 @@ def run_bench(cases: Sequence[SortCase], sorter, encoder, *, timing_questions: i
     litm = LostInTheMiddleReorder()
     litm_orders = [[p.id for p in litm(ctx).passages] for ctx in relevance_scored(cases, encoder)]
     sorted_orders, started = [], time.perf_counter()
-    step = max(1, sorter.batch_size * 4)
+    step = max(1, sorter.config.batch_size * BATCHES_PER_STEP)
     for i in tqdm(range(0, len(cases), step), desc="attention sort", unit="batch", disable=not progress):
         contexts = [c.context() for c in cases[i : i + step]]
         sorted_orders += [[p.id for p in out.passages] for out in sorter.sort_many(contexts)]
@@ -200,15 +169,65 @@ def run_bench(cases: Sequence[SortCase], sorter, encoder, *, timing_questions: i
     result = {
         "questions": len(cases),
         "docs": len(cases[0].passages),
-        "iterations": sorter.iterations,
+        "iterations": sorter.config.iterations,
         "random": gold_figures(cases, random_orders),
         "lost_in_the_middle": gold_figures(cases, litm_orders),
         "attention_sort": {
             **gold_figures(cases, sorted_orders),
             "seconds_per_question": round(wall / len(cases), 4),
-            "batch_size": sorter.batch_size,
+            "batch_size": sorter.config.batch_size,
         },
     }
     if timing_questions:
-        result["cost"] = time_costs(sorter, cases[:timing_questions], sorter.iterations)
+        result["cost"] = time_costs(sorter, cases[:timing_questions], sorter.config.iterations)
     return result
+
+
+def run(args: argparse.Namespace) -> dict:
+    import platform
+
+    import torch
+
+    from ragarbiter.assessors.backbone import shared_dense_encoder
+    from ragarbiter.lm import bpe_tokenizer, load_causal_lm
+    from ragarbiter.models import default_device
+
+    from .data import synthwiki_cases, synthwiki_paragraphs
+    from .model import describe_random_llama, random_llama
+    from .stage import AttentionSorter
+
+    device = args.device or default_device()
+    cases = synthwiki_cases(args.data, docs=args.docs, questions=args.questions, seed=args.seed)
+    if args.model:
+        model, tokenizer = load_causal_lm(args.model, device=device)
+        model_name = args.model
+    else:
+        tokenizer = bpe_tokenizer(synthwiki_paragraphs(args.data), RANDOM_VOCAB)
+        model = random_llama(tokenizer, seed=args.seed).to(device)
+        model_name = describe_random_llama(model)
+    sorter = AttentionSorter(
+        model=model,
+        tokenizer=tokenizer,
+        iterations=args.iterations,
+        aggregate=args.aggregate,
+        batch_size=args.batch_size,
+    )
+    result = run_bench(
+        cases, sorter, shared_dense_encoder(), timing_questions=args.timing_questions, progress=not args.json
+    )
+    result.update(
+        model=model_name,
+        device=str(device),
+        torch_threads=torch.get_num_threads(),
+        machine=platform.machine(),
+        data=args.data,
+        seed=args.seed,
+    )
+    return result
+
+
+def print_result(result: dict) -> None:
+    for name in ("random", "lost_in_the_middle", "attention_sort"):
+        print(f"{name:>20}: {result[name]}")
+    if "cost" in result:
+        print(f"{'cost':>20}: {result['cost']}")

@@ -26,15 +26,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ragarbiter.config import with_overrides
 from ragarbiter.errors import ConfigError
 from ragarbiter.events import ContextReordered, PassageDropped
 from ragarbiter.stage import Stage, judge
 from ragarbiter.types import Context, DroppedPassage, Judgement, Passage
 
-logger = logging.getLogger(__name__)
+from .config import AttentionSortConfig
+from .model import causal_lm
 
-AGGREGATES = ("sum", "mean")
-OVERFLOW = ("error", "drop")
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -53,74 +54,39 @@ class _Work:
 class AttentionSorter(Stage):
     """Sort passages by the attention the model's last prompt token pays them (most attended last).
 
-    Args:
+    Runtime objects:
         model: a Hugging Face causal LM (object) or a local folder; its attention must go through
             transformers' AttentionInterface (Llama, Qwen2/3, Mistral, Gemma, Phi-3, ...).
         tokenizer: its fast tokenizer (loaded from `model` when that is a folder).
-        iterations: sort passes (the paper uses a few; default 3).
-        template: how the prompt is laid out (`ragarbiter.lm.PromptTemplate`).
-        aggregate: ``"sum"`` of the mass over a document's tokens (the paper), or ``"mean"`` per token.
-        layers, heads: indices to average over (None: all).
-        truncate_to: keep only the n most-attended passages (the rest, empty ones included, are
-            dropped with a reason).
-        overflow: a prompt longer than the model's window raises (``"error"``), or ``"drop"``
-            removes passages from the end of the arrival order (the lowest-ranked by the
-            retriever) until it fits, each with a reason (a first passage too long on its own
-            is still an error).
-        batch_size: prompts per forward pass when several contexts are sorted together.
-        min_prefix_tokens: reuse the key/value cache of the prompt prefix that every prompt
-            shares (the instruction) when it is at least this long.
+
+    Settings: an `AttentionSortConfig` and/or its fields as keywords (`iterations`, `template`,
+    `aggregate`, `layers`, `heads`, `truncate_to`, `overflow`, `batch_size`, `device`, `backend`,
+    `min_prefix_tokens`).
     """
 
     name = "attention_sort"
 
     def __init__(
-        self,
-        model: Any = None,
-        tokenizer: Any = None,
-        *,
-        iterations: int = 3,
-        template: Any = None,
-        aggregate: str = "sum",
-        layers: Sequence[int] | None = None,
-        heads: Sequence[int] | None = None,
-        truncate_to: int | None = None,
-        overflow: str = "error",
-        batch_size: int = 8,
-        device: str | None = None,
-        backend: str = "auto",
-        min_prefix_tokens: int = 1024,
+        self, config: AttentionSortConfig | None = None, *, model: Any = None, tokenizer: Any = None, **overrides: Any
     ) -> None:
-        from ragarbiter.lm import PromptTemplate, SegmentAttention, load_causal_lm
+        """`overrides`: any `AttentionSortConfig` field."""
+        from ragarbiter.lm import SegmentAttention
 
-        if model is None:
+        if config is not None and not isinstance(config, AttentionSortConfig):
             msg = (
-                "AttentionSorter needs a causal LM: pass model=<folder or model object> (and tokenizer=), e.g. "
-                "the testbed model from `ragarbiter testbed train --size small --seed 0`."
+                f"AttentionSorter takes the model and tokenizer as keywords, AttentionSorter(model=..., "
+                f"tokenizer=...); its first argument is an AttentionSortConfig, got {type(config).__name__}."
             )
             raise ConfigError(msg)
-        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-            raise ConfigError(f"iterations={iterations!r} must be an integer >= 1.")
-        if aggregate not in AGGREGATES:
-            raise ConfigError(f"aggregate={aggregate!r} must be one of {AGGREGATES}.")
-        if overflow not in OVERFLOW:
-            raise ConfigError(f"overflow={overflow!r} must be one of {OVERFLOW}.")
-        if truncate_to is not None and (
-            isinstance(truncate_to, bool) or not isinstance(truncate_to, int) or truncate_to < 1
-        ):
-            raise ConfigError(f"truncate_to={truncate_to!r} must be an integer >= 1, or None to keep every passage.")
-        if batch_size < 1:
-            raise ConfigError(f"batch_size={batch_size!r} must be >= 1.")
-        if isinstance(model, str) or hasattr(model, "__fspath__"):
-            model, loaded_tokenizer = load_causal_lm(str(model), device=device)
-            tokenizer = tokenizer or loaded_tokenizer
-        elif tokenizer is None:
-            raise ConfigError("AttentionSorter got a model object but no tokenizer; pass tokenizer= as well.")
-        self.template = template or PromptTemplate()
-        self.iterations, self.aggregate = iterations, aggregate
-        self.truncate_to, self.overflow, self.batch_size = truncate_to, overflow, batch_size
+        self.config = cfg = with_overrides(AttentionSortConfig, config, overrides, "AttentionSorter")
+        model, tokenizer = causal_lm(model, tokenizer, cfg.device)
         self.attention = SegmentAttention(
-            model, tokenizer, layers=layers, heads=heads, backend=backend, min_prefix_tokens=min_prefix_tokens
+            model,
+            tokenizer,
+            layers=cfg.layers,
+            heads=cfg.heads,
+            backend=cfg.backend,
+            min_prefix_tokens=cfg.min_prefix_tokens,
         )
 
     # -- Stage ------------------------------------------------------------------------------------
@@ -129,21 +95,22 @@ class AttentionSorter(Stage):
 
     def sort_many(self, contexts: Sequence[Context]) -> list[Context]:
         """Sort several contexts, batching their prompts into shared forward passes."""
+        cfg = self.config
         work = [self._start(c) for c in contexts]
-        for it in range(self.iterations):
+        for it in range(cfg.iterations):
             active = [w for w in work if w.order]
             if not active:
                 break
             encoded = [w.encoded or self._encode(w) for w in active]
-            masses = self.attention.mass(encoded, batch_size=self.batch_size)
+            masses = self.attention.mass(encoded, batch_size=cfg.batch_size)
             for w, enc, mass in zip(active, encoded, masses):
-                if self.aggregate == "mean":
+                if cfg.aggregate == "mean":
                     mass = [m / (end - start) for m, (start, end) in zip(mass, enc.spans)]
                 w.scores = {i: float(m) for i, m in zip(w.order, mass)}
                 # Stable ascending sort: the most-attended passage goes last, ties keep their order.
                 w.order = sorted(w.order, key=w.scores.__getitem__)
                 w.encoded = None
-            logger.debug("%s: iteration %d/%d done for %d context(s)", self.name, it + 1, self.iterations, len(active))
+            logger.debug("%s: iteration %d/%d done for %d context(s)", self.name, it + 1, cfg.iterations, len(active))
         return [self._finish(w) for w in work]
 
     # -- steps --------------------------------------------------------------------------------------
@@ -162,7 +129,7 @@ class AttentionSorter(Stage):
 
     def _encode(self, work: _Work):
         passages = [work.context.passages[i] for i in work.order]
-        prompt, spans = self.template.render(
+        prompt, spans = self.config.template.render(
             work.context.query, [p.text for p in passages], [p.source for p in passages]
         )
         return self.attention.encode(prompt, spans)
@@ -181,7 +148,7 @@ class AttentionSorter(Stage):
             n = len(work.encoded.ids)
             if n <= limit:
                 return
-            if self.overflow == "error" or len(work.order) == 1:
+            if self.config.overflow == "error" or len(work.order) == 1:
                 msg = (
                     f"{self.name}: the prompt for {work.context.query!r} is {n} tokens with {len(work.order)} "
                     f"passage(s), longer than the model's window of {limit}. Pass fewer or shorter passages, or "
@@ -194,11 +161,12 @@ class AttentionSorter(Stage):
             )
 
     def _finish(self, work: _Work) -> Context:
+        cfg = self.config
         context, passages = work.context, work.context.passages
         n = len(work.order)
-        unit = "attention mass" if self.aggregate == "sum" else "mean attention per token"
+        unit = "attention mass" if cfg.aggregate == "sum" else "mean attention per token"
         judgements = []
-        keep_from = max(0, n - self.truncate_to) if self.truncate_to is not None else 0
+        keep_from = max(0, n - cfg.truncate_to) if cfg.truncate_to is not None else 0
         for i in work.empty:
             judgements.append(
                 Judgement(
@@ -209,17 +177,17 @@ class AttentionSorter(Stage):
                     "empty text: not shown to the model and not scored; kept at the front",
                 )
             )
-            if self.truncate_to is not None:
-                work.dropped[i] = f"empty text, outside the top {self.truncate_to} (truncate_to)"
+            if cfg.truncate_to is not None:
+                work.dropped[i] = f"empty text, outside the top {cfg.truncate_to} (truncate_to)"
         for rank, i in enumerate(work.order):
             score = min(1.0, max(0.0, work.scores.get(i, 0.0)))
             reason = (
                 f"{unit} {score:.4f} from the last prompt token ({n - rank} of {n} by attention, after "
-                f"{self.iterations} iteration(s))"
+                f"{cfg.iterations} iteration(s))"
             )
             judgements.append(Judgement(self.name, passages[i].id, "attention", score, reason))
             if rank < keep_from:
-                work.dropped[i] = f"{unit} {score:.4f}, outside the top {self.truncate_to} (truncate_to)"
+                work.dropped[i] = f"{unit} {score:.4f}, outside the top {cfg.truncate_to} (truncate_to)"
         kept = [i for i in [*work.empty, *work.order] if i not in work.dropped]
         events: list = [
             PassageDropped(stage=self.name, passage_id=passages[i].id, reason=r)
@@ -233,7 +201,7 @@ class AttentionSorter(Stage):
                     stage=self.name,
                     before=before,
                     after=after,
-                    reason=f"sorted by {unit} over {self.iterations} iteration(s), most attended last",
+                    reason=f"sorted by {unit} over {cfg.iterations} iteration(s), most attended last",
                 )
             )
         dropped = tuple(DroppedPassage(passages[i], self.name, r) for i, r in sorted(work.dropped.items()))
@@ -242,8 +210,8 @@ class AttentionSorter(Stage):
 
     def __repr__(self) -> str:
         return (
-            f"AttentionSorter(model={type(self.attention.model).__name__}, iterations={self.iterations}, "
-            f"aggregate={self.aggregate!r})"
+            f"AttentionSorter(model={type(self.attention.model).__name__}, iterations={self.config.iterations}, "
+            f"aggregate={self.config.aggregate!r})"
         )
 
 

@@ -3,6 +3,7 @@
 `CareModel` holds both halves on one causal LM: the assessor (LoRA on, memory tokens,
 projector) and the base LM (LoRA off) that reads the soft prompt instead of the passage.
 `CareAssessor` (stage "care") fills `Context.soft_prompt`; `CareGenerator` answers from it.
+`CareConfig` is the model's settings (saved with the assessor), `CareAssessorConfig` the stage's.
 """
 
 from ..methods import Method
@@ -12,7 +13,12 @@ METHOD = Method(
     "a soft prompt that tells the generator which context to trust",
     stages={"care": "CareAssessor"},
     config="CareConfig",
-    exports={"CareGenerator": "stage", "CareModel": "model", "base_fingerprint": "model"},
-    package_exports=("CareGenerator",),
+    exports={
+        "CareAssessorConfig": "config",
+        "CareGenerator": "stage",
+        "CareModel": "model",
+        "base_fingerprint": "model",
+    },
+    package_exports=("CareGenerator", "CareAssessorConfig"),
 )
 __getattr__ = METHOD.exports_getattr(__name__)

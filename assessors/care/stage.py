@@ -1,7 +1,7 @@
 """`CareAssessor` (stage "care") fills `Context.soft_prompt`; `CareGenerator` answers from it.
 
 generator = CareGenerator.from_folders("care-dir", "base-model-dir")
-context = CareAssessor(generator)(Context.for_query(question, passages))
+context = CareAssessor(generator=generator)(Context.for_query(question, passages))
 answer = generator.answer(context)     # the base LM never sees the passages' tokens
 """
 
@@ -11,11 +11,13 @@ import logging
 import threading
 from typing import Any
 
+from ragarbiter.config import with_overrides
 from ragarbiter.errors import ConfigError
 from ragarbiter.events import SoftPromptBuilt
 from ragarbiter.stage import Stage
 from ragarbiter.types import Context
 
+from .config import CareAssessorConfig
 from .model import CareModel
 
 logger = logging.getLogger(__name__)
@@ -82,16 +84,21 @@ class CareAssessor(Stage):
     name = "care"
 
     def __init__(
-        self, generator: CareGenerator | None = None, *, care_dir: str | None = None, base_model: str | None = None
+        self, config: CareAssessorConfig | None = None, *, generator: CareGenerator | None = None, **overrides: Any
     ) -> None:
+        """`generator`: a loaded `CareGenerator`; without it the stage loads `care_dir` onto `base_model`.
+        `overrides`: any `CareAssessorConfig` field (`care_dir`, `base_model`, `device`)."""
+        self.config = with_overrides(CareAssessorConfig, config, overrides, "CareAssessor")
         if generator is None:
-            if not (care_dir and base_model):
+            if self.config.care_dir is None:
                 msg = (
-                    "CareAssessor needs a CareGenerator, or care_dir= (from `ragarbiter train care`) and "
-                    "base_model= (the causal LM folder it was trained on)."
+                    "CareAssessor needs generator= (a CareGenerator), or care_dir= (from `ragarbiter train care`) "
+                    "and base_model= (the causal LM folder it was trained on)."
                 )
                 raise ConfigError(msg)
-            generator = CareGenerator.from_folders(care_dir, base_model)
+            generator = CareGenerator.from_folders(
+                self.config.care_dir, self.config.base_model, device=self.config.device
+            )
         self.generator = generator
 
     def _run(self, context: Context) -> Context:

@@ -1,12 +1,16 @@
-"""`train_care`: CARE's two training stages on the project's one trainer.
+"""CARE's context assessor, in two stages on the project's one trainer.
 
-`pretrain` (stage 1) learns the assessor from scratch: LoRA, memory tokens and projector.
-`finetune` (stage 2) starts from a stage-1 folder (`--init DIR`) and adds the conflict-aware
-KL loss. Both write the same folder layout (`CareModel.save`) and the trainer's manifest.
+Stage 1 (`--stage pretrain`) learns the assessor from scratch (LoRA, memory tokens and projector)
+so the base LM can regenerate a passage from its soft prompt. Stage 2 (`--stage finetune`, with
+`--init` from stage 1) labels each question closed-book with the base LM: unknown answers get a
+positive passage and the raw-passage teacher (grounded), known ones a hard negative and the
+no-context teacher (adversarial); the loss is LM + lambda * KL(student || teacher). Both write
+the same folder layout (`CareModel.save`) and the trainer's manifest.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 from pathlib import Path
 
@@ -15,10 +19,13 @@ from torch import nn
 
 from ragarbiter.errors import ConfigError
 
+from .config import CareConfig
 from .data import STAGES, CareExample, conflict_examples, litm_items, reconstruction_examples, testbed_items
-from .model import CareConfig, CareModel
+from .model import CareModel
 
 logger = logging.getLogger(__name__)
+
+KL_WEIGHT = 2.0  # lambda: the weight of the KL term in stage 2
 
 
 class CareTrainModule(nn.Module):
@@ -92,11 +99,11 @@ def train_care(
     *,
     init: str | None = None,
     testbed: bool = False,
-    lam: float = 2.0,
+    lam: float = KL_WEIGHT,
     limit: int | None = None,
     care: CareConfig | None = None,
-    lora_r: int = 8,
-    lora_alpha: int = 16,
+    lora_r: int = CareConfig.lora_r,
+    lora_alpha: int = CareConfig.lora_alpha,
     eval_fraction: float = 0.05,
     resume: bool = False,
 ) -> dict | None:
@@ -148,3 +155,41 @@ def care_fingerprint(care: CareModel) -> str:
     from .model import base_fingerprint
 
     return base_fingerprint(care.lm.get_base_model())
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ragarbiter.training.args import add_train_args
+
+    p.add_argument("--base-model", required=True, metavar="PATH", help="a local causal LM folder (save_pretrained)")
+    p.add_argument("--stage", required=True, choices=STAGES)
+    p.add_argument("--data", nargs="*", default=[], metavar="FILE", help="LitM NQ-Open .jsonl[.gz] files")
+    p.add_argument(
+        "--testbed",
+        action="store_true",
+        help="also build examples from the testbed world of --base-model (a model from `ragarbiter testbed train`)",
+    )
+    p.add_argument("--init", metavar="DIR", help="start from this CARE folder (stage 1 output for stage 2)")
+    p.add_argument(
+        "--lambda", dest="lam", type=float, default=KL_WEIGHT, help=f"weight of the KL term (default: {KL_WEIGHT})"
+    )
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="questions per data source")
+    add_train_args(p, batch_size=4, lr=1e-3)
+
+
+def run(args: argparse.Namespace) -> dict | None:
+    from ragarbiter.training.args import train_config
+
+    return train_care(
+        args.base_model,
+        args.stage,
+        args.data,
+        train_config(args),
+        init=args.init,
+        testbed=args.testbed,
+        lam=args.lam,
+        limit=args.limit,
+        lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        eval_fraction=args.eval_fraction,
+        resume=args.resume,
+    )

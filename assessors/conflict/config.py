@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..adapted import AssessorConfig
+from ..configs import AssessorConfig
 
 
 @dataclass

@@ -34,7 +34,7 @@ from ..qa import (
     require_keys,
     sniff,
 )
-from ..text import split_sentences
+from ..text import NEGATION, split_sentences
 
 NEUTRAL = -1
 UNKNOWN_STANCE = -1  # `ConflictGroup.stances`: 1 = the passage answers a yes/no query "yes", 0 = "no"
@@ -69,7 +69,6 @@ _YES_NO = re.compile(
     r"^\W*(is|are|was|were|am|do|does|did|can|could|would|will|should|shall|has|have|had|may|might|must)\b",
     re.IGNORECASE,
 )
-_NEGATION = re.compile(r"\b(?:not|no|never|none|cannot|neither|nor|without)\b|n't\b", re.IGNORECASE)
 
 
 def yes_no_question(query: str) -> bool:
@@ -80,7 +79,7 @@ def yes_no_question(query: str) -> bool:
 def claim_polarity(claim: str, opposite: str) -> int:
     """1 ("yes") or 0 ("no") for a one-line answer statement against its opposite, by which of the two
     negates more; UNKNOWN_STANCE when they negate equally."""
-    diff = len(_NEGATION.findall(opposite)) - len(_NEGATION.findall(claim))
+    diff = len(NEGATION.findall(opposite)) - len(NEGATION.findall(claim))
     return UNKNOWN_STANCE if diff == 0 else int(diff > 0)
 
 

@@ -1,4 +1,9 @@
-"""Sentence-level, question-conditioned filtering of inappropriate content."""
+"""Sentence-level, question-conditioned filtering of inappropriate content.
+
+`samples.py` is part of the data role: the written training sentences (and their look-alikes)
+that `data.py` mixes into the pool passages, kept apart because merged they would make `data.py`
+much longer than the other role files.
+"""
 
 from ..methods import Method
 
@@ -11,6 +16,7 @@ METHOD = Method(
         "CATEGORIES": "data",
         "DESCRIPTIONS": "data",
         "read_pool": "data",
+        "DataRecipe": "data",
         "SentenceScorer": "model",
         "SentenceVerdict": "model",
         "shared_sentence_scorer": "stage",

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ragarbiter.errors import ConfigError
 
-from ..adapted import AssessorConfig
+from ..configs import AssessorConfig
 
 # Cosine similarity (bundled sentence encoder) from which two sentences of one passage are
 # restatements of each other. Chosen on the first 600 training records of both testbed pools

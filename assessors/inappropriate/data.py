@@ -12,7 +12,9 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from ragarbiter.config import with_overrides
 from ragarbiter.errors import InvalidInputError
 
 from ..files import load_json
@@ -188,28 +190,44 @@ def counterfactual_examples(
     return out
 
 
+@dataclass(frozen=True)
+class DataRecipe:
+    """How `build_examples` mixes its training passages. The defaults are the shipped adapter's
+    recipe, except `records`: it was trained on the first 1500 records of each pool.
+
+    `records`: use only the first N records of each pool (None: all); `written`: written samples
+    per uncovered category, each with a look-alike; `unfamiliar`: questions about invented firms
+    and people answered plainly (appropriate: unfamiliar is not false); `whole`: the share of pool
+    records that also appear whole (see `pool_examples`); `restate`: the share of QA passages that
+    also get a true one-line restatement (see `counterfactual_examples`); `answers`: the share of
+    pool records whose true answer joins one of their passages (see `pool_examples`)."""
+
+    records: int | None = None
+    written: int = 600
+    unfamiliar: int = 200
+    whole: float = 0.0
+    restate: float = 0.0
+    answers: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("whole", "restate", "answers"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                msg = f"{name} must lie in [0, 1] (a share of the passages), got {value!r}."
+                raise InvalidInputError(msg)
+
+
 def build_examples(
-    paths: Iterable[str | Path],
-    *,
-    records: int | None = None,
-    written: int = 600,
-    unfamiliar: int = 200,
-    whole: float = 0.0,
-    restate: float = 0.0,
-    answers: float = 0.0,
-    seed: int = 0,
+    paths: Iterable[str | Path], recipe: DataRecipe | None = None, *, seed: int = 0, **options: Any
 ) -> list[SentenceExample]:
     """Training passages from the first `records` records of each pool (a LitM NQ-Open file gives
     counterfactual claims instead) plus `written` samples per category, and `unfamiliar` questions
     about invented firms and people answered plainly (appropriate: unfamiliar is not false).
-    `whole`: the share of pool records that also appear whole (see `pool_examples`); `restate`: the
-    share of QA passages that also get a true one-line restatement (see `counterfactual_examples`);
-    `answers`: the share of pool records whose true answer joins one of their passages (see `pool_examples`)."""
-    for name, value in (("whole", whole), ("restate", restate), ("answers", answers)):
-        if not 0.0 <= value <= 1.0:
-            msg = f"{name} must lie in [0, 1] (a share of the passages), got {value!r}."
-            raise InvalidInputError(msg)
+    `options`: any `DataRecipe` field, over `recipe` (default: the shipped recipe)."""
     from ..qa import sniff_qa
+
+    recipe = with_overrides(DataRecipe, recipe, options, "build_examples")
+    records, written = recipe.records, recipe.written
 
     rng = random.Random(seed)
     samples = iter(written_samples(written, seed) if written else [])
@@ -218,7 +236,7 @@ def build_examples(
     pools = [read_pool(p)[:records] if records else read_pool(p) for p in paths if p not in qa]
     examples: list[SentenceExample] = []
     for pool in pools:
-        examples += pool_examples(pool, rng, samples, whole, answers)
+        examples += pool_examples(pool, rng, samples, recipe.whole, recipe.answers)
     rest = list(samples)
     goods = [s for pool in pools for r in pool for s in r.good]
     for i in range(0, len(rest), 2):  # the remaining written samples, inside appropriate context
@@ -227,8 +245,8 @@ def build_examples(
         query = rng.choice(pools[0]).question if pools and pools[0] else "What does this page say?"
         examples.append(SentenceExample(query, tuple(s for s, _ in items), tuple(y for _, y in items)))
     for path in qa:
-        examples += counterfactual_examples(path, rng, records, restate)
-    for question, sentences in unverifiable_facts(unfamiliar, seed):  # unfamiliar is not false
+        examples += counterfactual_examples(path, rng, records, recipe.restate)
+    for question, sentences in unverifiable_facts(recipe.unfamiliar, seed):  # unfamiliar is not false
         examples.append(SentenceExample(question, tuple(sentences), (0,) * len(sentences)))
     rng.shuffle(examples)
     return examples

@@ -21,7 +21,7 @@ from ragarbiter.training import LoraSettings
 
 from ..adapted import AdaptedEncoder, AdaptedParts
 from ..backbone import PairEncoding, padded_states, run_blocks
-from ..text import Sentence, join_sentences, split_sentences
+from ..text import NEGATION, Sentence, join_sentences, split_sentences
 from .config import RESTATED_AT, InappropriateConfig
 from .data import CATEGORIES
 
@@ -129,12 +129,9 @@ _STOPWORDS = frozenset(
 )
 
 
-_NEGATION = re.compile(r"\b(?:not|no|never|none|nor|neither|nobody|nothing|cannot)\b|n't\b", re.IGNORECASE)
-
-
 def _content_words(text: str) -> tuple[frozenset[str], bool]:
     """A sentence's content words, and whether it negates."""
-    return frozenset(w for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS), bool(_NEGATION.search(text))
+    return frozenset(w for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS), bool(NEGATION.search(text))
 
 
 def _may_restate(a: tuple[frozenset[str], bool], b: tuple[frozenset[str], bool]) -> bool:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import functools
 import logging
+from typing import Any
 
+from ragarbiter.config import with_overrides
 from ragarbiter.events import PassageFlagged
 from ragarbiter.stage import Stage, drop, judge
 from ragarbiter.types import Context, Judgement, Passage
 
 from ..text import join_without
-from .config import RESTATED_AT, InappropriateConfig
+from .config import InappropriateConfig
 from .data import DESCRIPTIONS
 from .model import SentenceScorer, SentenceVerdict
 
@@ -34,15 +36,10 @@ class InappropriateFilter(Stage):
     name = "inappropriate"
 
     def __init__(
-        self,
-        adapter: str | None = None,
-        *,
-        threshold: float = 0.5,
-        device: str | None = None,
-        restated_at: float | None = RESTATED_AT,
-        scorer: SentenceScorer | None = None,
+        self, config: InappropriateConfig | None = None, *, scorer: SentenceScorer | None = None, **overrides: Any
     ) -> None:
-        self.config = InappropriateConfig(adapter=adapter, threshold=threshold, device=device, restated_at=restated_at)
+        """`overrides`: any `InappropriateConfig` field (`adapter`, `threshold`, `device`, `restated_at`)."""
+        self.config = with_overrides(InappropriateConfig, config, overrides, "InappropriateFilter")
         self._scorer = scorer
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ragarbiter.config import DEFAULT_ENCODER
 from ragarbiter.errors import ConfigError
 
 ACTIONS = ("drop", "demote", "flag")
@@ -50,6 +51,10 @@ class PoisonConfig:
       adapter these thresholds were set on: the ConflictAssessor's 256-token two-block adapter
       was better at yes/no conflicts but left more planted texts here (see
       benchmarks/results/assessors.md). Pass a `train conflict` folder to use another.
+    - `encoder`: the sentence encoder (a model name) that groups the passages, loaded when the
+      filter is not handed an encoder object (`PoisonFilter(encoder=...)`). The thresholds
+      above were set on its cosines.
+    - `device`: where the encoder and the conflict judge run (None: the default device).
     """
 
     similarity: float = 0.75
@@ -61,12 +66,15 @@ class PoisonConfig:
     contradicted: str = "drop"
     uncorroborated: str = "demote"
     conflict_adapter: str | None = None
-    encoder: str = "all-MiniLM-L6-v2"
+    encoder: str = DEFAULT_ENCODER
     device: str | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.similarity < 1.0:
-            msg = f"PoisonConfig.similarity must lie in (0, 1), got {self.similarity!r}. 0.75 suits MiniLM."
+            msg = (
+                f"PoisonConfig.similarity must lie in (0, 1), got {self.similarity!r}. "
+                f"{PoisonConfig.similarity} suits MiniLM."
+            )
             raise ConfigError(msg)
         if not isinstance(self.min_cluster, int) or self.min_cluster < 3:
             msg = (
@@ -80,11 +88,14 @@ class PoisonConfig:
         if self.family_similarity is not None and not 0.0 < self.family_similarity <= self.similarity:
             msg = (
                 f"PoisonConfig.family_similarity must lie in (0, similarity={self.similarity}] or be None, "
-                f"got {self.family_similarity!r}. 0.6 suits MiniLM."
+                f"got {self.family_similarity!r}. {PoisonConfig.family_similarity} suits MiniLM."
             )
             raise ConfigError(msg)
         if not 0.0 < self.max_coverage <= 1.0:
-            msg = f"PoisonConfig.max_coverage must lie in (0, 1], got {self.max_coverage!r}. 0.75 is the default."
+            msg = (
+                f"PoisonConfig.max_coverage must lie in (0, 1], got {self.max_coverage!r}. "
+                f"{PoisonConfig.max_coverage} is the default."
+            )
             raise ConfigError(msg)
         if self.store_copies is not None and (
             isinstance(self.store_copies, bool) or not isinstance(self.store_copies, int) or self.store_copies < 3

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ragarbiter.errors import StoreError
+from ragarbiter.config import with_overrides
+from ragarbiter.errors import ConfigError, StoreError
 from ragarbiter.events import ContextReordered, PassageFlagged
 from ragarbiter.stage import Stage, drop, judge
 from ragarbiter.types import Context, Judgement, Passage, content_id
@@ -20,6 +21,14 @@ from .config import PoisonConfig, default_judge_dir
 from .model import SuspiciousGroup, judge_groups, tight_clusters
 
 logger = logging.getLogger(__name__)
+
+# The store is asked for this many neighbours beyond `store_copies`: the passage itself comes back
+# among its near-duplicates (under its id, or as the same text under another), and entries that
+# repeat one text count once, so a few spare places keep such hits from crowding out real copies.
+STORE_LOOKUP_SPARE = 5
+# A group nothing contradicts is only suspected (copies of one claim), not convicted: its
+# judgements score half its tightness, below a contradicted group's (its conflict or tightness).
+UNCONTRADICTED_WEIGHT = 0.5
 
 
 class PoisonFilter(Stage):
@@ -45,38 +54,32 @@ class PoisonFilter(Stage):
 
     def __init__(
         self,
+        config: PoisonConfig | None = None,
         *,
-        similarity: float = 0.75,
-        min_cluster: int = 3,
-        conflict_threshold: float = 0.3,
-        family_similarity: float | None = 0.6,
-        max_coverage: float = 0.75,
-        store_copies: int | None = 3,
-        contradicted: str = "drop",
-        uncorroborated: str = "demote",
-        conflict_adapter: str | None = None,
         encoder: Any = None,
         scorer: ConflictScorer | None = None,
         store: Any = None,
         store_filter: Any = None,
-        device: str | None = None,
+        **overrides: Any,
     ) -> None:
-        self.config = PoisonConfig(
-            similarity=similarity,
-            min_cluster=min_cluster,
-            conflict_threshold=conflict_threshold,
-            family_similarity=family_similarity,
-            max_coverage=max_coverage,
-            store_copies=store_copies,
-            contradicted=contradicted,
-            uncorroborated=uncorroborated,
-            conflict_adapter=conflict_adapter,
-            device=device,
-        )
+        """`overrides`: any `PoisonConfig` field (`similarity`, `min_cluster`, `conflict_threshold`, ...).
+
+        Runtime objects: `encoder` (a dense encoder with `encode_cached`; default: the shared one
+        named by `config.encoder`), `scorer` (a `ConflictScorer`; default: `config.conflict_adapter`),
+        `store` (where to look for planted copies) and `store_filter` (the retrieval filter, so
+        copies outside it do not count).
+        """
+        if isinstance(encoder, str):
+            msg = (
+                f"PoisonFilter(encoder=...) takes an encoder object, got the name {encoder!r}. "
+                f"To pick the encoder by name pass PoisonFilter(PoisonConfig(encoder={encoder!r}))."
+            )
+            raise ConfigError(msg)
+        self.config = with_overrides(PoisonConfig, config, overrides, "PoisonFilter")
         self._encoder = encoder
         self._scorer = scorer
         self.store = store
-        self.store_filter = store_filter  # the retrieval filter, so copies outside it do not count
+        self.store_filter = store_filter
 
     @property
     def encoder(self):
@@ -135,7 +138,7 @@ class PoisonFilter(Stage):
         vectors = np.asarray(self.store.encoder.encode_cached([passages[i].text for i in ranks]))
         try:
             found = self.store.near_duplicates(
-                vectors, threshold=cfg.similarity, limit=cfg.store_copies + 5, filter=filter
+                vectors, threshold=cfg.similarity, limit=cfg.store_copies + STORE_LOOKUP_SPARE, filter=filter
             )
         except StoreError as e:
             msg = (
@@ -249,13 +252,13 @@ class PoisonFilter(Stage):
         if g.stored:
             return (
                 f"{head}, with nothing here to contradict it; planted texts come as many copies, {done}",
-                min(1.0, g.tightness) * 0.5,
+                min(1.0, g.tightness) * UNCONTRADICTED_WEIGHT,
             )
         first = describe(g.members[0], passages[g.members[0]])
         return (
             f"{head} repeating the claim of {first} with nothing to contradict it; copies of one claim "
             f"count once, {done}",
-            min(1.0, g.tightness) * 0.5,
+            min(1.0, g.tightness) * UNCONTRADICTED_WEIGHT,
         )
 
     def _demote(self, context: Context, demoted: list[str]) -> Context:

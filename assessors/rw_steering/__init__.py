@@ -1,8 +1,9 @@
 """RW-Steering: a generator fine-tuned to name the reliable sentences of a mixed context first.
 
-Mixed-context prompts (`mixture`), the stage-1 target format and its parser (`targets`), a
-Rescorla-Wagner model of how competing context signals drive the answer (`rw`), the two-stage
-LoRA fine-tuning (`train`) and the `RWSteering` stage.
+Mixed-context prompts, the stage-1 target format and its parser (`data`), the adapter loading and
+a Rescorla-Wagner model of how competing context signals drive the answer (`model`), the
+two-stage LoRA fine-tuning (`train`), the behaviour curve and its RW fit (`bench`) and the
+`RWSteering` stage.
 """
 
 from ..methods import Method
@@ -11,24 +12,27 @@ METHOD = Method(
     "rw_steering",
     "a generator that names the reliable sentences of a mixed context, then answers from them",
     stages={"rw_steering": "RWSteering"},
+    config="RWSteeringConfig",
     aliases=("rw",),
     exports={
-        "POSITIONS": "mixture",
-        "Mixture": "mixture",
-        "build_mixtures": "mixture",
-        "from_context_set": "mixture",
-        "from_pool_record": "mixture",
-        "read_mixtures": "mixture",
-        "read_pool": "mixture",
-        "reposition": "mixture",
-        "world_mixtures": "mixture",
-        "write_jsonl": "mixture",
-        "fit_rw": "rw",
-        "predict_quality": "rw",
-        "ParsedOutput": "targets",
-        "answer_only_target": "targets",
-        "parse_output": "targets",
-        "stage1_target": "targets",
+        "POSITIONS": "data",
+        "Mixture": "data",
+        "build_mixtures": "data",
+        "from_context_set": "data",
+        "from_pool_record": "data",
+        "read_mixtures": "data",
+        "read_pool": "data",
+        "reposition": "data",
+        "world_mixtures": "data",
+        "write_jsonl": "data",
+        "ParsedOutput": "data",
+        "answer_only_target": "data",
+        "parse_output": "data",
+        "stage1_target": "data",
+        "rw_prompt": "data",
+        "fit_rw": "model",
+        "predict_quality": "model",
+        "with_adapter": "model",
     },
 )
 __getattr__ = METHOD.exports_getattr(__name__)

@@ -1,29 +1,40 @@
-"""The behaviour curve of a generator under mixed contexts, and the Rescorla–Wagner fit to it.
+"""Answer quality and leakage against contamination, with a Rescorla-Wagner fit.
 
-For each proportion of inappropriate sentences, the generator answers every mixture. Two
-curves come out: **quality** (exact match for the testbed, token F1 otherwise) and
-**leakage** (the share of answers that give the planted value, on the testbed, or 1 -
-cleanliness otherwise). `fit_rw` is then fitted to the quality curve.
+Mixtures of appropriate and inappropriate sentences at proportions 0-95%, answered by a testbed
+model (or, with --data, any local causal LM); held-out questions only. For each proportion two
+curves come out: quality (exact match for the testbed, token F1 otherwise) and leakage (the share
+of answers that give the planted value, on the testbed, or 1 - cleanliness otherwise). A
+Rescorla-Wagner model (one salience per signal, shared prediction error per sentence
+presentation) is fitted to the quality curve, with its RMSE. With --adapter the curve is that of
+a `train rw` adapter (RW-Steering or the answer-only baseline) instead of the plain model.
 """
 
 from __future__ import annotations
 
+import argparse
 import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ragarbiter.errors import ConfigError, InvalidInputError
+from ragarbiter.synthetic.conditions import PROPORTIONS
 
-from .metrics import cleanliness, token_f1
-from .mixture import Mixture, build_mixtures, from_context_set
-from .rw import fit_rw
+from ..metrics import cleanliness, token_f1
+from .config import SENTENCES
+from .data import Mixture, build_mixtures, from_context_set
+from .model import fit_rw
 
-PROPORTIONS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95)
+QUESTIONS = 60  # questions (or pool records) per proportion
 
 
 def testbed_mixtures(
-    lm, questions: int, proportions: Sequence[float] = PROPORTIONS, n: int = 20, seed: int = 0, source_tags: bool = True
+    lm,
+    questions: int,
+    proportions: Sequence[float] = PROPORTIONS,
+    n: int = SENTENCES,
+    seed: int = 0,
+    source_tags: bool = True,
 ) -> tuple[list[Mixture], list[str]]:
     """Mixtures from the testbed's own `mixture` condition (unknown entities), with each one's planted value."""
     from ragarbiter.synthetic import ContextBuilder
@@ -41,7 +52,7 @@ def testbed_mixtures(
 def file_eval_mixtures(path: str, questions: int, n: int, seed: int, source_tags: bool) -> list[Mixture]:
     """Held-out mixtures from a file: a pool at every proportion, or a mixtures JSONL as written."""
     from ..qa import held_out
-    from .mixture import first_questions, is_mixture_file, read_mixtures, read_pool, untagged
+    from .data import first_questions, is_mixture_file, read_mixtures, read_pool, untagged
 
     if is_mixture_file(path):
         mixtures = [m for m in read_mixtures(path) if held_out(m.question)]
@@ -84,8 +95,9 @@ def adapter_answers(lm, adapter: str, mixtures: Sequence[Mixture]) -> tuple[list
 
     from ragarbiter.types import Context, Passage
 
-    from .stage import RWSteering, with_adapter
-    from .targets import answer_text
+    from .data import answer_text
+    from .model import with_adapter
+    from .stage import RWSteering
 
     meta = json.loads((Path(adapter) / "rw.json").read_text(encoding="utf-8"))
     stage = RWSteering(lm=with_adapter(lm, adapter), max_new_tokens=40 + 6 * max(len(m.sentences) for m in mixtures))
@@ -112,8 +124,8 @@ def adapter_answers(lm, adapter: str, mixtures: Sequence[Mixture]) -> tuple[list
 def run_rw_bench(
     lm,
     *,
-    questions: int = 60,
-    n: int = 20,
+    questions: int = QUESTIONS,
+    n: int = SENTENCES,
     seed: int = 0,
     data: str | None = None,
     adapter: str | None = None,
@@ -220,3 +232,65 @@ def plot_systems(
         ax.plot(curve["proportions"], curve["quality"], marker="o", label=f"{label}: quality")
         ax.plot(curve["proportions"], curve["leakage"], linestyle=":", marker=".", label=f"{label}: leakage")
     return _finish(fig, ax, title, "rate (held-out questions)", folder, name, 7)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        required=True,
+        metavar="DIR",
+        help="a testbed model (`ragarbiter testbed train`), or with --data any local causal LM",
+    )
+    p.add_argument(
+        "--data",
+        metavar="FILE",
+        help="a Poisoned Context Testbed pool (.json) or a mixtures JSONL "
+        "(`ragarbiter mixtures`) instead of the testbed's own mixtures",
+    )
+    p.add_argument("--no-source-tags", action="store_true", help="leave the (source) tags off the sentences")
+    p.add_argument(
+        "--adapter",
+        metavar="DIR",
+        help="measure a `train rw` adapter (RW-Steering or the answer-only baseline) instead of the plain model",
+    )
+    p.add_argument(
+        "--questions",
+        type=int,
+        default=QUESTIONS,
+        help=f"questions (or pool records) per proportion (default: {QUESTIONS})",
+    )
+    p.add_argument("--sentences", type=int, default=SENTENCES, help=f"sentences per mixture (default: {SENTENCES})")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> dict:
+    from ..generators import load_generator
+
+    result = run_rw_bench(
+        load_generator(args.model),
+        questions=args.questions,
+        n=args.sentences,
+        seed=args.seed,
+        data=args.data,
+        adapter=args.adapter,
+        source_tags=not args.no_source_tags,
+    )
+    result["model"] = str(args.model)
+    return result
+
+
+def plot(result: dict, folder: str | Path) -> list[Path]:
+    """rw_fit.png: the measured quality and leakage, with the fitted RW curve."""
+    return [plot_rw(result, folder)]
+
+
+def print_result(result: dict) -> None:
+    fit = result["rw_fit"]
+    print(f"quality: {result['curve']['quality']}\nleakage: {result['curve']['leakage']}")
+    if "skipped" in fit:
+        print(f"RW fit skipped: {fit['skipped']}")
+    else:
+        print(
+            f"RW fit: alpha_A {fit['alpha_appropriate']}, alpha_I {fit['alpha_inappropriate']}, "
+            f"q0 {fit['q0']}, RMSE {fit['rmse']}"
+        )

@@ -10,51 +10,40 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
+from ragarbiter.config import with_overrides
 from ragarbiter.errors import ConfigError
 from ragarbiter.events import PassageFlagged
 from ragarbiter.stage import Stage, drop, judge
 from ragarbiter.types import Context, Judgement
 
-from .targets import parse_output
-from .train import rw_prompt
+from .config import RWSteeringConfig
+from .data import parse_output, rw_prompt
 
 logger = logging.getLogger(__name__)
-
-
-def with_adapter(lm, adapter: str, *, trainable: bool = False):
-    """The loaded generator `lm` with the `train rw` adapter on (in eval mode unless `trainable`).
-    peft injects the LoRA layers into `lm.model` in place, so use `lm` only through the returned
-    object afterwards."""
-    import dataclasses
-    import warnings
-
-    from peft import PeftModel
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        model = PeftModel.from_pretrained(lm.model, adapter, is_trainable=trainable)
-    return dataclasses.replace(lm, model=model if trainable else model.eval())
 
 
 class RWSteering(Stage):
     name = "rw_steering"
 
-    def __init__(
-        self, adapter: str | None = None, base_model: str | None = None, *, lm=None, max_new_tokens: int = 160
-    ) -> None:
+    def __init__(self, config: RWSteeringConfig | None = None, *, lm=None, **overrides: Any) -> None:
+        """`lm`: a loaded generator with the adapter on (`ragarbiter.lm.CausalLM`); without it the
+        stage loads `adapter` onto `base_model`. `overrides`: any `RWSteeringConfig` field
+        (`adapter`, `base_model`, `max_new_tokens`)."""
+        self.config = with_overrides(RWSteeringConfig, config, overrides, "RWSteering")
         if lm is None:
-            if not (adapter and base_model):
+            if self.config.adapter is None:
                 msg = (
                     "RWSteering needs adapter= (from `ragarbiter train rw`) and base_model= (the model it was "
                     "trained on), or lm= (a loaded testbed model with the adapter on)."
                 )
                 raise ConfigError(msg)
-            from .train import load_generator
+            from ..generators import load_generator
+            from .model import with_adapter
 
-            lm = with_adapter(load_generator(base_model), adapter)
+            lm = with_adapter(load_generator(self.config.base_model), self.config.adapter)
         self.lm = lm
-        self.max_new_tokens = max_new_tokens
         self._lock = threading.Lock()
 
     def generate(self, context: Context) -> str:
@@ -68,7 +57,7 @@ class RWSteering(Stage):
         with self._lock, torch.inference_mode():
             ids = self.lm.model.generate(
                 **enc,
-                max_new_tokens=self.max_new_tokens,
+                max_new_tokens=self.config.max_new_tokens,
                 do_sample=False,
                 pad_token_id=tok.pad_token_id,
                 eos_token_id=tok.eos_token_id,

@@ -1,7 +1,7 @@
 """RW-Steering's two-stage LoRA fine-tuning on the testbed model, and the answer-only baseline.
 
 - Stage 1 (`--stage 1`): mixtures at every proportion (0–95%); the target first lists the
-  reliable sentence numbers, then answers from them (`targets.stage1_target`).
+  reliable sentence numbers, then answers from them (`data.stage1_target`).
 - Stage 2 (`--stage 2`, from a stage-1 adapter with `--init`): 70% of the mixtures hold only one
   or two inappropriate sentences, where plain fine-tuning fails, plus 30% stage-1 replay.
 - `--target answer`: the fine-tuned baseline, trained on the answers alone.
@@ -9,11 +9,12 @@
 The mixtures come from the testbed model's world (questions about unknown entities, so the
 context is the only source), from a Poisoned Context Testbed pool, or from a mixtures JSONL
 written by `ragarbiter mixtures`. One question in five is held out for evaluation everywhere
-(`care.data.held_out`, shared by every testbed method).
+(`ragarbiter.assessors.qa.held_out`, shared by every testbed method).
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import logging
@@ -21,48 +22,31 @@ import random
 from pathlib import Path
 
 from ragarbiter.errors import ConfigError, InvalidInputError
+from ragarbiter.synthetic.conditions import PROPORTIONS
 
-from .mixture import (
+from ..generators import load_generator
+from .config import SENTENCES
+from .data import (
     POSITIONS,
     Mixture,
+    answer_only_target,
     first_questions,
     from_context_set,
     from_pool_record,
     is_mixture_file,
     read_mixtures,
     read_pool,
+    rw_prompt,
+    stage1_target,
     untagged,
 )
-from .targets import answer_only_target, stage1_target
 
 logger = logging.getLogger(__name__)
 
-STAGE1_PROPORTIONS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95)
 STAGE2_FEW = (1, 2)  # stage 2's mixtures hold one or two inappropriate sentences
 STAGE2_REPLAY = 0.3  # the share of stage-1 mixtures replayed in stage 2
 TARGETS = ("rw", "answer")
 LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-
-
-def rw_prompt(question: str, sentences, sources=None) -> str:
-    """The testbed prompt with its final ``Answer:`` left for the target to write."""
-    from ragarbiter.lm import render_prompt
-
-    return render_prompt(question, list(sentences), list(sources) if sources else None).removesuffix("Answer:")
-
-
-def load_generator(path: str):
-    """Any local Hugging Face causal LM, with its world when it is a testbed model (world=None otherwise)."""
-    from ragarbiter.lm import CausalLM, load_causal_lm
-    from ragarbiter.synthetic import load_world
-
-    folder = Path(path).expanduser()
-    world = load_world(folder) if (folder / "testbed.json").is_file() else None
-    model, tokenizer = load_causal_lm(str(folder))
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return CausalLM(model, tokenizer, world, folder)
 
 
 def mixture_sizes(n: int) -> list[int]:
@@ -77,14 +61,14 @@ def stage_proportion(stage: int, n: int, rng: random.Random) -> float:
     """Stage 1: any proportion from 0 to 95%. Stage 2: one or two inappropriate sentences, with stage-1 replay."""
     if stage == 2 and rng.random() >= STAGE2_REPLAY:
         return min(rng.choice(STAGE2_FEW), n - 1) / n  # one appropriate sentence always stays
-    return rng.choice(STAGE1_PROPORTIONS)
+    return rng.choice(PROPORTIONS)
 
 
 def rw_mixtures(
     world,
     stage: int,
     *,
-    n: int = 20,
+    n: int = SENTENCES,
     limit: int | None = None,
     seed: int = 0,
     held_out_only: bool = False,
@@ -125,7 +109,7 @@ def file_mixtures(
     path: str,
     stage: int,
     *,
-    n: int = 20,
+    n: int = SENTENCES,
     limit: int | None = None,
     seed: int = 0,
     held_out_only: bool = False,
@@ -209,7 +193,7 @@ def train_rw(
     *,
     init: str | None = None,
     target: str = "rw",
-    n: int = 20,
+    n: int = SENTENCES,
     limit: int | None = None,
     eval_fraction: float = 0.05,
     resume: bool = False,
@@ -232,7 +216,7 @@ def train_rw(
             f"Pass --data POOL.json (or a mixtures JSONL from `ragarbiter mixtures`)."
         )
     if init:
-        from .stage import with_adapter
+        from .model import with_adapter
 
         model = with_adapter(lm, init, trainable=True).model
     else:
@@ -297,3 +281,51 @@ def train_rw(
         },
     )
     return trainer.fit(resume=resume)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ragarbiter.training.args import add_train_args
+
+    p.add_argument(
+        "--base-model",
+        required=True,
+        metavar="DIR",
+        help="a testbed model (`ragarbiter testbed train`), or with --data any local causal LM",
+    )
+    p.add_argument(
+        "--data",
+        metavar="FILE",
+        help="a Poisoned Context Testbed pool (.json) or a mixtures JSONL "
+        "(`ragarbiter mixtures`); default: the testbed model's own world",
+    )
+    p.add_argument("--no-source-tags", action="store_true", help="leave the (source) tags off the sentences")
+    p.add_argument("--stage", type=int, required=True, choices=(1, 2))
+    p.add_argument("--init", metavar="DIR", help="start from this adapter (stage 1's, for stage 2)")
+    p.add_argument("--target", choices=TARGETS, default=TARGETS[0], help="rw (default) or the answer-only baseline")
+    p.add_argument(
+        "--sentences",
+        type=int,
+        default=SENTENCES,
+        help=f"longest mixture; each training mixture has 4 to this many sentences (default: {SENTENCES})",
+    )
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="training questions")
+    add_train_args(p, batch_size=16, lr=2e-3)
+
+
+def run(args: argparse.Namespace) -> dict | None:
+    from ragarbiter.training.args import train_config
+
+    return train_rw(
+        args.base_model,
+        args.stage,
+        args.out,
+        train_config(args),
+        init=args.init,
+        target=args.target,
+        n=args.sentences,
+        limit=args.limit,
+        eval_fraction=args.eval_fraction,
+        resume=args.resume,
+        data=args.data,
+        source_tags=not args.no_source_tags,
+    )

@@ -1,4 +1,10 @@
-"""`ragarbiter bench assessors`: latency of poison + conflict + inappropriate on retrieved passages."""
+"""Latency of the poison, conflict and inappropriate stages on retrieved passages.
+
+A corpus is indexed into a temporary store; for each question --passages passages are retrieved
+(which primes the encoder's vector cache, as in a real chain) and the three stages are timed on
+them, one query at a time. The baseline is the O(n^2) design the conflict stage avoids: one
+encoder pass per passage pair, timed on --pairwise-queries queries.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +14,14 @@ import time
 
 import numpy as np
 
-from .common import add_json_arg, print_json
+from ragarbiter.stats import latency_summary
+
 from .demo import find_corpus
 
 STAGES = ("poison", "conflict", "inappropriate")
 
 
-def register(sub) -> None:
-    p = sub.add_parser(
-        "assessors",
-        help="latency of the three assessor stages on retrieved passages",
-        description="Index a corpus into a temporary store, retrieve --passages passages for each "
-        "question (which primes the encoder's vector cache, as in a real chain) and time "
-        "the poison, conflict and inappropriate stages on them, one query at a time.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data",
         metavar="FILE",
@@ -49,8 +49,6 @@ def register(sub) -> None:
         "(default: each stage's shipped one)",
     )
     p.add_argument("--inappropriate-adapter", metavar="DIR", help="InappropriateFilter adapter (default: shipped)")
-    add_json_arg(p)
-    p.set_defaults(func=run)
 
 
 def _workload(args: argparse.Namespace) -> tuple[list[str], list[str]]:
@@ -87,11 +85,7 @@ def _pairwise_pass(conflict, question: str, texts: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def percentile_ms(values: list[float], q: float) -> float:
-    return round(1000 * float(np.percentile(values, q)), 1) if values else 0.0
-
-
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> dict:
     import torch
 
     from ragarbiter.assessors import ConflictAssessor, InappropriateFilter, PoisonFilter
@@ -111,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         stages = [
             PoisonFilter(encoder=store.encoder, conflict_adapter=args.conflict_adapter, store=store),
             ConflictAssessor(adapter=args.conflict_adapter),
-            InappropriateFilter(args.inappropriate_adapter),
+            InappropriateFilter(adapter=args.inappropriate_adapter),
         ]
         for i, question in enumerate(questions):
             found = store.search(question, k=args.passages, mode="hybrid")
@@ -136,25 +130,18 @@ def run(args: argparse.Namespace) -> int:
         "queries": len(timings["total"]),
         "passages_per_query": round(float(np.mean(n_passages)), 1) if n_passages else 0,
         "torch_threads": torch.get_num_threads(),
-        **{
-            name: {
-                "p50_ms": percentile_ms(v, 50),
-                "p90_ms": percentile_ms(v, 90),
-                "mean_ms": round(1000 * float(np.mean(v)), 1) if v else 0.0,
-            }
-            for name, v in timings.items()
-        },
-        "baseline_pairwise_conflict": {"p50_ms": percentile_ms(pairwise, 50), "queries": len(pairwise)},
+        **{name: latency_summary(v) for name, v in timings.items()},
+        "baseline_pairwise_conflict": latency_summary(pairwise),
     }
-    if args.json:
-        print_json(result)
-    else:
-        print(f"{result['queries']} queries x {result['passages_per_query']} passages ({result['data']})")
-        for name in (*STAGES, "total"):
-            m = result[name]
-            print(f"{name:14} p50 {m['p50_ms']:8.1f} ms   p90 {m['p90_ms']:8.1f} ms")
-        print(
-            f"{'pairwise':14} p50 {result['baseline_pairwise_conflict']['p50_ms']:8.1f} ms   "
-            f"(one encoder pass per pair, the O(n^2) design the conflict stage avoids)"
-        )
-    return 0
+    return result
+
+
+def print_result(result: dict) -> None:
+    print(f"{result['queries']} queries x {result['passages_per_query']} passages ({result['data']})")
+    for name in (*STAGES, "total"):
+        m = result[name]
+        print(f"{name:14} p50 {m.get('p50_ms', 0.0):8.1f} ms   p90 {m.get('p90_ms', 0.0):8.1f} ms")
+    print(
+        f"{'pairwise':14} p50 {result['baseline_pairwise_conflict'].get('p50_ms', 0.0):8.1f} ms   "
+        f"(one encoder pass per pair, the O(n^2) design the conflict stage avoids)"
+    )

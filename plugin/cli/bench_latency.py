@@ -1,4 +1,9 @@
-"""`ragarbiter bench latency`: ingestion rate and hybrid query latency on a synthetic store."""
+"""Ingestion rate and query latency on a synthetic embedded store.
+
+--passages synthetic passages are indexed into a temporary store, then --queries queries are
+timed in each search mode. Hybrid search is the measured path; dense-only search is its
+baseline, measured in the same run, and sparse-only is reported beside it.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,9 @@ import random
 import tempfile
 import time
 
-import numpy as np
+from ragarbiter.stats import latency_summary
 
-from .common import add_engine_arg, add_json_arg, print_json
+from .common import add_engine_arg
 
 # A fixed vocabulary of ordinary English words, so passages tokenize like real text.
 WORDS = (
@@ -35,15 +40,12 @@ def synthetic_passages(n: int, seed: int = 0) -> list[str]:
     return out
 
 
-def register(sub) -> None:
-    p = sub.add_parser("latency", help="ingestion rate and query latency on a synthetic embedded store")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--passages", type=int, default=10_000, help="store size (default: 10000)")
     p.add_argument("--queries", type=int, default=200, help="timed queries per mode (default: 200)")
     p.add_argument("-k", type=int, default=20, help="passages per query (default: 20)")
     p.add_argument("--seed", type=int, default=0)
     add_engine_arg(p)
-    add_json_arg(p)
-    p.set_defaults(func=run)
 
 
 def _timed_queries(store, queries: list[str], k: int, mode: str) -> dict[str, float]:
@@ -51,11 +53,11 @@ def _timed_queries(store, queries: list[str], k: int, mode: str) -> dict[str, fl
     for q in queries:
         start = time.perf_counter()
         store.search(q, k=k, mode=mode)
-        times.append(1000 * (time.perf_counter() - start))
-    return {"p50": round(float(np.percentile(times, 50)), 2), "p95": round(float(np.percentile(times, 95)), 2)}
+        times.append(time.perf_counter() - start)
+    return latency_summary(times)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> dict:
     from ragarbiter.config import StoreConfig
     from ragarbiter.retrievers import QdrantStore, index_passages
     from ragarbiter.types import Passage
@@ -78,18 +80,10 @@ def run(args: argparse.Namespace) -> int:
         "engine": engine,
         "k": args.k,
         "queries": len(queries),
-        "query_ms_p50": timings["hybrid"]["p50"],
-        "query_ms_p95": timings["hybrid"]["p95"],
         "ingest_passages_per_s": round(count / ingest_s, 1),
         "ingest_seconds": round(ingest_s, 1),
-        "baseline_dense_ms_p50": timings["dense"]["p50"],
-        "baseline_dense_ms_p95": timings["dense"]["p95"],
-        "sparse_ms_p50": timings["sparse"]["p50"],
-        "sparse_ms_p95": timings["sparse"]["p95"],
+        "hybrid": timings["hybrid"],
+        "baseline_dense": timings["dense"],
+        "sparse": timings["sparse"],
     }
-    if args.json:
-        print_json(result)
-    else:
-        for key, value in result.items():
-            print(f"{key:24} {value}")
-    return 0
+    return result

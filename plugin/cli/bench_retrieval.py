@@ -1,6 +1,8 @@
-"""`ragarbiter bench retrieval --data FILE`: R@1, R@5 and MRR@10 for dense, sparse, hybrid,
-hybrid with equal-weight RRF, and hybrid+maxsim (the hybrid top candidates reranked by
-`MaxSimReranker`) in one run.
+"""Retrieval quality on LitM NQ-Open (.jsonl.gz) or SynthWiki (.csv).
+
+Every distinct passage of the file is indexed into a temporary embedded store and every question
+searched: R@1, R@5 and MRR@10 for dense, sparse, hybrid, hybrid with equal-weight RRF, and
+hybrid+maxsim (the hybrid top candidates reranked by `MaxSimReranker`), in one run.
 
 Hybrid is searched once, at the reranking depth; its row scores the top 10 of that list,
 which is the same as a top-10 search because the fused prefetch depth does not depend on
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 
 from ragarbiter.config import HYBRID_WEIGHTS
 
-from .common import add_engine_arg, add_json_arg, print_json
+from .common import add_engine_arg
 
 logger = logging.getLogger(__name__)
 MODES = ("dense", "sparse", "hybrid")
@@ -26,13 +28,7 @@ EQUAL = "hybrid_equal_rrf"  # plain RRF, both branches weighted 1: the fusion th
 ROWS = (*MODES, EQUAL, RERANKED)
 
 
-def register(sub) -> None:
-    p = sub.add_parser(
-        "retrieval",
-        help="retrieval quality on LitM NQ-Open (.jsonl.gz) or SynthWiki (.csv)",
-        description="Index every distinct passage of the file into a temporary embedded store, "
-        "retrieve for every question, and report R@1, R@5 and MRR@10 per search mode.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, metavar="FILE", help="LitM NQ-Open .jsonl.gz or SynthWiki .csv")
     p.add_argument("--k", type=int, default=10, help="retrieval depth (default: 10)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N questions only")
@@ -45,8 +41,6 @@ def register(sub) -> None:
         help="hybrid candidates reranked by MaxSim for the hybrid+maxsim row (default: 30; 0 = skip the row)",
     )
     add_engine_arg(p)
-    add_json_arg(p)
-    p.set_defaults(func=run)
 
 
 def ranked_metrics(ranked_ids: Sequence[Sequence[str]], gold_ids: Sequence[set[str]]) -> dict[str, float]:
@@ -88,7 +82,7 @@ def _rerank(reranker, questions: list[str], hits: list, args: argparse.Namespace
     return ranked, time.perf_counter() - start
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> dict:
     from ragarbiter.config import StoreConfig
     from ragarbiter.datasets import read_retrieval
     from ragarbiter.errors import ConfigError, EmptyCorpusError
@@ -139,12 +133,12 @@ def run(args: argparse.Namespace) -> int:
                 "depth": args.rerank_depth,
             }
         store.close()
-    if args.json:
-        print_json(result)
-    else:
-        print(f"{result['n_questions']} questions, {result['n_passages']} passages ({args.data})")
-        print(f"{'mode':17} {'R@1':>7} {'R@5':>7} {'MRR@10':>7} {'ms/query':>9}")
-        for mode in (r for r in ROWS if r in result):
-            m = result[mode]
-            print(f"{mode:17} {m['R@1']:7.4f} {m['R@5']:7.4f} {m['MRR@10']:7.4f} {m['query_ms']:9.2f}")
-    return 0
+    return result
+
+
+def print_result(result: dict) -> None:
+    print(f"{result['n_questions']} questions, {result['n_passages']} passages ({result['data']})")
+    print(f"{'mode':17} {'R@1':>7} {'R@5':>7} {'MRR@10':>7} {'ms/query':>9}")
+    for mode in (r for r in ROWS if r in result):
+        m = result[mode]
+        print(f"{mode:17} {m['R@1']:7.4f} {m['R@5']:7.4f} {m['MRR@10']:7.4f} {m['query_ms']:9.2f}")

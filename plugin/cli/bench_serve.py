@@ -1,4 +1,4 @@
-"""`ragarbiter bench serve`: load-test the HTTP server on loopback.
+"""Load-test `ragarbiter serve` on loopback: errors, latency percentiles and requests per second.
 
 The server runs in-process (uvicorn in a thread, 127.0.0.1, a free port) over a small
 synthetic `:memory:` store; an async HTTP client keeps `--concurrency` requests in flight
@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from .common import add_json_arg, print_json
+from ragarbiter.stats import latency_summary
 
 logger = logging.getLogger(__name__)
 
@@ -59,13 +59,7 @@ def synthetic_corpus(n: int, seed: int = 0) -> tuple[list[Any], list[str]]:
     return passages, questions
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "serve",
-        help="load-test `ragarbiter serve` on loopback (errors, p50/p95 latency, rps)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=200, help="requests in flight (default: 200)")
     parser.add_argument("--requests", type=int, default=1000, help="requests in total (default: 1000)")
     parser.add_argument("--passages", type=int, default=200, help="size of the synthetic store (default: 200)")
@@ -78,33 +72,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--timeout", type=float, default=120.0, help="per-request timeout in seconds (default: 120)")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip the in-process baseline")
-    add_json_arg(parser)
-    parser.set_defaults(func=run)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in [0, 100]) of a non-empty sequence."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
 
 
 def summarize(latencies: Sequence[float], errors: int, wall: float) -> dict[str, Any]:
-    ok = [s * 1000 for s in latencies]
     stats: dict[str, Any] = {
         "errors": errors,
-        "ok": len(ok),
+        "ok": len(latencies),
         "wall_s": round(wall, 3),
-        "rps": round((len(ok) + errors) / wall, 1) if wall > 0 else 0.0,
+        "rps": round((len(latencies) + errors) / wall, 1) if wall > 0 else 0.0,
     }
-    if ok:
-        stats.update(
-            p50_ms=round(percentile(ok, 50), 2),
-            p95_ms=round(percentile(ok, 95), 2),
-            p99_ms=round(percentile(ok, 99), 2),
-            max_ms=round(max(ok), 2),
-            mean_ms=round(sum(ok) / len(ok), 2),
-        )
+    if latencies:
+        stats.update(latency_summary(latencies, quantiles=(50, 95, 99)), max_ms=round(1000 * max(latencies), 1))
+        del stats["n"]  # the same as "ok"
     return stats
 
 
@@ -179,7 +158,7 @@ def _check(args: argparse.Namespace) -> None:
     check_k(args.k)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> dict:
     from ragarbiter.adapters.server import BackgroundServer, create_app
     from ragarbiter.config import StoreConfig
     from ragarbiter.registry import default_pipeline
@@ -209,13 +188,15 @@ def run(args: argparse.Namespace) -> int:
         b_lat, b_err, b_wall, _ = asyncio.run(_baseline(pipeline, questions, args))
         result["baseline"] = {"name": "in-process Pipeline.arun (no HTTP)", **summarize(b_lat, b_err, b_wall)}
     store.close()
-    _print_table(result)
-    if args.json:
-        print_json(result)
-    return 0 if errors == 0 else 1
+    return result
 
 
-def _print_table(result: dict[str, Any]) -> None:
+def exit_code(result: dict[str, Any]) -> int:
+    """1 when any request failed, so scripts and CI see a failed load test."""
+    return 0 if result["errors"] == 0 else 1
+
+
+def print_result(result: dict[str, Any]) -> None:
     rows = [("server " + result["endpoint"], result)]
     if "baseline" in result:
         rows.append(("baseline (in-process)", result["baseline"]))

@@ -1,21 +1,18 @@
-"""`ragarbiter bench testbed [--model DIR | --train-size small] --seed S --json`: every stage on the closed world."""
+"""Closed-book and RAG accuracy by condition on the testbed model, with each stage on.
+
+Closed-book accuracy on known and unknown entities; RAG accuracy (exact match) on clean,
+counterfactual, conflict, poisoned, mixture (by proportion) and position (by gold index) context
+sets; then the same with each ragarbiter stage switched on. Plain RAG is the baseline of every
+row. Stages this version does not have are reported as absent.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from .common import add_json_arg, print_json
 
-
-def register(sub) -> None:
-    p = sub.add_parser(
-        "testbed",
-        help="closed-book and RAG accuracy by condition on the testbed model, with each stage on",
-        description="Closed-book accuracy on known and unknown entities; RAG accuracy (exact match) on clean, "
-        "counterfactual, conflict, poisoned, mixture (by proportion) and position (by gold index) "
-        "context sets; then the same with each ragarbiter stage switched on. Stages this version "
-        "does not have are reported as absent.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--model", metavar="DIR", help="a model from `ragarbiter testbed train`")
     which.add_argument(
@@ -34,22 +31,10 @@ def register(sub) -> None:
         metavar="NAME",
         help="stages to measure (default: all the harness knows; absent ones are reported as absent)",
     )
-    p.add_argument("--plots", metavar="DIR", help="write testbed_position.png and testbed_mixture.png here")
-    add_json_arg(p)
-    p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from ragarbiter.testbed import (
-        STAGES,
-        HarnessConfig,
-        cached_model_dir,
-        load_testbed,
-        markdown_table,
-        plot_curves,
-        run_testbed,
-        train_testbed,
-    )
+def run(args: argparse.Namespace) -> dict:
+    from ragarbiter.testbed import STAGES, HarnessConfig, cached_model_dir, load_testbed, run_testbed, train_testbed
 
     if args.model:
         path = args.model
@@ -64,11 +49,18 @@ def run(args: argparse.Namespace) -> int:
         HarnessConfig(questions=args.questions, seed=args.seed),
         stages=STAGES if args.stages is None else args.stages,
     )
-    if args.plots:
-        result["plots"] = [str(p) for p in plot_curves(result, args.plots)]
-    if args.json:
-        print_json(result)
-    else:
-        print(f"closed book: {result['closed_book']}")
-        print(markdown_table(result))
-    return 0
+    return result
+
+
+def plot(result: dict, folder: str) -> list[Path]:
+    """testbed_position.png and testbed_mixture.png."""
+    from ragarbiter.testbed import plot_curves
+
+    return plot_curves(result, folder)
+
+
+def print_result(result: dict) -> None:
+    from ragarbiter.testbed import markdown_table
+
+    print(f"closed book: {result['closed_book']}")
+    print(markdown_table(result))

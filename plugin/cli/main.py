@@ -15,7 +15,6 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from ragarbiter import __version__
 from ragarbiter.errors import RagArbiterError
@@ -24,7 +23,13 @@ from . import runner
 
 COMMANDS = ["index", "query", "demo", "serve", "testbed", "mixtures"]
 # The CLI's own benches (not a method's), run by `runner`: name -> one-line help.
-BENCHES: dict[str, str] = {}
+BENCHES = {
+    "retrieval": "retrieval quality: dense, sparse, hybrid and MaxSim reranking against each other",
+    "latency": "ingestion rate and query latency on a synthetic embedded store",
+    "serve": "load-test the HTTP server against the same pipeline called in-process",
+    "assessors": "latency of the default assessor stages per query, and a pairwise-conflict baseline",
+    "testbed": "every stage on the closed-world testbed model, against plain RAG",
+}
 
 
 def _selected(argv: Sequence[str]) -> tuple[str | None, str | None]:
@@ -45,12 +50,6 @@ def _add_group(sub, kind: str, help: str, chosen: str | None, load_all: bool) ->
     for method in methods().values():
         if (FOLDER / method.name / f"{kind}.py").is_file():
             entries[method.name] = (method.summary, functools.partial(method.module, kind), method.aliases)
-    legacy = {p.stem.removeprefix(f"{kind}_"): p.stem for p in Path(__file__).parent.glob(f"{kind}_*.py")}
-    for name, module in legacy.items():  # TRANSITION: methods not yet moved to the runner
-        if name not in BENCHES:
-            entries.pop(name, None)
-            entries.pop({"rw": "rw_steering"}.get(name, name), None)
-            importlib.import_module(f"ragarbiter.cli.{module}").register(group)
     for name, (text, load, aliases) in sorted(entries.items()):
         asked = load_all or chosen == name or chosen in aliases
         runner.add_command(group, name, text, load if asked else None, kind, aliases)

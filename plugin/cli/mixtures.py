@@ -11,6 +11,9 @@ logger = logging.getLogger(__name__)
 
 
 def register(sub) -> None:
+    from ragarbiter.assessors.rw_steering.config import SENTENCES
+    from ragarbiter.synthetic.conditions import PROPORTIONS
+
     p = sub.add_parser(
         "mixtures",
         help="write mixed-context prompts (appropriate + inappropriate sentences) as JSONL",
@@ -28,7 +31,7 @@ def register(sub) -> None:
         "--proportions",
         type=float,
         nargs="+",
-        default=[0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95],
+        default=list(PROPORTIONS),
         help="shares of inappropriate sentences, each in [0, 1) (default: 0 to 0.95)",
     )
     p.add_argument(
@@ -38,7 +41,9 @@ def register(sub) -> None:
         choices=("front", "middle", "back", "random"),
         help="where the inappropriate block goes (default: random)",
     )
-    p.add_argument("--sentences", type=int, default=20, help="sentences per mixture (default: 20, as `bench rw`)")
+    p.add_argument(
+        "--sentences", type=int, default=SENTENCES, help=f"sentences per mixture (default: {SENTENCES}, as `bench rw`)"
+    )
     p.add_argument("--questions", type=int, default=None, metavar="N", help="first N records / questions")
     p.add_argument("--no-source-tags", action="store_true", help="leave the (source) tags off the sentences")
     p.add_argument("--seed", type=int, default=0)
@@ -47,7 +52,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ragarbiter.assessors.rw_steering.mixture import (
+    from ragarbiter.assessors.rw_steering.data import (
         build_mixtures,
         count_inappropriate,
         read_pool,

@@ -2,7 +2,8 @@
 
 A command module (a method's `bench.py` / `train.py`, or one of the CLI's own `bench_<name>.py`)
 defines ``add_arguments(parser)`` and ``run(args) -> dict``; a bench may also define
-``plot(result, folder) -> list[Path]``. Its docstring is the command's description. The runner
+``plot(result, folder) -> list[Path]``, ``print_result(result)`` (its own human summary) and
+``exit_code(result) -> int``. Its docstring is the command's description. The runner
 adds ``--json`` (and ``--plot DIR`` where the bench draws), times the run, and prints either one
 JSON object on the last line or a table of the result.
 """
@@ -53,7 +54,7 @@ def run_bench(module: ModuleType, args: argparse.Namespace) -> int:
         module.print_result(result)
     else:
         print_table(result)
-    return 0
+    return module.exit_code(result) if hasattr(module, "exit_code") else 0
 
 
 def run_train(module: ModuleType, args: argparse.Namespace) -> int:

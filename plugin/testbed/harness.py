@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragarbiter.assessors.care.evaluate import care_answerer
+from ragarbiter.assessors.care.bench import care_answerer
 from ragarbiter.assessors.metrics import exact_match
 from ragarbiter.errors import ConfigError
 from ragarbiter.lm.prompts import render_prompt
@@ -210,7 +210,7 @@ def _care_stage(lm):
         )
     from ragarbiter.assessors.care import CareAssessor, CareGenerator, CareModel
 
-    return CareAssessor(CareGenerator(CareModel.load(folder, lm.model, lm.tokenizer), max_new_tokens=10))
+    return CareAssessor(generator=CareGenerator(CareModel.load(folder, lm.model, lm.tokenizer), max_new_tokens=10))
 
 
 def _rw_stage(lm):
@@ -225,7 +225,7 @@ def _rw_stage(lm):
         )
     from ragarbiter.assessors.rw_steering.stage import RWSteering
 
-    return RWSteering(str(folder), str(lm.path))
+    return RWSteering(adapter=str(folder), base_model=str(lm.path))
 
 
 def rw_answerer(stage) -> Answerer:

@@ -102,6 +102,7 @@ def test_a_missing_collection_is_404_and_a_stream_error_event(make_store):
     assert (event, data["status"], data["type"]) == ("error", 404, "UnknownCollectionError")
 
 
+@pytest.mark.slow
 def test_bench_serve_reports_errors_latency_and_rps(capsys):
     argv = ["bench", "serve", "--concurrency", "8", "--requests", "24", "--passages", "30", "--json"]
     assert main(argv) == 0
@@ -122,6 +123,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_the_cli_serves_what_ragarbiter_query_prints(tmp_path, fact_passages, capsys):
     corpus, store = tmp_path / "corpus", str(tmp_path / "store")
     corpus.mkdir()

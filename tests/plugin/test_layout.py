@@ -51,6 +51,7 @@ def test_a_bare_folder_name_does_not_import_the_folder(folder):
         assert not Path(where).resolve().is_relative_to(ROOT / folder), where
 
 
+@pytest.mark.slow
 def test_transformers_loads_its_kernels_package_while_ragarbiter_kernels_stays_ours():
     code = (
         "import sys, transformers.models.llama.modeling_llama\n"

@@ -52,6 +52,7 @@ def test_overlap_must_be_smaller_than_chunk():
         ChunkConfig(chunk_tokens=10, overlap_tokens=10)
 
 
+@pytest.mark.slow
 def test_huge_document_is_chunked_not_truncated(tmp_path, make_store):
     text = " ".join(f"Entry {i} records the tide at harbour station {i % 17}." for i in range(3000))
     (tmp_path / "huge.txt").write_text(text, encoding="utf-8")
@@ -133,6 +134,7 @@ KILLER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_ingestion_killed_mid_run_resumes_with_every_chunk_once(tmp_path, encoder):
     corpus = write_corpus(tmp_path / "corpus", n_files=4, paragraphs=5)
     folder = tmp_path / "store"

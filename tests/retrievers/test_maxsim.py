@@ -142,9 +142,13 @@ def test_the_triton_kernel_under_the_interpreter_gives_the_same_order(encoder, f
     assert [p.score for p in kernel.passages] == pytest.approx([p.score for p in reference.passages], abs=1e-4)
 
 
-def test_the_stage_is_registered_by_name(encoder):
-    stage = build_stage("maxsim", encoder=encoder, top_n=3)
-    assert isinstance(stage, MaxSimReranker) and stage.name == "maxsim" and stage.top_n == 3
+def test_the_stage_built_by_name_reranks_like_the_class(encoder, fact_passages):
+    context = Context.for_query(QUERY, fact_passages)
+    by_name = build_stage("maxsim", encoder=encoder, top_n=3)(context)
+    direct = MaxSimReranker(encoder, top_n=3)(context)
+    assert [p.id for p in by_name.passages] == [p.id for p in direct.passages]
+    assert len(by_name.passages) == 3
+    assert [p.score for p in by_name.passages] == pytest.approx([p.score for p in direct.passages])
 
 
 @pytest.mark.parametrize(

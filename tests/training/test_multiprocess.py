@@ -15,6 +15,7 @@ ACCELERATE = Path(sys.executable).with_name("accelerate")
 
 
 @pytest.mark.skipif(not ACCELERATE.exists() and shutil.which("accelerate") is None, reason="accelerate not installed")
+@pytest.mark.slow
 def test_two_process_cpu_accelerate_launch_trains_and_writes_one_manifest(tmp_path):
     data = write_litm(tmp_path / "litm.jsonl")
     out = tmp_path / "adapter"

@@ -1,6 +1,7 @@
-"""Mixed-context prompts: appropriate and inappropriate sentences at a controlled proportion.
+"""RW-Steering's data: mixed-context prompts, the stage-1 target format and its parser.
 
-Sources:
+**Mixtures**: appropriate and inappropriate sentences at a controlled proportion. Sources:
+
 - **Poisoned Context Testbed pools** (`Input`, `Question`, `Generated Information[]` (appropriate),
   `Synonym Sentence[]` (inappropriate), `Simple Answer`). Sentences are drawn with replacement
   from the record's own lists, so any count is reachable.
@@ -10,6 +11,16 @@ Each mixture has `n` numbered sentences, `round(proportion * n)` of them inappro
 least one appropriate sentence always stays). The inappropriate block goes at the front, in the
 middle or at the back, or the sentences are shuffled (`random`). Source tags are optional.
 Everything is a pure function of the seed.
+
+**Targets**: stage 1 restructures what the model writes: first which numbered sentences are
+reliable, then an answer drawn only from them::
+
+    Reliable: 1, 3, 4
+    Answer: Danielle Darrieux's mother tongue was French.
+
+`parse_output` reads that back. Output that does not follow the format never raises: it comes
+back with `ok=False` and the reason, so the stage can fall back safely and flag it. `rw_prompt`
+is the prompt both the training examples and the stage use.
 """
 
 from __future__ import annotations
@@ -17,12 +28,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ragarbiter.errors import ConfigError, InvalidInputError
-from ragarbiter.lm.prompts import RELIABLE_SOURCES, UNRELIABLE_SOURCES
+from ragarbiter.lm.prompts import RELIABLE_SOURCES, UNRELIABLE_SOURCES, render_prompt
 
 POSITIONS = ("front", "middle", "back", "random")
 
@@ -291,3 +303,68 @@ def write_jsonl(mixtures: Iterable[Mixture], path: str | Path) -> int:
             fh.write(json.dumps(m.to_dict(), ensure_ascii=False) + "\n")
             n += 1
     return n
+
+
+# -- the stage-1 target format, its parser and the prompt ---------------------------------------------
+_RELIABLE = re.compile(r"^\s*reliable\s*:\s*(.*)$", re.IGNORECASE)
+_ANSWER = re.compile(r"^\s*answer\s*:\s*(.*)$", re.IGNORECASE)
+
+
+def stage1_target(mixture: Mixture) -> str:
+    numbers = ", ".join(str(i) for i in mixture.reliable) or "none"
+    return f"Reliable: {numbers}\nAnswer: {mixture.answer}"
+
+
+def answer_only_target(mixture: Mixture) -> str:
+    """The fine-tuned baseline's target: the answer alone."""
+    return f"Answer: {mixture.answer}"
+
+
+@dataclass(frozen=True)
+class ParsedOutput:
+    reliable: tuple[int, ...]
+    answer: str
+    ok: bool
+    problem: str = ""
+
+
+def answer_text(text: str) -> str:
+    """The answer-only baseline's output: the first ``Answer:`` line's text, else the first line."""
+    for line in text.splitlines():
+        if m := _ANSWER.match(line):
+            return m.group(1).strip()
+    return text.split("\n")[0].strip()
+
+
+def parse_output(text: str, n_sentences: int) -> ParsedOutput:
+    """The reliable-sentence numbers and the answer; `ok=False` with the reason when malformed."""
+    if not isinstance(text, str):
+        return ParsedOutput((), "", False, f"output is a {type(text).__name__}, not text")
+    reliable_line = answer = None
+    for line in text.splitlines():
+        if reliable_line is None and (m := _RELIABLE.match(line)):
+            reliable_line = m.group(1).strip()
+        elif answer is None and (m := _ANSWER.match(line)):
+            answer = m.group(1).strip()
+    if reliable_line is None:
+        return ParsedOutput((), (answer or text).strip(), False, "no 'Reliable:' line")
+    if reliable_line.casefold() in ("none", ""):
+        numbers: list[int] = []
+    else:
+        parts = [p.strip() for p in re.split(r"[,\s]+", reliable_line) if p.strip()]
+        if not all(p.isdigit() for p in parts):
+            return ParsedOutput((), (answer or "").strip(), False, f"'Reliable:' holds non-numbers: {reliable_line!r}")
+        numbers = [int(p) for p in parts]
+    out_of_range = [k for k in numbers if not 1 <= k <= n_sentences]
+    if out_of_range:
+        return ParsedOutput(
+            (), (answer or "").strip(), False, f"sentence numbers {out_of_range} are outside 1..{n_sentences}"
+        )
+    if answer is None:
+        return ParsedOutput(tuple(sorted(set(numbers))), "", False, "no 'Answer:' line")
+    return ParsedOutput(tuple(sorted(set(numbers))), answer, True)
+
+
+def rw_prompt(question: str, sentences, sources=None) -> str:
+    """The testbed prompt with its final ``Answer:`` left for the target to write."""
+    return render_prompt(question, list(sentences), list(sources) if sources else None).removesuffix("Answer:")

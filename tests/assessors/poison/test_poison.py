@@ -248,7 +248,8 @@ def test_copies_outside_the_retrieval_filter_do_not_count(encoder, make_store):
     ctx = Context.for_query(QUERY, [lone, Passage(OTHER[0])])
     mine = PoisonFilter(encoder=encoder, scorer=FakeScorer(), store=store, store_filter={"tenant": "me"})
     assert not mine(ctx).judgements
-    assert PoisonFilter(encoder=encoder, scorer=FakeScorer(), store=store)(ctx).judgements  # unfiltered: 3 copies
+    [j] = PoisonFilter(encoder=encoder, scorer=FakeScorer(), store=store)(ctx).judgements  # unfiltered: 3 copies
+    assert j.passage_id == lone.id and j.reason.startswith("one of 3 near-duplicate copies of one text in the store")
 
 
 def test_a_store_that_fails_names_the_poison_stage_and_the_way_out(encoder, make_store):
@@ -258,9 +259,11 @@ def test_a_store_that_fails_names_the_poison_stage_and_the_way_out(encoder, make
     f = PoisonFilter(encoder=encoder, scorer=FakeScorer(), store=store)
     with pytest.raises(UnknownCollectionError, match=r"poison stage could not look .* store=None"):
         f(Context.for_query(QUERY, passages([HOLM, OTHER])))
-    assert PoisonFilter(encoder=encoder, scorer=FakeScorer(), store=store, store_copies=None)(
-        Context.for_query(QUERY, passages([HOLM, OTHER]))
-    ).passages
+    ps = passages([HOLM, OTHER])
+    out = PoisonFilter(encoder=encoder, scorer=FakeScorer(), store=store, store_copies=None)(
+        Context.for_query(QUERY, ps)
+    )
+    assert out.passages == tuple(ps) and out.judgements == ()
 
 
 def test_the_filter_judges_with_its_own_shipped_conflict_adapter_unless_given_one(tmp_path):
@@ -271,3 +274,37 @@ def test_the_filter_judges_with_its_own_shipped_conflict_adapter_unless_given_on
     assert judge == default_judge_dir() and judge != default_adapter_dir()
     assert (judge / "manifest.json").is_file() and (judge / "heads.safetensors").is_file()
     assert PoisonFilter(conflict_adapter=str(tmp_path)).scorer.adapter == tmp_path
+
+
+def test_the_config_is_the_one_source_of_the_settings(encoder):
+    from ragarbiter.assessors.poison import PoisonConfig
+
+    assert PoisonFilter().config == PoisonConfig()
+    base = PoisonConfig(similarity=0.8, store_copies=None)
+    f = PoisonFilter(base, encoder=encoder, scorer=FakeScorer(), uncorroborated="drop")
+    assert (f.config.similarity, f.config.store_copies, f.config.uncorroborated) == (0.8, None, "drop")
+    assert (base.uncorroborated, f.encoder) == ("demote", encoder)  # the given config is not changed
+    with pytest.raises(ConfigError, match=r"unknown option\(s\) \['threshold'\]"):
+        PoisonFilter(threshold=0.5)
+    with pytest.raises(ConfigError, match=r"PoisonFilter\(PoisonConfig\(encoder='all-mpnet-base-v2'\)\)"):
+        PoisonFilter(encoder="all-mpnet-base-v2")
+
+
+def test_attack_metrics_count_planted_texts_in_the_top_five():
+    from ragarbiter.assessors.poison.bench import attack_metrics
+
+    assert attack_metrics([0, 1, 3, 5]) == {"adv_in_top5": 2.25, "asr_any": 0.75, "asr_majority": 0.5}
+    assert attack_metrics([2, 2]) == {"adv_in_top5": 2.0, "asr_any": 1.0, "asr_majority": 0.0}
+
+
+def test_bench_poison_options_and_their_defaults():
+    from ragarbiter.cli.main import build_parser
+
+    args = build_parser(["bench", "poison"]).parse_args(["bench", "poison", "--data", "t.json", "--corpus", "c.jsonl"])
+    assert (args.candidates, args.clean_questions, args.mode, args.conflict_adapter, args.json) == (
+        20,
+        500,
+        "hybrid",
+        None,
+        False,
+    )

@@ -3,7 +3,7 @@
 import pytest
 
 from ragarbiter import Context, Passage
-from ragarbiter.assessors.inappropriate import InappropriateFilter, SentenceVerdict
+from ragarbiter.assessors.inappropriate import InappropriateConfig, InappropriateFilter, SentenceVerdict
 from ragarbiter.assessors.text import split_sentences
 from ragarbiter.errors import ConfigError
 
@@ -75,3 +75,23 @@ def test_clean_passages_pass_through_untouched(filt):
 def test_threshold_outside_the_unit_interval_is_a_config_error():
     with pytest.raises(ConfigError, match="threshold must lie in"):
         InappropriateFilter(threshold=1.0)
+
+
+def test_a_config_and_keyword_overrides_give_the_settings(filt):
+    config = InappropriateConfig(threshold=0.98, restated_at=None)
+    strict = InappropriateFilter(config, scorer=KeywordScorer(), adapter="/some/adapter")
+    assert strict.config == InappropriateConfig(adapter="/some/adapter", threshold=0.98, restated_at=None)
+    assert config.adapter is None  # the config passed in is left as it was
+    ctx = Context.for_query(QUERY, [Passage("They are vermin. The ice plant cut landing times by half.")])
+    assert strict(ctx) is ctx  # 0.97 is below the stricter threshold: nothing is cut
+    assert filt(ctx).passages[0].text == "The ice plant cut landing times by half."
+    assert InappropriateFilter().config == InappropriateConfig()
+
+
+def test_an_unknown_option_is_a_config_error_naming_the_valid_ones():
+    with pytest.raises(
+        ConfigError, match=r"InappropriateFilter got unknown option\(s\) \['restate_at'\]\..*restated_at"
+    ):
+        InappropriateFilter(restate_at=0.8)
+    with pytest.raises(ConfigError, match="InappropriateFilter takes a InappropriateConfig"):
+        InappropriateFilter({"threshold": 0.5})

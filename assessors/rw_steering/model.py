@@ -1,4 +1,8 @@
-"""A Rescorla–Wagner account of how competing context signals drive a model's answer.
+"""RW-Steering's models: the tuned generator (`with_adapter`), and a Rescorla–Wagner account of
+how competing context signals drive a model's answer (`fit_rw`, `predict_quality`).
+
+The generator is any local causal LM (`ragarbiter.assessors.generators.load_generator`) with the
+LoRA adapter of `ragarbiter train rw` on.
 
 The formulation (ours; the paper publishes none):
 
@@ -33,6 +37,21 @@ import random
 from collections.abc import Sequence
 
 import numpy as np
+
+
+def with_adapter(lm, adapter: str, *, trainable: bool = False):
+    """The loaded generator `lm` with the `train rw` adapter on (in eval mode unless `trainable`).
+    peft injects the LoRA layers into `lm.model` in place, so use `lm` only through the returned
+    object afterwards."""
+    import dataclasses
+    import warnings
+
+    from peft import PeftModel
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        model = PeftModel.from_pretrained(lm.model, adapter, is_trainable=trainable)
+    return dataclasses.replace(lm, model=model if trainable else model.eval())
 
 
 def final_strengths(

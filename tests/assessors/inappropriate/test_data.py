@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from ragarbiter.assessors.inappropriate.data import CATEGORIES, bench_example, build_examples, read_pool
+from ragarbiter.assessors.inappropriate.data import CATEGORIES, DataRecipe, bench_example, build_examples, read_pool
 from ragarbiter.assessors.inappropriate.samples import WRITTEN, written_samples
-from ragarbiter.errors import InvalidInputError
+from ragarbiter.errors import ConfigError, InvalidInputError
 from tests.assessors.tiny_data import write_pool
 
 
@@ -197,3 +197,17 @@ def test_a_records_true_answer_joins_one_of_its_passages_as_appropriate(tmp_path
     assert not with_answer(build_examples([path], written=0, unfamiliar=0, answers=0.0, seed=0))
     with pytest.raises(InvalidInputError, match="answers must lie in"):
         build_examples([path], answers=-0.1)
+
+
+def test_a_recipe_and_keyword_options_build_the_same_passages(tmp_path):
+    path = write_pool(tmp_path / "pool.json")
+    recipe = DataRecipe(written=2, unfamiliar=3)
+    assert build_examples([path], recipe, seed=1) == build_examples([path], written=2, unfamiliar=3, seed=1)
+    assert build_examples([path], recipe, unfamiliar=0, seed=1) == build_examples(
+        [path], written=2, unfamiliar=0, seed=1
+    )
+    assert DataRecipe() == DataRecipe(records=None, written=600, unfamiliar=200, whole=0.0, restate=0.0, answers=0.0)
+    with pytest.raises(InvalidInputError, match="restate must lie in"):
+        DataRecipe(restate=2.0)
+    with pytest.raises(ConfigError, match=r"unknown option\(s\) \['writen'\]"):
+        build_examples([path], writen=2)

@@ -77,13 +77,13 @@ def _sorter(tiny, **options):
     from ragarbiter.assessors import AttentionSorter
 
     model, tok, _ = tiny
-    return AttentionSorter(model, tok, **options)
+    return AttentionSorter(model=model, tokenizer=tok, **options)
 
 
 def _eager_scores(tiny, sorter, query, passages):
     """The reference: eager attention of the last token, per document, for the prompt in this order."""
     model = tiny[0]
-    prompt, spans = sorter.template.render(query, [p.text for p in passages], [p.source for p in passages])
+    prompt, spans = sorter.config.template.render(query, [p.text for p in passages], [p.source for p in passages])
     enc = sorter.attention.encode(prompt, spans)
     return eager_document_mass(model, enc.ids, enc.spans)
 
@@ -161,7 +161,7 @@ def test_mean_aggregate_divides_by_the_span_length(tiny):
     sums = {j.passage_id: j.score for j in total.judgements}
     means = {j.passage_id: j.score for j in mean.judgements}
     sorter = _sorter(tiny)
-    prompt, spans = sorter.template.render("q?", [p.text for p in docs], [p.source for p in docs])
+    prompt, spans = sorter.config.template.render("q?", [p.text for p in docs], [p.source for p in docs])
     lengths = [e - s for s, e in sorter.attention.encode(prompt, spans).spans]
     for p, n in zip(docs, lengths):
         assert means[p.id] == pytest.approx(sums[p.id] / n, rel=1e-4)
@@ -212,6 +212,26 @@ def test_bad_options_name_the_value_and_the_fix(tiny):
     for bad in ({"iterations": 0}, {"aggregate": "max"}, {"truncate_to": 0}, {"overflow": "wrap"}):
         with pytest.raises(ConfigError, match=repr(next(iter(bad.values())))):
             build_stage("attention_sort", model=model, tokenizer=tok, **bad)
+
+
+def test_settings_come_from_the_config_and_the_model_is_a_keyword(tiny):
+    from ragarbiter.assessors import AttentionSortConfig, AttentionSorter
+
+    model, tok, _ = tiny
+    sorter = AttentionSorter(AttentionSortConfig(iterations=2, aggregate="mean"), model=model, tokenizer=tok, heads=[1])
+    assert (sorter.config.iterations, sorter.config.aggregate, sorter.config.batch_size) == (2, "mean", 8)
+    assert sorter.attention.heads == [1] and sorter.attention.min_prefix_tokens == 1024
+    assert repr(sorter) == "AttentionSorter(model=LlamaForCausalLM, iterations=2, aggregate='mean')"
+    from ragarbiter.lm import PromptTemplate, prompt_template
+
+    assert sorter.config.template == PromptTemplate()
+    # the testbed harness builds the stage by name with its own layout
+    by_name = build_stage("attention_sort", model=model, tokenizer=tok, template=prompt_template())
+    assert by_name.config.template == prompt_template() != PromptTemplate()
+    with pytest.raises(ConfigError, match=r"model and tokenizer as keywords.*got LlamaForCausalLM"):
+        AttentionSorter(model, tokenizer=tok)
+    with pytest.raises(ConfigError, match=r"unknown option\(s\) \['iteration'\]"):
+        AttentionSorter(model=model, tokenizer=tok, iteration=2)
 
 
 def test_a_model_folder_loads_by_path(tiny, tmp_path):
@@ -281,30 +301,44 @@ def test_llama_index_postprocessor_sorts_nodes(tiny):
 
 
 # -- the benchmark ---------------------------------------------------------------------------------
-def test_bench_attention_sort_cli_reports_every_order_and_the_cost(tmp_path, capsys):
+PEOPLE = [
+    ("Asha Kell", "Doran Pike", "Lisbon"),
+    ("Mira Voss", "Tobin Hale", "Quito"),
+    ("Ravi Sand", "Ulla Brek", "Hanoi"),
+    ("Nena Orr", "Piet Lamb", "Accra"),
+]
+
+
+def _write_synthwiki(path):
     import csv
-    import json
 
-    from ragarbiter.cli.main import main
-
-    data = tmp_path / "synthwiki.csv"
-    people = [
-        ("Asha Kell", "Doran Pike", "Lisbon"),
-        ("Mira Voss", "Tobin Hale", "Quito"),
-        ("Ravi Sand", "Ulla Brek", "Hanoi"),
-        ("Nena Orr", "Piet Lamb", "Accra"),
-    ]
-    with data.open("w", newline="", encoding="utf-8") as fh:
+    with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["context", "question", "answer"])
-        for name, friend, city in people:
+        for name, friend, city in PEOPLE:
             context = f"{name} is a painter born in {city}. {name}'s closest friend is {friend}, a sculptor."
             writer.writerow([context, f"Who is {name}'s best friend?", friend])
             writer.writerow([context, f"Where was {name} born?", city])
+    return path
+
+
+@pytest.mark.slow
+def test_bench_attention_sort_cli_reports_every_order_and_the_cost(tmp_path, capsys):
+    import json
+
+    from ragarbiter.assessors.attention_sort import AttentionSorter
+    from ragarbiter.assessors.attention_sort.bench import RANDOM_VOCAB, gold_figures
+    from ragarbiter.assessors.attention_sort.data import synthwiki_cases, synthwiki_paragraphs
+    from ragarbiter.assessors.attention_sort.model import random_llama
+    from ragarbiter.cli.main import main
+    from ragarbiter.lm import bpe_tokenizer
+    from ragarbiter.models import default_device
+
+    data = _write_synthwiki(tmp_path / "synthwiki.csv")
     code = main(
         [
             "bench",
-            "attention-sort",
+            "attention_sort",
             "--data",
             str(data),
             "--random-llama",
@@ -322,21 +356,50 @@ def test_bench_attention_sort_cli_reports_every_order_and_the_cost(tmp_path, cap
     assert code == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["questions"] == 5 and result["docs"] == 3 and result["iterations"] == 2
+    assert result["model"] == "random Llama (4 layers, hidden 256, 8 heads / 2 kv heads)"
+    assert (result["data"], result["seed"], result["attention_sort"]["batch_size"]) == (str(data), 0, 8)
     for name in ("random", "lost_in_the_middle", "attention_sort"):
         assert 0.0 <= result[name]["gold_last"] <= result[name]["gold_last3"] <= 1.0
         assert 1.0 <= result[name]["mean_rank_from_end"] <= 3.0
     # Three documents: the gold is always in the last three, and LongContextReorder puts the
     # encoder's best match (the gold, for these questions) first.
     assert result["lost_in_the_middle"]["mean_rank_from_end"] == 3.0
+    assert result["lost_in_the_middle"] == {"gold_last": 0.0, "gold_last3": 1.0, "mean_rank_from_end": 3.0}
+    # The same cases, model and sorter built here give the figures the command reported.
+    cases = synthwiki_cases(str(data), docs=3, questions=5, seed=0)
+    assert result["random"] == gold_figures(cases, [[p.id for p in c.passages] for c in cases])
+    tokenizer = bpe_tokenizer(synthwiki_paragraphs(str(data)), RANDOM_VOCAB)
+    sorter = AttentionSorter(
+        model=random_llama(tokenizer, seed=0).to(default_device()), tokenizer=tokenizer, iterations=2
+    )
+    orders = [[p.id for p in out.passages] for out in sorter.sort_many([c.context() for c in cases])]
+    figures = {k: v for k, v in result["attention_sort"].items() if k not in ("seconds_per_question", "batch_size")}
+    assert figures == gold_figures(cases, orders)
     cost = result["cost"]
-    assert cost["questions"] == 2 and cost["prefill_s"] > 0 and cost["sort_iteration_s"] > 0
+    prompts = [sorter.config.template.render(c.question, [p.text for p in c.passages]) for c in cases[:2]]
+    tokens = [len(sorter.attention.encode(text, spans).ids) for text, spans in prompts]
+    assert cost["questions"] == 2 and cost["mean_prompt_tokens"] == round(sum(tokens) / 2, 1)
+    assert cost["prefill_s"] > 0 and cost["sort_iteration_s"] > 0
     assert cost["eager_forward_s"] > 0
+
+
+def test_bench_attention_sort_keeps_its_earlier_name_and_reads_defaults_from_the_config():
+    from ragarbiter.assessors.attention_sort import AttentionSortConfig
+    from ragarbiter.cli.main import build_parser
+
+    for name in ("attention_sort", "attention-sort"):
+        args = build_parser(["bench", name]).parse_args(["bench", name, "--data", "x.csv", "--random-llama"])
+        assert (args.iterations, args.batch_size, args.aggregate) == (3, 8, "sum")
+        assert (args.docs, args.questions, args.timing_questions) == (10, 100, 16)
+    defaults = AttentionSortConfig()
+    assert (defaults.iterations, defaults.batch_size, defaults.aggregate) == (3, 8, "sum")
 
 
 def test_synthwiki_cases_place_the_gold_at_random_positions(tmp_path):
     import csv
 
-    from ragarbiter.assessors.attention_sort.bench import gold_figures, synthwiki_cases
+    from ragarbiter.assessors.attention_sort.bench import gold_figures
+    from ragarbiter.assessors.attention_sort.data import synthwiki_cases
 
     data = tmp_path / "s.csv"
     with data.open("w", newline="", encoding="utf-8") as fh:

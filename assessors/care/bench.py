@@ -1,11 +1,12 @@
-"""CARE against closed book and plain RAG on the testbed, as in the paper's ablation.
+"""CARE against plain RAG and closed book on a testbed model: accuracy, resilience and boost.
 
-Conditions (one context set per question, built by the testbed's `ContextBuilder`):
+The paper's ablation. Conditions (one context set per question, built by the synthetic world's
+`ContextBuilder`):
 - `clean`: unknown entities, the gold passage among distractors (the context is right);
 - `counterfactual`: known entities, one passage asserting another value (the context misleads);
 - `unhelpful`: known entities, distractors only (the context holds no answer).
 
-Only held-out questions are used (`data.held_out`: one in five, never in CARE training).
+Only held-out questions are used (`ragarbiter.assessors.qa.held_out`: one in five, never in CARE training).
 
 Two summary figures:
 - **resilience**: accuracy on counterfactual sets whose question the model answers correctly
@@ -16,19 +17,24 @@ Two summary figures:
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import random
+import time
 from pathlib import Path
 
 SYSTEMS = ("closed_book", "rag", "care")
+QUESTIONS = 200  # per condition
+MAX_NEW_TOKENS = 10  # a testbed answer is a short value
 
 
 def build_sets(lm, questions: int, seed: int = 0) -> dict[str, list]:
     from ragarbiter.synthetic import ContextBuilder
 
+    from ..qa import held_out
+
     builder = ContextBuilder(lm.world)
     rng = random.Random(seed)
-    from .data import held_out
 
     # Only the questions CARE training never saw (`held_out`); the entities may appear in training.
     known = [i for i in lm.world.qa_items(known=True) if held_out(i.question)]
@@ -54,16 +60,15 @@ def build_sets(lm, questions: int, seed: int = 0) -> dict[str, list]:
     }
 
 
-def evaluate_care(lm, generator, questions: int = 200, seed: int = 0) -> dict:
+def evaluate_care(lm, generator, questions: int = QUESTIONS, seed: int = 0) -> dict:
     """Accuracy of closed book, plain RAG and CARE per condition, plus resilience and boost."""
     from ragarbiter.lm import render_prompt
 
     from ..metrics import exact_match
-
-    sets = build_sets(lm, questions, seed)
     from .stage import CareAssessor
 
-    answer_with_care = care_answerer(CareAssessor(generator))
+    sets = build_sets(lm, questions, seed)
+    answer_with_care = care_answerer(CareAssessor(generator=generator))
     result: dict = {"questions": questions, "seed": seed, "accuracy": {}, "n": {}}
     correct: dict[str, dict[str, list[bool]]] = {}
     for condition, group in sets.items():
@@ -141,3 +146,35 @@ def care_answerer(stage):
         return out
 
     return answer
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, metavar="DIR", help="a testbed model (`ragarbiter testbed train`)")
+    p.add_argument("--care", metavar="DIR", help="its CARE assessor (default: DIR/care)")
+    p.add_argument("--questions", type=int, default=QUESTIONS, help=f"questions per condition (default: {QUESTIONS})")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> dict:
+    from ..generators import load_generator
+    from .model import CareModel
+    from .stage import CareGenerator
+
+    lm = load_generator(args.model, require_world=True)
+    folder = Path(args.care) if args.care else Path(args.model) / "care"
+    generator = CareGenerator(CareModel.load(folder, lm.model, lm.tokenizer), max_new_tokens=MAX_NEW_TOKENS)
+    started = time.perf_counter()
+    result = evaluate_care(lm, generator, args.questions, args.seed)
+    result.update(model=str(args.model), care=str(folder), seconds=round(time.perf_counter() - started, 1))
+    return result
+
+
+def plot(result: dict, folder: str | Path) -> list[Path]:
+    """care.png: grouped bars per condition, then resilience and boost."""
+    return [plot_care(result, folder)]
+
+
+def print_result(result: dict) -> None:
+    for condition, row in result["accuracy"].items():
+        print(f"{condition:>15}: {row}")
+    print(f"{'resilience':>15}: {result['resilience']}\n{'boost':>15}: {result['boost']}")

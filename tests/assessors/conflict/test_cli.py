@@ -1,0 +1,74 @@
+"""`ragarbiter bench conflict` and `ragarbiter train conflict` on tiny files."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ragarbiter.assessors.conflict.bench import report, score_items
+from ragarbiter.assessors.conflict.config import ConflictConfig
+from ragarbiter.assessors.conflict.data import BenchItem, bench_items
+from ragarbiter.assessors.conflict.model import ConflictScorer
+from ragarbiter.assessors.metrics import auroc
+from ragarbiter.cli.main import main
+from tests.assessors.tiny_data import write_conflictqa, write_jsonl, write_rgb
+
+
+def last_json(capsys) -> dict:
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("writer, n_pairs", [(write_conflictqa, 6), (write_rgb, 3)])
+def test_bench_conflict_reports_assessor_and_cosine_baseline(tmp_path, capsys, writer, n_pairs):
+    data = writer(tmp_path / "data.jsonl")
+    assert main(["bench", "conflict", "--data", str(data), "--json"]) == 0
+    out = last_json(capsys)
+    scores, labels = [], []
+    scorer = ConflictScorer().load()
+    for item in bench_items(data):  # the assessor's pair scores, recomputed outside the bench
+        probs = scorer.pair_probabilities(item.query, item.texts)
+        scores += [probs[i, j] for i, j, _ in item.pairs]
+        labels += [label for _, _, label in item.pairs]
+    assert out["n_pairs"] == len(labels) == n_pairs and out["n_conflict_pairs"] == sum(labels)
+    assert out["assessor"]["pair_auroc"] == round(auroc(scores, labels), 4)
+    assert out["assessor"]["threshold"] == ConflictConfig.threshold
+    assert set(out["baseline_cosine"]) == set(out["assessor"])
+
+
+def test_bench_metrics_flatten_pairs_and_sets():
+    item = BenchItem("q", ("a", "b", "c"), pairs=((0, 1, 1), (0, 2, 0), (1, 2, 0)), sets=(((0, 1), 1), ((0, 2), 0)))
+    probs = np.array([[0.0, 0.9, 0.2], [0.9, 0.0, 0.6], [0.2, 0.6, 0.0]])
+    scores, labels, sets = score_items([item], [probs])
+    assert scores.tolist() == [0.9, 0.2, 0.6] and labels.tolist() == [1, 0, 0]
+    assert sets == [(0.9, 1), (0.2, 0)]
+    out = report(scores, labels, sets, threshold=0.5)
+    assert (out["pair_auroc"], out["pair_precision"], out["pair_recall"]) == (1.0, 0.5, 1.0)
+    assert out["set_accuracy"] == 1.0 and out["threshold"] == 0.5
+
+
+def test_bench_conflict_can_skip_the_questions_of_training_files(tmp_path, capsys):
+    data = write_conflictqa(tmp_path / "data.jsonl")
+    seen = write_jsonl(
+        tmp_path / "seen.jsonl", [{"question": "  is the kestrel bay LIGHTHOUSE older than the railway"}]
+    )
+    assert main(["bench", "conflict", "--data", str(data), "--exclude-questions", str(seen), "--json"]) == 0
+    out = last_json(capsys)
+    assert out["n_excluded_items"] == 1 and out["n_items"] == 1 and out["n_pairs"] == 3
+
+
+def test_bench_conflict_says_when_the_exclusion_leaves_nothing(tmp_path, capsys):
+    data = write_conflictqa(tmp_path / "data.jsonl")
+    assert main(["bench", "conflict", "--data", str(data), "--exclude-questions", str(data)]) == 2
+    assert "Every one of the 2 items" in capsys.readouterr().err
+
+
+def test_bench_conflict_exclusion_file_without_questions_is_a_clear_error(tmp_path, capsys):
+    data = write_conflictqa(tmp_path / "data.jsonl")
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"text": "no question here"}])
+    assert main(["bench", "conflict", "--data", str(data), "--exclude-questions", str(bad)]) == 2
+    assert "no 'question' or 'query'" in capsys.readouterr().err
+
+
+def test_train_conflict_with_a_missing_file_exits_2_naming_it(tmp_path, capsys):
+    assert main(["train", "conflict", "--data", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "o")]) == 2
+    assert "none.jsonl" in capsys.readouterr().err
