@@ -235,6 +235,11 @@ def pad_batch(encodings: Sequence[PairEncoding], device="cpu") -> dict:
     }
 
 
+# Sentence vectors are cached per sentence text, beside the per-passage states: room for this
+# many sentences per cached passage (retrieved passages are chunks of about 200 tokens).
+SENTENCES_PER_PASSAGE = 16
+
+
 class Backbone:
     """Tokenizer + frozen bottom blocks, with a bounded (query, passage) -> states cache."""
 
@@ -245,7 +250,7 @@ class Backbone:
         self._cache: OrderedDict[tuple[str, str], tuple[PairEncoding, object]] = OrderedDict()
         from ragarbiter.retrievers.encoders import EmbeddingCache
 
-        self._vectors = EmbeddingCache(capacity=16 * cache_size)  # text -> sentence vector
+        self._vectors = EmbeddingCache(capacity=SENTENCES_PER_PASSAGE * cache_size)  # text -> sentence vector
         self._lock = threading.Lock()
 
     @property
