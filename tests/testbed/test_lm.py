@@ -67,8 +67,8 @@ def test_harness_reports_every_condition_and_absent_stages(trained):
         stages=["lost_in_the_middle", "care", "rw_steering"],
     )
     rag = result["rag"]
-    for key in ("clean", "counterfactual", "conflict", "poisoned"):
-        assert 0.0 <= rag[key] <= 1.0
+    for key in ("clean", "counterfactual", "conflict", "poisoned"):  # three questions each: k correct of 3
+        assert rag["detail"]["n"][key] == 3 and rag[key] in (0.0, 0.3333, 0.6667, 1.0)
     assert set(rag["mixture"]) == {"0.0", "0.5"} and set(rag["position"]) == {"0", "1", "2", "3"}
     assert rag["detail"]["n"]["poisoned"] == 3
     assert set(result["closed_book"]) == {"known", "unknown"}
@@ -336,3 +336,24 @@ def test_train_rw_on_a_pool_file(trained, tmp_path, capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["curve"]["proportions"] == [0.0, 0.5] and result["curve"]["n_per_point"] == 2
     assert result["rw_fit"]["skipped"].startswith("the RW fit needs at least 3 proportions")
+
+
+def test_summary_rates_are_correct_answers_over_questions():
+    from ragarbiter.testbed.harness import summarize
+
+    tally = {
+        ("clean", None): {"n": 4, "correct": 3, "wrong": 0, "flagged": 1},
+        ("poisoned", None): {"n": 4, "correct": 1, "wrong": 2, "flagged": 4},
+        ("mixture", 0.5): {"n": 3, "correct": 2, "wrong": 1, "flagged": 0},
+        ("position", 2): {"n": 2, "correct": 1, "wrong": 0, "flagged": 2},
+    }
+    out = summarize(tally, with_flags=True)
+    assert (out["clean"], out["poisoned"], out["mixture"], out["position"]) == (0.75, 0.25, {"0.5": 0.6667}, {"2": 0.5})
+    assert out["detail"]["wrong_answer_rate"] == {"poisoned": 0.5, "mixture": {"0.5": 0.3333}}
+    assert out["detail"]["flag_rate"] == {
+        "clean": 0.25,
+        "poisoned": 1.0,
+        "mixture": {"0.5": 0.0},
+        "position": {"2": 1.0},
+    }
+    assert out["detail"]["n"] == {"clean": 4, "poisoned": 4}
