@@ -162,7 +162,7 @@ def _pick_substitute(pool: list[str], answers: list[str], text: str, rng: random
 
 
 def held_out(question: str) -> bool:
-    """One question in five (by a hash of its text) is kept out of CARE training for evaluation."""
+    """One question in five (by a hash of its text) is kept out of every method's training, for evaluation."""
     import hashlib
 
     return hashlib.sha256(question.encode("utf-8")).digest()[0] % 5 == 0

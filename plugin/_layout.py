@@ -18,31 +18,28 @@ import os
 import sys
 from importlib.machinery import ModuleSpec
 
-#: The repository (or site-packages) folder that holds the top-level folders.
-ROOT = os.path.realpath(os.path.join(os.path.dirname(__file__), os.pardir))
 
-
-def _is_own_folder(spec: ModuleSpec) -> bool:
-    """Whether `spec` is one of the folders (or files) directly under `ROOT`."""
+def _is_own_folder(spec: ModuleSpec, root: str) -> bool:
+    """Whether `spec` is one of the folders (or files) directly under `root`."""
     places = [spec.origin] if spec.origin else []
     places += list(spec.submodule_search_locations or [])
     own = {
-        os.path.join(ROOT, spec.name),
-        os.path.join(ROOT, spec.name, "__init__.py"),
-        os.path.join(ROOT, spec.name + ".py"),
+        os.path.join(root, spec.name),
+        os.path.join(root, spec.name, "__init__.py"),
+        os.path.join(root, spec.name + ".py"),
     }
     return any(os.path.realpath(p) in own for p in places if p)
 
 
-def installed_spec(name: str) -> ModuleSpec | None:
-    """The spec `import name` would find if the folders under `ROOT` were not on ``sys.path``."""
-    path = [p for p in sys.path if os.path.realpath(p or os.curdir) != ROOT]
+def installed_spec(name: str, root: str) -> ModuleSpec | None:
+    """The spec `import name` would find if `root` (which holds the project folders) were not on ``sys.path``."""
+    path = [p for p in sys.path if os.path.realpath(p or os.curdir) != root]
     for finder in sys.meta_path:
         find_spec = getattr(finder, "find_spec", None)
         if find_spec is None:
             continue
         spec = find_spec(name, path if finder is importlib.machinery.PathFinder else None)
-        if spec is not None and not _is_own_folder(spec):
+        if spec is not None and not _is_own_folder(spec, root):
             return spec
     return None
 
@@ -50,19 +47,16 @@ def installed_spec(name: str) -> ModuleSpec | None:
 def hand_over(name: str, own_name: str) -> None:
     """Make the module being imported as `name` the installed distribution of that name.
 
-    `own_name` is the folder's name inside ragarbiter, for the error when nothing else
-    is installed under `name`.
-
     Called from a top-level folder's ``__init__.py`` while Python imports it under its bare
     folder name. The import statement returns whatever ``sys.modules[name]`` holds once the
-    ``__init__`` finishes, so the caller gets the installed package.
+    ``__init__`` finishes, so the caller gets the installed package. `own_name` is the folder's
+    name inside ragarbiter, for the error when nothing else is installed under `name`.
     """
-    spec = installed_spec(name)
+    folder = os.path.dirname(os.path.realpath(sys.modules[name].__file__))
+    root = os.path.dirname(folder)  # where the folder was found: the checkout, whatever ragarbiter's install
+    spec = installed_spec(name, root)
     if spec is None:
-        msg = (
-            f"No module named {name!r}: the folder {name}/ in {ROOT} is ragarbiter's "
-            f"{own_name!r}; import it under that name"
-        )
+        msg = f"No module named {name!r}: the folder {folder} is ragarbiter's {own_name!r}; import it under that name"
         raise ModuleNotFoundError(msg, name=name)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module

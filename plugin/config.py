@@ -168,7 +168,11 @@ def with_overrides(cls: type[C], config: C | None, overrides: dict[str, Any], ow
     default; an unknown name raises one `ConfigError` that lists the valid ones.
     """
     if config is not None and not isinstance(config, cls):
-        msg = f"{owner} takes a {cls.__name__}, got {type(config).__name__}. Pass {cls.__name__}(...) or keywords."
+        msg = (
+            f"{owner}'s only positional argument is its {cls.__name__}, got {type(config).__name__} {config!r:.60}. "
+            f"Pass settings and runtime objects as keywords, e.g. {owner}(name=value); settings: "
+            f"{', '.join(f.name for f in dataclasses.fields(cls) if f.init)}."
+        )
         raise ConfigError(msg)
     fields = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(overrides) - fields)

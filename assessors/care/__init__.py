@@ -12,13 +12,13 @@ METHOD = Method(
     "care",
     "a soft prompt that tells the generator which context to trust",
     stages={"care": "CareAssessor"},
-    config="CareConfig",
+    config="CareAssessorConfig",
     exports={
-        "CareAssessorConfig": "config",
+        "CareConfig": "config",
         "CareGenerator": "stage",
         "CareModel": "model",
         "base_fingerprint": "model",
     },
-    package_exports=("CareGenerator", "CareAssessorConfig"),
+    package_exports=("CareGenerator", "CareConfig"),
 )
 __getattr__ = METHOD.exports_getattr(__name__)

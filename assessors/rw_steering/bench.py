@@ -219,21 +219,6 @@ def plot_rw(result: dict, folder: str | Path, name: str = "rw_fit.png") -> Path:
     )
 
 
-def plot_systems(
-    results: dict[str, dict],
-    folder: str | Path,
-    name: str = "rw_curves.png",
-    title: str = "Quality and leakage under mixed contexts (testbed)",
-) -> Path:
-    """Quality against contamination for several systems (plain model, baselines, RW-Steering)."""
-    fig, ax = _figure()
-    for label, result in results.items():
-        curve = result["curve"]
-        ax.plot(curve["proportions"], curve["quality"], marker="o", label=f"{label}: quality")
-        ax.plot(curve["proportions"], curve["leakage"], linestyle=":", marker=".", label=f"{label}: leakage")
-    return _finish(fig, ax, title, "rate (held-out questions)", folder, name, 7)
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ragarbiter.errors import ConfigError
+from ragarbiter.synthetic.conditions import MIXTURE_SENTENCES
 
-SENTENCES = 20  # sentences per mixture (bench, `ragarbiter mixtures`); the longest training mixture
+SENTENCES = MIXTURE_SENTENCES  # mixture length of the bench, the training and `ragarbiter mixtures`
 
 
 @dataclass

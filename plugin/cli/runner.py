@@ -33,7 +33,7 @@ def add_command(
     if not any("--json" in action.option_strings for action in p._actions):
         add_json_arg(p)
     if kind == "bench" and hasattr(module, "plot"):
-        p.add_argument("--plot", metavar="DIR", help="also write the figures to this folder")
+        p.add_argument("--plot", "--plots", dest="plot", metavar="DIR", help="also write the figures to this folder")
     p.set_defaults(func=functools.partial(run_bench if kind == "bench" else run_train, module))
 
 

@@ -1,4 +1,4 @@
-"""Context sets per question, under the testbed's conditions, and the prompt format.
+"""Context sets per question, under the testbed's conditions (the prompt format is `ragarbiter.lm.prompts`).
 
 - `clean`: the gold passage among distractors.
 - `counterfactual`: one passage asserting a different value (no gold): context-memory conflict
@@ -26,6 +26,7 @@ from .world import ATTRIBUTES, Entity, QAItem, World
 
 CONDITIONS = ("clean", "counterfactual", "conflict", "poisoned", "mixture", "position")
 PROPORTIONS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95)
+MIXTURE_SENTENCES = 20  # sentences per mixture set; RW-Steering's bench and longest training mixture
 INAPPROPRIATE = ("false", "injection", "abusive", "private")
 
 
@@ -62,7 +63,7 @@ class ContextBuilder:
         k: int = 5,
         position_k: int = 10,
         n_poison: int = 3,
-        mixture_sentences: int = 20,
+        mixture_sentences: int = MIXTURE_SENTENCES,
         source_tags: bool = True,
     ) -> None:
         if k < 3 or position_k < 2 or not 1 <= n_poison <= k - 1 or mixture_sentences < 2:

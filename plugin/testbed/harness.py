@@ -209,8 +209,10 @@ def _care_stage(lm):
             f"{getattr(lm, 'path', 'DIR')} --testbed --stage pretrain|finetune --out {folder}`)"
         )
     from ragarbiter.assessors.care import CareAssessor, CareGenerator, CareModel
+    from ragarbiter.assessors.care.bench import MAX_NEW_TOKENS
 
-    return CareAssessor(generator=CareGenerator(CareModel.load(folder, lm.model, lm.tokenizer), max_new_tokens=10))
+    model = CareModel.load(folder, lm.model, lm.tokenizer)
+    return CareAssessor(generator=CareGenerator(model, max_new_tokens=MAX_NEW_TOKENS))
 
 
 def _rw_stage(lm):

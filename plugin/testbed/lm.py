@@ -3,7 +3,7 @@
 The model is a Hugging Face `LlamaForCausalLM` (GQA, RoPE, SDPA attention), so every
 ragarbiter stage that takes a causal LM runs on it unchanged. It is trained from scratch
 with the project's one trainer (`ragarbiter.training.Trainer`: accelerate, progress bar,
-checkpoints, `--resume`, held-out evaluation, manifest) on `corpus.CorpusMaker` text, and
+checkpoints, `--resume`, held-out evaluation, manifest) on `ragarbiter.synthetic.corpus.CorpusMaker` text, and
 saved with `save_pretrained` next to its tokenizer and a manifest.
 """
 
@@ -21,7 +21,7 @@ from ragarbiter.lm.collate import BatchCollator, ExampleCollator, length_batches
 from ragarbiter.lm.loading import CausalLM
 from ragarbiter.lm.tokenizer import bpe_tokenizer
 from ragarbiter.synthetic.corpus import CorpusMaker
-from ragarbiter.synthetic.world import World, WorldConfig, build_world, load_world
+from ragarbiter.synthetic.world import World, WorldConfig, build_world
 
 logger = logging.getLogger(__name__)
 
@@ -234,11 +234,6 @@ def train_testbed(
 
 def load_testbed(path: str | Path) -> CausalLM:
     """Load a model written by `train_testbed` (with its world, rebuilt from the saved seed and sizes)."""
-    from transformers import AutoTokenizer, LlamaForCausalLM
+    from ragarbiter.assessors.generators import load_generator
 
-    path = Path(path)
-    world = load_world(path)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    tokenizer.padding_side = "left"
-    model = LlamaForCausalLM.from_pretrained(path, attn_implementation="sdpa").eval()
-    return CausalLM(model, tokenizer, world, path)
+    return load_generator(path, require_world=True)

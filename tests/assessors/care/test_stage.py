@@ -39,7 +39,7 @@ def test_stage_settings_come_from_its_config(tokenizer):
         CareAssessor(care_dir="care")
     with pytest.raises(ConfigError, match=r"unknown option\(s\) \['folder'\]"):
         CareAssessor(generator=generator, folder="care")
-    with pytest.raises(ConfigError, match="CareAssessor takes a CareAssessorConfig, got CareGenerator"):
+    with pytest.raises(ConfigError, match="only positional argument is its CareAssessorConfig, got CareGenerator"):
         CareAssessor(generator)
 
 

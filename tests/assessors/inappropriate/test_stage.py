@@ -93,5 +93,5 @@ def test_an_unknown_option_is_a_config_error_naming_the_valid_ones():
         ConfigError, match=r"InappropriateFilter got unknown option\(s\) \['restate_at'\]\..*restated_at"
     ):
         InappropriateFilter(restate_at=0.8)
-    with pytest.raises(ConfigError, match="InappropriateFilter takes a InappropriateConfig"):
+    with pytest.raises(ConfigError, match="InappropriateFilter's only positional argument is its InappropriateConfig"):
         InappropriateFilter({"threshold": 0.5})

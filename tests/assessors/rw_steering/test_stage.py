@@ -50,5 +50,5 @@ def test_stage_settings_come_from_its_config():
         RWSteering(adapter="rw")
     with pytest.raises(ConfigError, match="max_new_tokens must be a positive integer, got 0"):
         RWSteering(lm=lm, max_new_tokens=0)
-    with pytest.raises(ConfigError, match="RWSteering takes a RWSteeringConfig, got str"):
+    with pytest.raises(ConfigError, match="RWSteering's only positional argument is its RWSteeringConfig, got str"):
         RWSteering("rw", lm=lm)
