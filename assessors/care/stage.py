@@ -89,6 +89,9 @@ class CareAssessor(Stage):
         """`generator`: a loaded `CareGenerator`; without it the stage loads `care_dir` onto `base_model`.
         `overrides`: any `CareAssessorConfig` field (`care_dir`, `base_model`, `device`)."""
         self.config = with_overrides(CareAssessorConfig, config, overrides, "CareAssessor")
+        if generator is not None and (self.config.care_dir or self.config.base_model):
+            msg = "CareAssessor got both generator= and care_dir=/base_model=; pass one or the other."
+            raise ConfigError(msg)
         if generator is None:
             if self.config.care_dir is None:
                 msg = (

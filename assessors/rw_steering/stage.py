@@ -32,6 +32,9 @@ class RWSteering(Stage):
         stage loads `adapter` onto `base_model`. `overrides`: any `RWSteeringConfig` field
         (`adapter`, `base_model`, `max_new_tokens`)."""
         self.config = with_overrides(RWSteeringConfig, config, overrides, "RWSteering")
+        if lm is not None and (self.config.adapter or self.config.base_model):
+            msg = "RWSteering got both lm= and adapter=/base_model=; pass a loaded generator or the two folders."
+            raise ConfigError(msg)
         if lm is None:
             if self.config.adapter is None:
                 msg = (

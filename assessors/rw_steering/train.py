@@ -199,8 +199,11 @@ def train_rw(
     resume: bool = False,
     data: str | None = None,
     source_tags: bool = True,
+    lora_r: int | None = None,
+    lora_alpha: int | None = None,
 ) -> dict | None:
-    """LoRA fine-tuning on mixed contexts (one stage) with the project's Trainer.
+    """LoRA fine-tuning on mixed contexts (one stage) with the project's Trainer (`lora_r`,
+    `lora_alpha`: None takes `LoraSettings`' defaults; a stage-2 run keeps its `init` adapter's).
 
     The mixtures come from `data` (a pool or a mixtures JSONL) or, without it, from the testbed
     model's own world. `base_model` is a testbed model or, with `data`, any local causal LM."""
@@ -222,7 +225,11 @@ def train_rw(
     else:
         if stage == 2:
             logger.warning("train rw --stage 2 without --init: no stage-1 adapter to start from")
-        model = apply_lora(lm.model, LoraSettings(r=8, alpha=16, dropout=0.0, target_modules=LORA_MODULES))
+        rank = {"r": lora_r, "alpha": lora_alpha}
+        lora = LoraSettings(
+            dropout=0.0, target_modules=LORA_MODULES, **{k: v for k, v in rank.items() if v is not None}
+        )
+        model = apply_lora(lm.model, lora)
     mixtures = training_mixtures(
         data if data else lm.world, stage, n=n, limit=limit, seed=config.seed, source_tags=source_tags
     )
@@ -328,4 +335,6 @@ def run(args: argparse.Namespace) -> dict | None:
         resume=args.resume,
         data=args.data,
         source_tags=not args.no_source_tags,
+        lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha,
     )

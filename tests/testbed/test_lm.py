@@ -211,6 +211,8 @@ def test_train_rw_both_stages_and_the_steering_stage(trained, tmp_path, capsys):
         )
         == 0
     )
+    lora = json.loads((tmp_path / "s1" / "adapter_config.json").read_text())
+    assert (lora["r"], lora["lora_alpha"]) == (8, 16)  # the --lora-r / --lora-alpha defaults reach peft
     run1 = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run"]
     assert run1["final_train_loss"] < 0.7 * run1["initial_train_loss"]
     assert (

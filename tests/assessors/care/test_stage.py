@@ -41,6 +41,8 @@ def test_stage_settings_come_from_its_config(tokenizer):
         CareAssessor(generator=generator, folder="care")
     with pytest.raises(ConfigError, match="only positional argument is its CareAssessorConfig, got CareGenerator"):
         CareAssessor(generator)
+    with pytest.raises(ConfigError, match="CareAssessor got both generator= and care_dir=/base_model="):
+        CareAssessor(generator=generator, care_dir="care", base_model="base")
 
 
 def test_care_chat_model_in_a_langchain_chain(tokenizer):

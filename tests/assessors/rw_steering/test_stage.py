@@ -52,3 +52,5 @@ def test_stage_settings_come_from_its_config():
         RWSteering(lm=lm, max_new_tokens=0)
     with pytest.raises(ConfigError, match="RWSteering's only positional argument is its RWSteeringConfig, got str"):
         RWSteering("rw", lm=lm)
+    with pytest.raises(ConfigError, match="RWSteering got both lm= and adapter=/base_model="):
+        RWSteering(lm=lm, adapter="rw", base_model="base")

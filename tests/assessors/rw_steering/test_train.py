@@ -95,3 +95,27 @@ def test_stage_one_draws_every_shared_proportion_and_stage_two_mostly_one_or_two
     few = sum(p in (1 / 20, 2 / 20) for p in stage2)
     # 70% are one or two of 20 sentences; 2 in 9 of the 30% replay draw 0.05 or 0.1 too: 767 expected
     assert few == pytest.approx(767, abs=40)
+
+
+def test_train_rw_passes_the_lora_rank_and_alpha_options_on(monkeypatch, tmp_path):
+    import ragarbiter.assessors.rw_steering.train as train
+    from ragarbiter.cli.main import main
+
+    seen = {}
+    monkeypatch.setattr(train, "train_rw", lambda *args, **kwargs: seen.update(kwargs))
+    argv = [
+        "train",
+        "rw",
+        "--base-model",
+        "m",
+        "--stage",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--lora-r",
+        "4",
+        "--lora-alpha",
+        "8",
+    ]
+    assert main(argv) == 0
+    assert (seen["lora_r"], seen["lora_alpha"]) == (4, 8)
