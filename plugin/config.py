@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -161,22 +163,32 @@ def check_k(k: object) -> int:
     return k
 
 
-def with_overrides(cls: type[C], config: C | None, overrides: dict[str, Any], owner: str) -> C:
+def with_overrides(cls: type[C], config: C | None, overrides: dict[str, Any], owner: Callable[..., Any]) -> C:
     """`config` (default: ``cls()``) with `overrides` applied, validated again by the dataclass.
 
-    Stages take ``(config=None, **overrides)``, so the dataclass is the one source of every
-    default; an unknown name raises one `ConfigError` that lists the valid ones.
+    Stages take ``(config=None, *, runtime objects, **overrides)``, so the dataclass is the one
+    source of every default. `owner` is the stage class (or function) that takes them: its
+    keyword-only parameters are the runtime objects named when a positional argument is not a
+    config, and an unknown override raises one `ConfigError` that lists the valid ones.
     """
+    name = getattr(owner, "__qualname__", str(owner))
+    settings = [f.name for f in dataclasses.fields(cls) if f.init]
     if config is not None and not isinstance(config, cls):
+        params = inspect.signature(owner).parameters.values()
+        runtime = ", ".join(f"{p.name}=" for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
         msg = (
-            f"{owner}'s only positional argument is its {cls.__name__}, got {type(config).__name__} {config!r:.60}. "
-            f"Pass settings and runtime objects as keywords, e.g. {owner}(name=value); settings: "
-            f"{', '.join(f.name for f in dataclasses.fields(cls) if f.init)}."
+            f"{name}'s only positional argument is its {cls.__name__}, got {type(config).__name__}"
+            + (f" {config!r:.60}. " if isinstance(config, (str, int, float, os.PathLike)) else ". ")
+            + (
+                f"Pass runtime objects as keywords ({runtime}) and settings as keywords too: "
+                if runtime
+                else "Pass settings as keywords: "
+            )
+            + f"{', '.join(settings)}."
         )
         raise ConfigError(msg)
-    fields = {f.name for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(overrides) - fields)
+    unknown = sorted(set(overrides) - set(settings))
     if unknown:
-        msg = f"{owner} got unknown option(s) {unknown}. Valid options: {', '.join(sorted(fields))}."
+        msg = f"{name} got unknown option(s) {unknown}. Valid options: {', '.join(sorted(settings))}."
         raise ConfigError(msg)
     return dataclasses.replace(config, **overrides) if config is not None else cls(**overrides)

@@ -72,13 +72,7 @@ class AttentionSorter(Stage):
         """`overrides`: any `AttentionSortConfig` field."""
         from ragarbiter.lm import SegmentAttention
 
-        if config is not None and not isinstance(config, AttentionSortConfig):
-            msg = (
-                f"AttentionSorter takes the model and tokenizer as keywords, AttentionSorter(model=..., "
-                f"tokenizer=...); its first argument is an AttentionSortConfig, got {type(config).__name__}."
-            )
-            raise ConfigError(msg)
-        self.config = cfg = with_overrides(AttentionSortConfig, config, overrides, "AttentionSorter")
+        self.config = cfg = with_overrides(AttentionSortConfig, config, overrides, type(self))
         model, tokenizer = causal_lm(model, tokenizer, cfg.device)
         self.attention = SegmentAttention(
             model,

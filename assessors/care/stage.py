@@ -88,7 +88,7 @@ class CareAssessor(Stage):
     ) -> None:
         """`generator`: a loaded `CareGenerator`; without it the stage loads `care_dir` onto `base_model`.
         `overrides`: any `CareAssessorConfig` field (`care_dir`, `base_model`, `device`)."""
-        self.config = with_overrides(CareAssessorConfig, config, overrides, "CareAssessor")
+        self.config = with_overrides(CareAssessorConfig, config, overrides, type(self))
         if generator is not None and (self.config.care_dir or self.config.base_model):
             msg = "CareAssessor got both generator= and care_dir=/base_model=; pass one or the other."
             raise ConfigError(msg)

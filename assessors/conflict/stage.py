@@ -47,7 +47,7 @@ class ConflictAssessor(Stage):
         self, config: ConflictConfig | None = None, *, scorer: ConflictScorer | None = None, **overrides: Any
     ) -> None:
         """`overrides`: any `ConflictConfig` field (`adapter`, `threshold`, `device`)."""
-        self.config = with_overrides(ConflictConfig, config, overrides, "ConflictAssessor")
+        self.config = with_overrides(ConflictConfig, config, overrides, type(self))
         self._scorer = scorer
 
     @property

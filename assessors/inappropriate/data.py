@@ -226,7 +226,7 @@ def build_examples(
     `options`: any `DataRecipe` field, over `recipe` (default: the shipped recipe)."""
     from ..qa import sniff_qa
 
-    recipe = with_overrides(DataRecipe, recipe, options, "build_examples")
+    recipe = with_overrides(DataRecipe, recipe, options, build_examples)
     records, written = recipe.records, recipe.written
 
     rng = random.Random(seed)

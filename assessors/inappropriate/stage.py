@@ -39,7 +39,7 @@ class InappropriateFilter(Stage):
         self, config: InappropriateConfig | None = None, *, scorer: SentenceScorer | None = None, **overrides: Any
     ) -> None:
         """`overrides`: any `InappropriateConfig` field (`adapter`, `threshold`, `device`, `restated_at`)."""
-        self.config = with_overrides(InappropriateConfig, config, overrides, "InappropriateFilter")
+        self.config = with_overrides(InappropriateConfig, config, overrides, type(self))
         self._scorer = scorer
 
     @property

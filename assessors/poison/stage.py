@@ -75,7 +75,7 @@ class PoisonFilter(Stage):
                 f"To pick the encoder by name pass PoisonFilter(PoisonConfig(encoder={encoder!r}))."
             )
             raise ConfigError(msg)
-        self.config = with_overrides(PoisonConfig, config, overrides, "PoisonFilter")
+        self.config = with_overrides(PoisonConfig, config, overrides, type(self))
         self._encoder = encoder
         self._scorer = scorer
         self.store = store

@@ -31,7 +31,7 @@ class RWSteering(Stage):
         """`lm`: a loaded generator with the adapter on (`ragarbiter.lm.CausalLM`); without it the
         stage loads `adapter` onto `base_model`. `overrides`: any `RWSteeringConfig` field
         (`adapter`, `base_model`, `max_new_tokens`)."""
-        self.config = with_overrides(RWSteeringConfig, config, overrides, "RWSteering")
+        self.config = with_overrides(RWSteeringConfig, config, overrides, type(self))
         if lm is not None and (self.config.adapter or self.config.base_model):
             msg = "RWSteering got both lm= and adapter=/base_model=; pass a loaded generator or the two folders."
             raise ConfigError(msg)

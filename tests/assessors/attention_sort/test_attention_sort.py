@@ -228,7 +228,7 @@ def test_settings_come_from_the_config_and_the_model_is_a_keyword(tiny):
     # the testbed harness builds the stage by name with its own layout
     by_name = build_stage("attention_sort", model=model, tokenizer=tok, template=prompt_template())
     assert by_name.config.template == prompt_template() != PromptTemplate()
-    with pytest.raises(ConfigError, match=r"model and tokenizer as keywords.*got LlamaForCausalLM"):
+    with pytest.raises(ConfigError, match=r"got LlamaForCausalLM.*runtime objects as keywords \(model=, tokenizer=\)"):
         AttentionSorter(model, tokenizer=tok)
     with pytest.raises(ConfigError, match=r"unknown option\(s\) \['iteration'\]"):
         AttentionSorter(model=model, tokenizer=tok, iteration=2)
