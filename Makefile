@@ -55,7 +55,7 @@ upgrade:
 	  diff $(LOCK) $(LOCK).new | sed -n 's/^< \([^#].*\)/  was \1/p; s/^> \([^#].*\)/  now \1/p'; \
 	  mv $(LOCK).new $(LOCK) && touch $(STAMP) && echo "$(LOCK) rewritten: commit it"; \
 	else \
-	  rm -rf $(LOCK).new $(VENV); echo "make test failed on the newest releases: $(LOCK) kept as it was"; exit 1; \
+	  rm -rf $(LOCK).new $(VENV); echo "make test failed on the newest releases: $(LOCK) kept as it was; run make install to rebuild .venv from it"; exit 1; \
 	fi
 
 DATA ?= ../shared/data
