@@ -70,7 +70,10 @@ def models_dir() -> Path:
 def convert_gguf(gguf: Path, out: Path) -> Path:
     """Dequantize a GGUF checkpoint into a safetensors folder (float32) with its tokenizer, atomically."""
     if importlib.util.find_spec("gguf") is None:
-        msg = f"Reading {gguf.name} needs the optional package 'gguf'. Install it with: pip install 'ragarbiter[generator]'"
+        msg = (
+            f"Reading {gguf.name} needs the optional package 'gguf'. "
+            "Install it with: pip install 'ragarbiter[generator]'"
+        )
         raise ModelNotFoundError(msg)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -109,7 +112,10 @@ def resolve_generator(name_or_path: str | Path | None = None) -> Path:
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
-            msg = f"{path} holds no Hugging Face model (no config.json). Pass a save_pretrained folder or {DEFAULT_GENERATOR!r}."
+            msg = (
+                f"{path} holds no Hugging Face model (no config.json). "
+                f"Pass a save_pretrained folder or {DEFAULT_GENERATOR!r}."
+            )
             raise ModelNotFoundError(msg)
         return path
     if _HUB_ID.match(name):

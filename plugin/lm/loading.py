@@ -112,7 +112,7 @@ class CausalLM:
         enc = tok(self.prompt(question, passages), return_tensors="pt", add_special_tokens=False)
         enc = {k: v.to(self.model.device) for k, v in enc.items()}
         streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
-        options = {"do_sample": False, **generate_kwargs}
+        options = {"do_sample": False, "pad_token_id": tok.pad_token_id, **generate_kwargs}
         failure: list[BaseException] = []
 
         def work() -> None:
