@@ -1,4 +1,9 @@
-"""`ragarbiter demo`: index the Kestrel Bay corpus and answer three questions with the default pipeline."""
+"""`ragarbiter demo`: index the Kestrel Bay corpus and answer three questions, with and without ragarbiter.
+
+For each question one retrieval feeds two answers from the local generator: plain RAG (the
+retrieved passages as they came) and ragarbiter (the same passages after the default stages).
+The decisions that explain any difference follow.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from pathlib import Path
 
 from ragarbiter.errors import EmptyCorpusError
 
+from .ask import add_generator_args, assess, texts
 from .common import add_json_arg, add_store_args, make_store, print_json, repo_root
 
 DEMO_COLLECTION = "ragarbiter-demo"
@@ -31,28 +37,36 @@ def find_corpus(explicit: str | None) -> Path:
 def register(sub) -> None:
     p = sub.add_parser(
         "demo",
-        help="index the demo corpus and answer three questions",
-        description="Index examples/corpus into the embedded store and run the default pipeline on three questions.",
+        help="index the demo corpus and answer three questions with and without ragarbiter",
+        description="Index examples/corpus into the embedded store; for three questions, answer with the local "
+        "generator from plain retrieval and from the same retrieval after the default pipeline, side by side.",
     )
     add_store_args(p, collection=DEMO_COLLECTION)
     p.add_argument("--corpus", metavar="DIR", help="corpus folder (default: examples/corpus)")
-    p.add_argument("-k", type=int, default=8, help="passages per question (default: 8)")
+    p.add_argument("-k", type=int, default=5, help="passages retrieved per question (default: 5)")
+    add_generator_args(p)
     add_json_arg(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ragarbiter.lm import load_generator
     from ragarbiter.registry import default_pipeline
     from ragarbiter.retrievers import index_paths
 
-    from .render import render_context
+    from .render import render_answers, render_context
 
     start = time.perf_counter()
     corpus = find_corpus(args.corpus)
+    generator = load_generator(args.generator)
     with make_store(args) as store:
         report = index_paths(store, [corpus], progress=not args.json)
         pipeline = default_pipeline(store, k=args.k)
-        contexts = [pipeline.run(q) for q in DEMO_QUESTIONS]
+        assessed = [assess(pipeline, q) for q in DEMO_QUESTIONS]
+    items = [(q, texts(c)) for q, both in zip(DEMO_QUESTIONS, assessed) for c in (both.plain, both.defended)]
+    answers = generator.answers(items, max_new_tokens=args.max_new_tokens, progress=False)
+    pairs = [(answers[2 * i], answers[2 * i + 1]) for i in range(len(DEMO_QUESTIONS))]
+    contexts = [both.defended for both in assessed]
     seconds = time.perf_counter() - start
     if args.json:
         print_json(
@@ -60,15 +74,22 @@ def run(args: argparse.Namespace) -> int:
                 "indexed": report.to_dict(),
                 "seconds": round(seconds, 2),
                 "pipeline": [s.name for s in pipeline.stages],
-                "results": [c.to_dict() for c in contexts],
+                "generator": str(generator.path),
+                "results": [
+                    {**c.to_dict(), "answers": {"plain": plain, "ragarbiter": ours}}
+                    for c, (plain, ours) in zip(contexts, pairs)
+                ],
             }
         )
         return 0
     print(
         f"Indexed {report.chunks} chunks from {corpus} into '{args.collection}' "
-        f"({report.added} new). Pipeline: {' -> '.join(s.name for s in pipeline.stages)}\n"
+        f"({report.added} new). Pipeline: {' -> '.join(s.name for s in pipeline.stages)}. "
+        f"Generator: {generator.path.name}\n"
     )
-    for context in contexts:
+    for context, (plain, ours) in zip(contexts, pairs):
+        render_answers(context.query, plain, ours)
+        print("What ragarbiter decided (the passages the ragarbiter answer read):")
         render_context(context)
         print()
     print(f"demo finished in {seconds:.1f}s")

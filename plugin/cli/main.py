@@ -13,6 +13,7 @@ import argparse
 import functools
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -21,7 +22,7 @@ from ragarbiter.errors import RagArbiterError
 
 from . import runner
 
-COMMANDS = ["index", "query", "demo", "serve", "testbed", "mixtures"]
+COMMANDS = ["index", "query", "ask", "demo", "serve", "testbed", "mixtures"]
 # The CLI's own benches (not a method's), run by `runner`: name -> one-line help.
 BENCHES = {
     "retrieval": "retrieval quality: dense, sparse, hybrid and MaxSim reranking against each other",
@@ -89,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
+    if not args.verbose:
+        # Model loads from local folders take a second: no per-load bars from the Hugging Face
+        # libraries (read when they are first imported). ragarbiter's own bars are unaffected.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         return int(args.func(args) or 0)
     except RagArbiterError as exc:

@@ -34,3 +34,16 @@ def render_context(context: Context, *, width: int = 90) -> None:
         console.print(f"  [yellow]dropped[/] {d.passage.source or d.passage.id} by {d.stage}: {d.reason}")
     for key, value in context.flags.items():
         console.print(f"  [magenta]flag[/] {key}: {value}")
+
+
+def render_answers(question: str, plain: str, ours: str, *, width: int = 100) -> None:
+    """The plain-RAG answer and the ragarbiter answer to one question, side by side."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Q: {question}", title_justify="left", show_lines=False)
+    table.add_column("plain RAG (retrieved passages as they came)", ratio=1)
+    table.add_column("with ragarbiter (after the default stages)", ratio=1)
+    same = plain.strip() == ours.strip()
+    table.add_row(plain, ours + ("  [dim](same answer)[/]" if same else ""))
+    Console(width=width).print(table)

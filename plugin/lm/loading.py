@@ -122,7 +122,6 @@ class CausalLM:
                         **enc,
                         max_new_tokens=max_new_tokens,
                         streamer=streamer,
-                        pad_token_id=tok.pad_token_id,
                         **options,
                     )
             except BaseException as exc:  # surfaced in the caller's thread below
