@@ -16,6 +16,9 @@ from ragarbiter.types import Context
 from .common import add_json_arg, add_store_args, make_store, print_json
 
 ASK_K = 5  # passages the generator reads (small models answer worse from long contexts)
+# The retriever fetches this many times k; the generator reads the first k that are left after the
+# stages, so a dropped or demoted passage makes room for the next one instead of shrinking the context.
+CANDIDATES_PER_K = 4
 MAX_NEW_TOKENS = 64
 
 
@@ -59,11 +62,20 @@ class Contexts:
     defended: Context
 
 
-def assess(pipeline, question: str) -> Contexts:
-    """Retrieve once with the pipeline's retriever; run its remaining stages on that retrieval."""
-    retriever = pipeline.stages[0]
-    retrieved = retriever(Context.for_query(question))
-    return Contexts(plain=retrieved, defended=pipeline.without_retrieval()(retrieved))
+def candidates(k: int) -> int:
+    return CANDIDATES_PER_K * k
+
+
+def top(context: Context, k: int) -> Context:
+    """The first `k` passages of `context`, with every decision kept."""
+    return context.evolve(passages=list(context.passages[:k]))
+
+
+def assess(pipeline, question: str, k: int) -> Contexts:
+    """Retrieve once with the pipeline's retriever (built for `candidates(k)`), run its remaining
+    stages on that retrieval, and keep the first `k` passages of each."""
+    retrieved = pipeline.stages[0](Context.for_query(question))
+    return Contexts(plain=top(retrieved, k), defended=top(pipeline.without_retrieval()(retrieved), k))
 
 
 def texts(context: Context) -> list[str]:
@@ -82,8 +94,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}.")
     generator = load_generator(args.generator)
     with make_store(args) as store:
-        pipeline = default_pipeline(store, k=args.k, mode=args.mode)
-        both = assess(pipeline, args.question)
+        pipeline = default_pipeline(store, k=candidates(args.k), mode=args.mode)
+        both = assess(pipeline, args.question, args.k)
     context = both.plain if args.plain else both.defended
     start = time.perf_counter()
     if args.json:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ragarbiter.errors import EmptyCorpusError
 
-from .ask import add_generator_args, assess, texts
+from .ask import add_generator_args, assess, candidates, texts
 from .common import add_json_arg, add_store_args, make_store, print_json, repo_root
 
 DEMO_COLLECTION = "ragarbiter-demo"
@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     generator = load_generator(args.generator)
     with make_store(args) as store:
         report = index_paths(store, [corpus], progress=not args.json)
-        pipeline = default_pipeline(store, k=args.k)
-        assessed = [assess(pipeline, q) for q in DEMO_QUESTIONS]
+        pipeline = default_pipeline(store, k=candidates(args.k))
+        assessed = [assess(pipeline, q, args.k) for q in DEMO_QUESTIONS]
     items = [(q, texts(c)) for q, both in zip(DEMO_QUESTIONS, assessed) for c in (both.plain, both.defended)]
     answers = generator.answers(items, max_new_tokens=args.max_new_tokens, progress=False)
     pairs = [(answers[2 * i], answers[2 * i + 1]) for i in range(len(DEMO_QUESTIONS))]

@@ -30,6 +30,7 @@ BENCHES = {
     "serve": "load-test the HTTP server against the same pipeline called in-process",
     "assessors": "latency of the default assessor stages per query, and a pairwise-conflict baseline",
     "testbed": "every stage on the closed-world testbed model, against plain RAG",
+    "rag": "a real generator's answers under corpus poisoning: closed book, plain RAG, each stage, all stages",
 }
 
 
