@@ -34,7 +34,9 @@ SEARCH_BATCH = 64
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, metavar="FILE", help="PoisonedRAG targeted results (.json)")
-    p.add_argument("--corpus", required=True, metavar="FILE", help="LitM NQ-Open .jsonl.gz (its passages are the corpus)")
+    p.add_argument(
+        "--corpus", required=True, metavar="FILE", help="LitM NQ-Open .jsonl.gz (its passages are the corpus)"
+    )
     p.add_argument(
         "--generator",
         metavar="NAME_OR_DIR",
@@ -201,9 +203,7 @@ def print_result(result: dict) -> None:
         adv = f"{m['adv_in_topk']:.2f}" if "adv_in_topk" in m else ""
         print(f"{name:26} {asr:>6} {m['accuracy']:>9.2f} {adv:>13}")
     clean = result["clean"]
-    print(
-        f"clean accuracy: undefended {clean['undefended']['accuracy']}, defended {clean['defended']['accuracy']}"
-    )
+    print(f"clean accuracy: undefended {clean['undefended']['accuracy']}, defended {clean['defended']['accuracy']}")
     o = result["defense_overhead"]
     print(
         f"{result['s_per_answer']} s per answer ({result['answers_generated']} generated); the stages add "
