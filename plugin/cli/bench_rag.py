@@ -79,13 +79,15 @@ def contains(answer: str, target: str) -> bool:
 def run(args: argparse.Namespace) -> dict:
     from tqdm.auto import tqdm
 
+    from ragarbiter.assessors.poison.config import PoisonConfig
     from ragarbiter.assessors.poison.data import read_poisonedrag
     from ragarbiter.config import StoreConfig, check_k
     from ragarbiter.datasets import read_litm
     from ragarbiter.errors import ConfigError, EmptyCorpusError
     from ragarbiter.lm import load_generator
-    from ragarbiter.registry import default_pipeline
+    from ragarbiter.registry import default_pipeline, default_post_stages
     from ragarbiter.retrievers import QdrantStore, index_passages
+    from ragarbiter.stage import Pipeline
     from ragarbiter.stats import latency_summary
     from ragarbiter.types import Context, Passage, content_id
 
@@ -111,6 +113,10 @@ def run(args: argparse.Namespace) -> dict:
         index_passages(store, [*corpus.values(), *adv.values()], progress=not args.json)
         pipeline = default_pipeline(store, k=n_candidates, mode=args.mode)
         post = pipeline.without_retrieval()
+        # The same stages with the poison filter's other action for a planted-looking group that nothing
+        # in the candidates contradicts: dropped ("held back") instead of demoted.
+        variant = "demote" if PoisonConfig.uncorroborated == "drop" else "drop"
+        other = Pipeline(default_post_stages({"poison": {"store": store, "uncorroborated": variant}}))
         questions = [t.question for t in targets] + [it.question for it in clean]
         hits: list[list[Passage]] = []
         for i in range(0, len(questions), SEARCH_BATCH):
@@ -123,6 +129,7 @@ def run(args: argparse.Namespace) -> dict:
             start = time.perf_counter()
             settings["defended"] = list(post(ctx).passages[: args.k])
             overhead.append(time.perf_counter() - start)
+            settings[f"defended_{variant}"] = list(other(ctx).passages[: args.k])
             if i < len(targets):
                 for stage in post.stages:
                     settings[stage.name] = list(stage(ctx).passages[: args.k])
@@ -156,13 +163,14 @@ def run(args: argparse.Namespace) -> dict:
                 )
             asr, acc, n_adv = (np.mean([r[j] for r in rows]) for j in range(3))
             out[name] = {"asr": round(float(asr), 4), "accuracy": round(float(acc), 4)}
-            if name in ("undefended", "defended"):
+            if name.startswith(("undefended", "defended")):
                 out[name]["adv_in_topk"] = round(float(n_adv), 4)
         return out
 
-    scores = score(["closed_book", "undefended", "defended", *stage_names])
+    variant_name = next(name for name in contexts[0] if name.startswith("defended_"))
+    scores = score(["closed_book", "undefended", "defended", variant_name, *stage_names])
     clean_acc = {}
-    for name in ("undefended", "defended"):
+    for name in ("undefended", "defended", variant_name):
         hits_ = [
             any(contains(answer(it.question, settings[name]), a) for a in it.answers)
             for it, settings in zip(clean, contexts[len(targets) :])
@@ -181,6 +189,8 @@ def run(args: argparse.Namespace) -> dict:
         "undefended": scores["undefended"],
         "defended": scores["defended"],
         "stages": {name: scores[name] for name in stage_names},
+        # the poison filter's other setting for uncontradicted planted-looking groups, for comparison
+        variant_name: scores[variant_name],
         "clean": clean_acc,
         "s_per_answer": round(s_per_answer, 3),
         "answers_generated": len(answers),
@@ -197,6 +207,7 @@ def print_result(result: dict) -> None:
     rows += [("undefended (plain RAG)", result["undefended"])]
     rows += [(f"  {name} alone", m) for name, m in result["stages"].items()]
     rows += [("defended (all stages)", result["defended"])]
+    rows += [(f"  {name}", m) for name, m in result.items() if name.startswith("defended_")]
     print(f"{'setting':26} {'asr':>6} {'accuracy':>9} {'adv in top-k':>13}")
     for name, m in rows:
         asr = "" if m.get("asr") is None else f"{m['asr']:.2f}"

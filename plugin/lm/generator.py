@@ -87,14 +87,21 @@ def convert_gguf(gguf: Path, out: Path) -> Path:
     model.hf_quantizer = None
     model.is_quantized = False
     partial = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    partial.chmod(0o777 & ~umask)  # mkdtemp makes it owner-only; a shared models folder must stay readable
     try:
         with quiet_loading():
             model.save_pretrained(partial)
             tokenizer.save_pretrained(partial)
-        if out.exists():  # another process finished first
-            shutil.rmtree(partial)
-        else:
+        try:
+            if out.exists() and not (out / "config.json").is_file():
+                shutil.rmtree(out, ignore_errors=True)  # a leftover without a model (an interrupted copy)
             partial.rename(out)
+        except OSError:
+            if not (out / "config.json").is_file():
+                raise
+            shutil.rmtree(partial)  # another process finished first
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

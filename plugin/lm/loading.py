@@ -68,6 +68,12 @@ class CausalLM:
     path: Path | None = None
 
     @property
+    def eos_token_id(self) -> Any:
+        """Where an answer ends: the model's generation config (it may list end-of-turn ids), else the tokenizer's."""
+        config = getattr(self.model, "generation_config", None)
+        return getattr(config, "eos_token_id", None) or self.tokenizer.eos_token_id
+
+    @property
     def chat(self) -> bool:
         """Whether prompts go through the tokenizer's chat template."""
         return bool(getattr(self.tokenizer, "chat_template", None))
@@ -112,7 +118,12 @@ class CausalLM:
         enc = tok(self.prompt(question, passages), return_tensors="pt", add_special_tokens=False)
         enc = {k: v.to(self.model.device) for k, v in enc.items()}
         streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
-        options = {"do_sample": False, "pad_token_id": tok.pad_token_id, **generate_kwargs}
+        options = {
+            "do_sample": False,
+            "pad_token_id": tok.pad_token_id,
+            "eos_token_id": self.eos_token_id,
+            **generate_kwargs,
+        }
         failure: list[BaseException] = []
 
         def work() -> None:
@@ -150,11 +161,15 @@ class CausalLM:
         import torch
         from tqdm.auto import tqdm
 
-        tok, out = self.tokenizer, []
+        tok = self.tokenizer
+        # Batches of similar length waste less on padding; answers come back in the caller's order.
+        order = sorted(range(len(prompts)), key=lambda j: len(prompts[j]))
+        out: list[str] = [""] * len(prompts)
         starts = range(0, len(prompts), batch_size)
         show = len(starts) >= 8 if progress is None else progress
         for i in tqdm(starts, desc="generate", unit="batch", disable=not show, leave=False):
-            enc = tok(list(prompts[i : i + batch_size]), return_tensors="pt", padding=True, add_special_tokens=False)
+            chunk = order[i : i + batch_size]
+            enc = tok([prompts[j] for j in chunk], return_tensors="pt", padding=True, add_special_tokens=False)
             enc = {k: v.to(self.model.device) for k, v in enc.items()}
             with torch.inference_mode():
                 ids = self.model.generate(
@@ -162,9 +177,9 @@ class CausalLM:
                     max_new_tokens=max_new_tokens,
                     do_sample=False,
                     pad_token_id=tok.pad_token_id,
-                    eos_token_id=tok.eos_token_id,
+                    eos_token_id=self.eos_token_id,
                 )
-            for row in ids[:, enc["input_ids"].shape[1] :]:
+            for j, row in zip(chunk, ids[:, enc["input_ids"].shape[1] :]):
                 text = tok.decode(row, skip_special_tokens=True)
-                out.append((text.split("\n")[0] if first_line else text).strip())
+                out[j] = (text.split("\n")[0] if first_line else text).strip()
         return out
