@@ -18,16 +18,13 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-import torch
 
 pytest.importorskip("transformers")
 
+from tests.tiny_lm import save_tiny_lm  # noqa: E402
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CORPUS = EXAMPLES / "corpus" / "kestrel_bay.jsonl"
-CHATML = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 PLANTED = "Gustave Eiffel"  # the false claim the planted near-duplicates make
 
 
@@ -44,33 +41,8 @@ def _example(name: str, integration: str) -> ModuleType:
 @pytest.fixture(scope="module")
 def tiny_generator(tmp_path_factory) -> Path:
     """A random two-layer Llama with a ChatML tokenizer trained on the demo corpus, saved to a folder."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from ragarbiter.lm import bpe_tokenizer
-    from ragarbiter.lm.loading import quiet_loading
-
     texts = [json.loads(line)["text"] for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
-    tok = bpe_tokenizer(texts, 1000)
-    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
-    tok.chat_template = CHATML
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=4096,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
-    folder = tmp_path_factory.mktemp("tiny-chat-llm")
-    with quiet_loading():
-        LlamaForCausalLM(config).save_pretrained(folder)
-        tok.save_pretrained(folder)
-    return folder
+    return save_tiny_lm(tmp_path_factory.mktemp("tiny-chat-llm"), texts, vocab=1000, heads=(2, 1), max_positions=4096)
 
 
 @pytest.fixture

@@ -33,11 +33,8 @@ from ragarbiter.lm.generator import (  # noqa: E402
     resolve_generator,
 )
 from ragarbiter.lm.loading import CLOSED_BOOK_INSTRUCTION, RAG_INSTRUCTION, CausalLM, quiet_loading  # noqa: E402
+from tests.tiny_lm import save_tiny_lm  # noqa: E402
 
-CHATML = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 TEXTS = [
     "The Varnel bridge opened in 1911 and spans the river Osk.",
     "Documents: the Halvorsen Observatory was founded in 1898 on Mount Tarn.",
@@ -59,42 +56,9 @@ ITEMS = [
 ]
 
 
-def _tokenizer(chat: bool):
-    from ragarbiter.lm import bpe_tokenizer
-
-    tok = bpe_tokenizer(TEXTS * 4, 320)
-    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
-    if chat:
-        tok.chat_template = CHATML
-    else:
-        # load_generator must fall back to EOS for padding and pad on the left whatever was saved.
-        tok.pad_token = None
-        tok.padding_side = "right"
-    return tok
-
-
 def _save_tiny(folder: Path, chat: bool) -> Path:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tok = _tokenizer(chat)
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        initializer_range=0.3,  # large enough for the greedy answer to depend on the prompt
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
-    with torch.random.fork_rng(), quiet_loading():
-        torch.manual_seed(0)
-        LlamaForCausalLM(config).save_pretrained(folder)
-        tok.save_pretrained(folder)
-    return folder
+    # a large initializer_range makes the greedy answer depend on the prompt
+    return save_tiny_lm(folder, TEXTS * 4, vocab=320, chat=chat, initializer_range=0.3)
 
 
 @pytest.fixture(scope="module")
