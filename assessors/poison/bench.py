@@ -4,8 +4,9 @@ The corpus passages and every adversarial text are indexed into a temporary stor
 target question the candidates are retrieved, the PoisonFilter is applied and the top 5 are
 kept; on the first N corpus questions (no poison aimed at them) gold-passage R@5 is measured
 with and without the defence, in one run. Three defences: the filter with the store
-("defended"), the same dropping also the planted-looking groups nothing contradicts
-("defended_strict"), and the filter without the store ("defended_no_store").
+("defended"), the same only demoting the planted-looking groups nothing contradicts
+("defended_demote", the filter's former default), and the filter without the store
+("defended_no_store").
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ MAJORITY = TOP // 2 + 1  # planted texts that outnumber the rest of the top 5 (`
 CANDIDATES = 20  # passages retrieved before the defence
 CLEAN_QUESTIONS = 500  # corpus questions (no poison aimed at them) for clean R@5
 SEARCH_BATCH = 64  # questions per store request
-NAMES = ("undefended", "defended", "defended_strict", "defended_no_store")
+NAMES = ("undefended", "defended", "defended_demote", "defended_no_store")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -91,9 +92,9 @@ def run(args: argparse.Namespace) -> dict:
         index_passages(store, [*corpus.values(), *adv.values()], progress=not args.json)
         defences = {
             "defended": PoisonFilter(encoder=store.encoder, conflict_adapter=args.conflict_adapter, store=store),
-            # the same filter, dropping also the planted-looking groups that nothing contradicts
-            "defended_strict": PoisonFilter(
-                encoder=store.encoder, conflict_adapter=args.conflict_adapter, store=store, uncorroborated="drop"
+            # the same filter, only demoting the planted-looking groups that nothing contradicts
+            "defended_demote": PoisonFilter(
+                encoder=store.encoder, conflict_adapter=args.conflict_adapter, store=store, uncorroborated="demote"
             ),
             # the same filter without the store: only the copies among the candidates count
             "defended_no_store": PoisonFilter(encoder=store.encoder, conflict_adapter=args.conflict_adapter),

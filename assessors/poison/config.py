@@ -38,13 +38,15 @@ class PoisonConfig:
       is judged like a group, even when fewer copies were retrieved. On PoisonedRAG nq targets
       this catches planted texts written for another question and pulled in by shared words.
       The default, 3, is `min_cluster`'s. Such a passage takes the `uncorroborated` action
-      (moved after the other passages by default) even when a candidate contradicts it: one
-      retrieved copy and one contradicting passage are not enough to drop anything. A correct
+      even when a candidate contradicts it. A correct
       passage with mirrors in the store is caught too, and so only moved; it is left alone
       when it is uncontradicted evidence that convicts a retrieved group. None turns it off;
       without a store it does nothing.
     - `contradicted`: action for a suspicious group that other evidence contradicts.
-    - `uncorroborated`: action for a suspicious group nothing contradicts; "demote" keeps
+    - `uncorroborated`: action for a suspicious group nothing contradicts. "drop" (the default)
+      holds it back: with nothing independent to weigh against it, a planted group is otherwise
+      the only evidence the LLM reads (chosen on PoisonedRAG nq answers, benchmarks/results/rag.md:
+      it left fewer planted answers than "demote" and the same clean accuracy). "demote" keeps
       its best-ranked member in place and moves the copies after the other passages.
     - `conflict_adapter`: the conflict model that judges whether evidence contradicts a group.
       None is the filter's own shipped judge (`assessors/poison/default/`), the conflict
@@ -64,7 +66,7 @@ class PoisonConfig:
     max_coverage: float = 0.75
     store_copies: int | None = 3
     contradicted: str = "drop"
-    uncorroborated: str = "demote"
+    uncorroborated: str = "drop"
     conflict_adapter: str | None = None
     encoder: str = DEFAULT_ENCODER
     device: str | None = None

@@ -22,7 +22,7 @@ contradicts it) it is left alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -37,6 +37,21 @@ class SuspiciousGroup:
     conflict: float = 0.0
     family: tuple[int, ...] = ()  # looser relatives that agree with the group and share its contradiction
     stored: int = 0  # > 0: a lone passage with this many agreeing near-duplicates in the store (itself included)
+    disputed_by: tuple[int, ...] = ()  # members of other retrieved groups that contradict this one
+
+
+def mark_disputes(groups: list[SuspiciousGroup], conflict: np.ndarray, threshold: float) -> list[SuspiciousGroup]:
+    """Each group with the members of the other groups whose mean conflict with it reaches `threshold`:
+    two groups of copies that contradict each other are a dispute, which neither side's copies settle."""
+    out = []
+    for g in groups:
+        rivals = [
+            h.members
+            for h in groups
+            if h is not g and float(conflict[np.ix_(g.members, h.members)].mean()) >= threshold
+        ]
+        out.append(replace(g, disputed_by=tuple(i for members in rivals for i in members)))
+    return out
 
 
 def tight_clusters(sims: np.ndarray, similarity: float, min_size: int) -> list[list[int]]:

@@ -18,7 +18,7 @@ from ..backbone import shared_dense_encoder
 from ..conflict.model import ConflictScorer, shared_scorer
 from ..text import describe
 from .config import PoisonConfig, default_judge_dir
-from .model import SuspiciousGroup, judge_groups, tight_clusters
+from .model import SuspiciousGroup, judge_groups, mark_disputes, tight_clusters
 
 logger = logging.getLogger(__name__)
 
@@ -39,12 +39,13 @@ class PoisonFilter(Stage):
     2. Ask the ConflictAssessor whether independent passages (in no group) contradict it.
     3. A contradicted group is dropped (default), with its family: looser paraphrases that
        agree with it and are contradicted by the same passages. An uncontradicted group
-       keeps its best-ranked member in place and its copies move after the other passages.
+       takes the `uncorroborated` action: dropped (default), or, with "demote", its best-ranked
+       member keeps its place and its copies move after the other passages.
     4. When groups make up more than `max_coverage` of the passages, the context is redundant
        (many restatements), not attacked (a few planted texts): groups are only flagged.
     5. With a `store` (the default pipeline passes its own), a lone passage whose store holds
        `store_copies` or more near-duplicates of it that do not conflict with it takes the
-       `uncorroborated` action (moved after the other passages by default), contradicted or not.
+       `uncorroborated` action, contradicted or not.
 
     Two or more independent sources that agree are left alone: agreement is not
     evidence of poisoning, only near-verbatim repetition is.
@@ -111,6 +112,7 @@ class PoisonFilter(Stage):
         conflict = self.scorer.pair_probabilities(query, texts)  # only paid when something looks planted
         # the retrieved groups first, with every lone passage (stored copies or not) still counting as evidence
         groups = judge_groups(sims, conflict, clusters, cfg.conflict_threshold, cfg.family_similarity)
+        groups = mark_disputes(groups, conflict, cfg.conflict_threshold)
         convicting = {o for g in groups for o in g.contradicted_by}
         lone = list(stored)
         grouped = in_clusters | stored.keys()  # neither convicts a lone passage
@@ -182,6 +184,8 @@ class PoisonFilter(Stage):
         label = "repeated" if redundant else "poisoned"
         for g in groups:
             action = self.config.contradicted if g.contradicted_by else self.config.uncorroborated
+            if not g.contradicted_by and g.disputed_by and action == "drop":
+                action = "demote"  # a dispute between groups of copies: keep one copy of each claim
             if g.stored:  # one retrieved copy: a single contradicting passage must not be enough to drop it
                 action = self.config.uncorroborated
             if redundant:

@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> dict:
         pipeline = default_pipeline(store, k=n_candidates, mode=args.mode)
         post = pipeline.without_retrieval()
         # The same stages with the poison filter's other action for a planted-looking group that nothing
-        # in the candidates contradicts: dropped ("held back") instead of demoted.
+        # in the candidates contradicts (dropped, the default, or demoted), for comparison.
         variant = "demote" if PoisonConfig.uncorroborated == "drop" else "drop"
         other = Pipeline(default_post_stages({"poison": {"store": store, "uncorroborated": variant}}))
         questions = [t.question for t in targets] + [it.question for it in clean]
@@ -213,8 +213,8 @@ def print_result(result: dict) -> None:
         asr = "" if m.get("asr") is None else f"{m['asr']:.2f}"
         adv = f"{m['adv_in_topk']:.2f}" if "adv_in_topk" in m else ""
         print(f"{name:26} {asr:>6} {m['accuracy']:>9.2f} {adv:>13}")
-    clean = result["clean"]
-    print(f"clean accuracy: undefended {clean['undefended']['accuracy']}, defended {clean['defended']['accuracy']}")
+    clean = ", ".join(f"{name} {m['accuracy']}" for name, m in result["clean"].items())
+    print(f"clean accuracy: {clean}")
     o = result["defense_overhead"]
     print(
         f"{result['s_per_answer']} s per answer ({result['answers_generated']} generated); the stages add "

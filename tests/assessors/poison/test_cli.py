@@ -47,5 +47,5 @@ def test_bench_poison_compares_defended_and_undefended_retrieval(tmp_path, capsy
     out = last_json(capsys)
     assert out["n_targets"] == 1 and out["n_clean_questions"] == 4
     keys = {"adv_in_top5", "asr_any", "asr_majority", "clean_R@5"}
-    assert set(out["undefended"]) == set(out["defended"]) == set(out["defended_strict"]) == keys
-    assert out["undefended"]["adv_in_top5"] >= out["defended"]["adv_in_top5"] >= out["defended_strict"]["adv_in_top5"]
+    assert set(out["undefended"]) == set(out["defended"]) == set(out["defended_demote"]) == keys
+    assert out["undefended"]["adv_in_top5"] >= out["defended_demote"]["adv_in_top5"] >= out["defended"]["adv_in_top5"]

@@ -66,6 +66,12 @@ def poison(encoder):
     return PoisonFilter(encoder=encoder, scorer=FakeScorer())
 
 
+@pytest.fixture
+def demoting(encoder):
+    """The filter that only moves a planted-looking group nothing contradicts (its former default)."""
+    return PoisonFilter(encoder=encoder, scorer=FakeScorer(), uncorroborated="demote")
+
+
 def test_tight_clusters_use_complete_linkage():
     sims = np.array([[1, 0.9, 0.8, 0.1], [0.9, 1, 0.7, 0.1], [0.8, 0.7, 1, 0.1], [0.1, 0.1, 0.1, 1]])
     assert tight_clusters(sims, 0.76, 2) == [[0, 1]]  # 2 is 0.7 from 1: not in the complete-linkage core
@@ -130,17 +136,27 @@ def test_a_context_made_mostly_of_groups_is_only_flagged(poison):
     assert "poison_suspected" not in out.flags
 
 
-def test_agreeing_near_duplicates_from_different_sources_are_kept(poison):
+def test_an_uncontradicted_group_of_copies_is_held_back_by_default(poison):
+    """Nothing independent weighs against a group of copies, so by default they are not what the LLM
+    reads: true syndicated copies share this fate (the price, measured in benchmarks/results/rag.md)."""
     ps = passages([*HOLM_COPIES, OTHER])
     out = poison(Context.for_query(QUERY, ps))
+    assert [p.id for p in out.passages] == [ps[3].id]
+    assert {d.passage.id for d in out.dropped} == {p.id for p in ps[:3]}
+    assert all("nothing to contradict it" in d.reason for d in out.dropped)
+
+
+def test_agreeing_near_duplicates_from_different_sources_are_kept_when_demoting(demoting):
+    ps = passages([*HOLM_COPIES, OTHER])
+    out = demoting(Context.for_query(QUERY, ps))
     assert out.dropped == ()
     assert sorted(p.id for p in out.passages) == sorted(p.id for p in ps)
     assert out.passages[0].id == ps[0].id  # the best-ranked copy keeps its place
 
 
-def test_uncontradicted_copies_are_only_moved_after_other_passages(poison):
+def test_uncontradicted_copies_are_only_moved_after_other_passages_when_demoting(demoting):
     ps = passages([*HOLM_COPIES, OTHER])
-    out = poison(Context.for_query(QUERY, ps))
+    out = demoting(Context.for_query(QUERY, ps))
     assert [p.id for p in out.passages] == [ps[0].id, ps[3].id, ps[1].id, ps[2].id]
     assert out.trace[-1].kind == "context_reordered"
     assert all("moved after the other passages" in j.reason for j in out.judgements)
@@ -179,14 +195,14 @@ def test_a_lone_copy_of_a_claim_planted_many_times_in_the_store_is_judged_like_a
     store = make_store()
     store.upsert(passages([*EIFFEL, HOLM, OTHER]))
     lone, holm, other = passages([EIFFEL[0], HOLM, OTHER])
-    with_store = PoisonFilter(encoder=encoder, scorer=FakeScorer(), store=store)
+    with_store = PoisonFilter(encoder=encoder, scorer=FakeScorer(), store=store, uncorroborated="demote")
     out = with_store(Context.for_query(QUERY, [lone, holm, other]))  # the other two copies were not retrieved
     assert [p.id for p in out.passages] == [holm.id, other.id, lone.id]  # one retrieved copy: moved, not dropped
     [j] = out.judgements
     assert j.passage_id == lone.id and j.evidence == (holm.id,)
     assert j.reason.startswith("one of 3 near-duplicate copies of one text in the store (mean cosine")
     assert "#2 (archive) contradicts" in j.reason and j.reason.endswith("moved down")
-    strict = PoisonFilter(encoder=encoder, scorer=FakeScorer(), store=store, uncorroborated="drop")
+    strict = PoisonFilter(encoder=encoder, scorer=FakeScorer(), store=store)  # the default drops it
     [dropped] = strict(Context.for_query(QUERY, [lone, holm, other])).dropped
     assert dropped.passage.id == lone.id
     uncontradicted = with_store(Context.for_query(QUERY, [lone, other]))
@@ -281,9 +297,9 @@ def test_the_config_is_the_one_source_of_the_settings(encoder):
 
     assert PoisonFilter().config == PoisonConfig()
     base = PoisonConfig(similarity=0.8, store_copies=None)
-    f = PoisonFilter(base, encoder=encoder, scorer=FakeScorer(), uncorroborated="drop")
-    assert (f.config.similarity, f.config.store_copies, f.config.uncorroborated) == (0.8, None, "drop")
-    assert (base.uncorroborated, f.encoder) == ("demote", encoder)  # the given config is not changed
+    f = PoisonFilter(base, encoder=encoder, scorer=FakeScorer(), uncorroborated="demote")
+    assert (f.config.similarity, f.config.store_copies, f.config.uncorroborated) == (0.8, None, "demote")
+    assert (base.uncorroborated, f.encoder) == ("drop", encoder)  # the given config is not changed
     with pytest.raises(ConfigError, match=r"unknown option\(s\) \['threshold'\]"):
         PoisonFilter(threshold=0.5)
     with pytest.raises(ConfigError, match=r"PoisonFilter\(PoisonConfig\(encoder='all-mpnet-base-v2'\)\)"):
