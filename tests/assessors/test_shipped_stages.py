@@ -58,7 +58,9 @@ def test_planted_near_duplicates_contradicted_by_the_archive_are_dropped():
     assert all("contradicts" in d.reason for d in out.dropped)
 
 
-def test_agreeing_near_duplicates_from_different_sources_are_kept():
+def test_uncontradicted_near_duplicates_are_held_back_by_default_and_kept_when_demoting():
+    """Nothing independent weighs for or against three near-copies, so by default they are held back,
+    true or not (the cost measured in benchmarks/results/rag.md); demoting keeps them all."""
     copies = [
         Passage(t, source=s)
         for t, s in [
@@ -67,9 +69,13 @@ def test_agreeing_near_duplicates_from_different_sources_are_kept():
             ("Harbour engineer Margit Holm designed the Kestrel Bay lighthouse in 1868.", "visitor-guide"),
         ]
     ]
-    out = PoisonFilter()(Context.for_query("Who designed the Kestrel Bay lighthouse?", [*copies, PUFFINS]))
-    assert out.dropped == ()
-    assert {p.id for p in out.passages} == {p.id for p in [*copies, PUFFINS]}
+    ctx = Context.for_query("Who designed the Kestrel Bay lighthouse?", [*copies, PUFFINS])
+    out = PoisonFilter()(ctx)
+    assert out.passages == (PUFFINS,)
+    assert {d.passage.id for d in out.dropped} == {p.id for p in copies}
+    kept = PoisonFilter(uncorroborated="demote")(ctx)
+    assert kept.dropped == ()
+    assert {p.id for p in kept.passages} == {p.id for p in [*copies, PUFFINS]}
 
 
 def test_an_injected_instruction_is_removed_and_the_rest_of_its_passage_stays():
