@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ragarbiter.types import Context
 
-from .common import add_json_arg, add_store_args, make_store, print_json
+from .common import add_json_arg, add_query_args, add_store_args, make_store, print_json
 
 ASK_K = 5  # passages the generator reads (small models answer worse from long contexts)
 # The retriever fetches this many times k; the generator reads the first k that are left after the
@@ -44,10 +44,7 @@ def register(sub) -> None:
     )
     p.add_argument("question", help="the question")
     add_store_args(p)
-    p.add_argument("-k", type=int, default=ASK_K, help=f"passages retrieved for the generator (default: {ASK_K})")
-    from ragarbiter.config import SEARCH_MODES
-
-    p.add_argument("--mode", choices=SEARCH_MODES, default="hybrid", help="search mode (default: hybrid)")
+    add_query_args(p, k=ASK_K, what="passages the generator reads")
     add_generator_args(p)
     p.add_argument("--plain", action="store_true", help="answer from the retrieved passages with no stages")
     add_json_arg(p)

@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> dict:
                 out[name]["adv_in_topk"] = round(float(n_adv), 4)
         return out
 
-    variant_name = next(name for name in contexts[0] if name.startswith("defended_"))
+    variant_name = f"defended_{variant}"
     scores = score(["closed_book", "undefended", "defended", variant_name, *stage_names])
     clean_acc = {}
     for name in ("undefended", "defended", variant_name):

@@ -34,8 +34,8 @@ def add_engine_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_query_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-k", type=int, default=10, help="passages to return (default: 10)")
+def add_query_args(parser: argparse.ArgumentParser, k: int = 10, what: str = "passages to return") -> None:
+    parser.add_argument("-k", type=int, default=k, help=f"{what} (default: {k})")
     parser.add_argument("--mode", choices=SEARCH_MODES, default="hybrid", help="search mode (default: hybrid)")
 
 

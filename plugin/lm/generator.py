@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from ragarbiter.config import default_data_dir
@@ -33,11 +34,13 @@ log = logging.getLogger(__name__)
 DEFAULT_GENERATOR = "smollm2-135m-instruct"
 
 
+@dataclass(frozen=True)
 class Packaged:
     """A model shipped as a GGUF file inside a PyPI package (found by the package's import name)."""
 
-    def __init__(self, module: str, filename: str, distribution: str) -> None:
-        self.module, self.filename, self.distribution = module, filename, distribution
+    module: str
+    filename: str
+    distribution: str
 
     @property
     def install(self) -> str:
