@@ -16,6 +16,8 @@ from pathlib import Path
 from ragarbiter.datasets import iter_jsonl, passage_text
 from ragarbiter.errors import InvalidInputError
 
+from .files import load_json
+
 CONFLICTQA_KEYS = (
     "question",
     "parametric_memory",
@@ -161,8 +163,53 @@ def _pick_substitute(pool: list[str], answers: list[str], text: str, rng: random
     return None
 
 
+def question_key(question: str) -> str:
+    """Case, spacing and punctuation do not matter ("who wrote it?" matches "Who wrote it")."""
+    return " ".join(re.findall(r"\w+", question.casefold()))
+
+
+def question_digest(question: str) -> str:
+    """A short stable digest of `question_key(question)`: how adapter manifests list the questions
+    an adapter was trained on, without copying the dataset into the manifest."""
+    import hashlib
+
+    return hashlib.sha1(question_key(question).encode("utf-8")).hexdigest()[:12]
+
+
 def held_out(question: str) -> bool:
     """One question in five (by a hash of its text) is kept out of every method's training, for evaluation."""
     import hashlib
 
     return hashlib.sha256(question.encode("utf-8")).digest()[0] % 5 == 0
+
+
+# -- PoisonedRAG ----------------------------------------------------------------------------
+POISONEDRAG_KEYS = ("question", "correct answer", "incorrect answer", "adv_texts")
+
+
+@dataclass(frozen=True)
+class PoisonTarget:
+    id: str
+    question: str
+    correct: str
+    incorrect: str
+    adv_texts: tuple[str, ...]
+
+
+def read_poisonedrag(path: str | Path) -> list[PoisonTarget]:
+    """A JSON object keyed by target id: question, correct answer, incorrect answer, adv_texts[]."""
+    data = load_json(path, dict, "a PoisonedRAG JSON object keyed by target id")
+    targets = []
+    for key, rec in data.items():
+        missing = [k for k in POISONEDRAG_KEYS if not isinstance(rec, dict) or k not in rec]
+        if missing:
+            needs = ", ".join(POISONEDRAG_KEYS)
+            msg = f"{path}: target {key!r} lacks {missing}. Every PoisonedRAG target needs {needs}."
+            raise InvalidInputError(msg)
+        advs = tuple(t for t in rec["adv_texts"] if isinstance(t, str) and t.strip())
+        targets.append(
+            PoisonTarget(
+                str(rec.get("id", key)), rec["question"], str(rec["correct answer"]), str(rec["incorrect answer"]), advs
+            )
+        )
+    return targets

@@ -1,24 +1,34 @@
-"""Pair and set conflict detection on ConflictQA or RGB fact files, against a 1 - cosine baseline.
+"""Pair and set conflict detection on ConflictQA, RGB-style and labelled pair files, against a 1 - cosine baseline.
 
 Labelled passage pairs and passage sets are scored with the ConflictAssessor and with 1 - cosine
 similarity of the bundled encoder's embeddings, in one run. The baseline's threshold is its
 best-F1 threshold on the data itself (an oracle, which favours the baseline); the assessor uses
-its fixed threshold.
+its fixed threshold. `flagged_by_kind` gives the share of each kind of pair flagged at the threshold:
+the recall on swaps, and the false-positive rate on agreeing and unanswering pairs. By default only
+questions the adapter was not trained on are scored (its manifest says which; `--include-trained`
+scores them all).
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import time
 
 import numpy as np
 
+from ..qa import question_key
+from ..trained import add_unseen_arguments
 from .config import ConflictConfig
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, metavar="FILE", help="ConflictQA .json(l) or RGB *_fact.json (JSONL)")
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="FILE",
+        help="ConflictQA .json(l), RGB *_fact.json (JSONL), a labelled pair .jsonl (query, a, b, conflict, kind), "
+        "or, read as RGB-style entity swaps, a PoisonedRAG .json or SynthWiki .csv",
+    )
     p.add_argument(
         "--adapter", metavar="DIR", help="adapter folder from `ragarbiter train conflict` (default: shipped)"
     )
@@ -31,13 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=(),
         metavar="FILE",
         help="skip items whose question appears in these ConflictQA, RGB or LitM files (for example "
-        "the training files, to score questions the adapter never saw)",
+        "the training files of an adapter whose manifest does not list its questions)",
     )
-
-
-def _key(question: str) -> str:
-    """Case, spacing and punctuation do not matter ("who wrote it?" matches "Who wrote it")."""
-    return " ".join(re.findall(r"\w+", question.casefold()))
+    add_unseen_arguments(p, "the adapter")
 
 
 def question_set(paths) -> set[str]:
@@ -55,7 +61,7 @@ def question_set(paths) -> set[str]:
                     "RGB or LitM files the adapter was trained on."
                 )
                 raise InvalidInputError(msg)
-            out.add(_key(question))
+            out.add(question_key(question))
     return out
 
 
@@ -88,6 +94,19 @@ def report(scores, labels, sets, threshold: float) -> dict:
     }
 
 
+def rates_by_kind(items, pair_scores, threshold: float) -> dict[str, dict]:
+    """Share of pairs flagged at `threshold`, by what the pair is (its `kind`; "unanswering" for a passage
+    that states no answer against one that does): the recall on swaps, the false positives elsewhere."""
+    flagged: dict[str, list[bool]] = {}
+    for item, m in zip(items, pair_scores):
+        kinds = item.kinds or ("unlabelled",) * len(item.pairs)
+        for (i, j, _), kind in zip(item.pairs, kinds):
+            flagged.setdefault(kind, []).append(bool(m[i, j] >= threshold))
+        for i, k in item.unanswering:
+            flagged.setdefault("unanswering", []).append(bool(m[i, k] >= threshold))
+    return {k: {"pairs": len(v), "flagged": round(float(np.mean(v)), 4)} for k, v in sorted(flagged.items())}
+
+
 def run(args: argparse.Namespace) -> dict:
     from tqdm.auto import tqdm
 
@@ -95,14 +114,28 @@ def run(args: argparse.Namespace) -> dict:
     from ragarbiter.retrievers import DenseEncoder
 
     from ..metrics import best_f1_threshold
+    from ..trained import check_trained, unseen_report
     from .data import bench_items
-    from .model import ConflictScorer
+    from .model import ConflictScorer, default_adapter_dir
 
     items = bench_items(args.data)
+    total = len(items)
     seen = question_set(args.exclude_questions)
-    excluded = sum(_key(item.query) in seen for item in items)
-    items = [item for item in items if _key(item.query) not in seen]
+    items = [item for item in items if question_key(item.query) not in seen]
+    excluded = total - len(items)
+    check = check_trained(args.adapter or default_adapter_dir()) if args.unseen_only else None
+    if check is not None:
+        items, trained = check.unseen(items, lambda item: item.query)
+    else:
+        trained = 0
     items = items[: args.limit] if args.limit else items
+    if not items and trained:
+        msg = (
+            f"Every one of the {total} items in {args.data} has a question the adapter {str(check.adapter)!r} was "
+            f"trained on ({trained}) or listed in --exclude-questions ({excluded}), so nothing is left to score. "
+            "Pass --include-trained to score the trained questions too."
+        )
+        raise EmptyCorpusError(msg)
     if not items and excluded:
         msg = (
             f"Every one of the {excluded} items in {args.data} has its question in --exclude-questions, so "
@@ -124,14 +157,23 @@ def run(args: argparse.Namespace) -> dict:
         cosine.append(1.0 - v @ v.T)
     a_scores, labels, a_sets = score_items(items, assessed)
     c_scores, _, c_sets = score_items(items, cosine)
+    c_threshold = best_f1_threshold(c_scores, labels)
     result = {
         "data": str(args.data),
         "n_items": len(items),
         "n_pairs": int(len(labels)),
         "n_conflict_pairs": int(labels.sum()),
         **({"n_excluded_items": excluded} if args.exclude_questions else {}),
-        "assessor": report(a_scores, labels, a_sets, args.threshold),
-        "baseline_cosine": report(c_scores, labels, c_sets, best_f1_threshold(c_scores, labels)),
+        **unseen_report(check),
+        "n_excluded_trained": trained,
+        "assessor": {
+            **report(a_scores, labels, a_sets, args.threshold),
+            "flagged_by_kind": rates_by_kind(items, assessed, args.threshold),
+        },
+        "baseline_cosine": {
+            **report(c_scores, labels, c_sets, c_threshold),
+            "flagged_by_kind": rates_by_kind(items, cosine, c_threshold),
+        },
         "ms_per_item": round(1000 * seconds / len(items), 1),
     }
     return result
@@ -142,3 +184,5 @@ def print_result(result: dict) -> None:
     for name in ("assessor", "baseline_cosine"):
         m = result[name]
         print(f"{name:16} AUROC {m['pair_auroc']:.4f}  F1 {m['pair_f1']:.4f}  set accuracy {m['set_accuracy']:.4f}")
+        kinds = ", ".join(f"{k} {v['flagged']:.2f} of {v['pairs']}" for k, v in m["flagged_by_kind"].items())
+        print(f"{'':16} flagged at {m['threshold']}: {kinds}")

@@ -31,6 +31,10 @@ def agreeing_clusters(probs: np.ndarray, threshold: float) -> list[list[int]]:
     return clusters
 
 
+def _said(who: str, answer: str | None) -> str:
+    return f'{who} says "{answer}"' if answer else who
+
+
 class ConflictAssessor(Stage):
     """Detect inter-passage conflict with respect to the query.
 
@@ -56,6 +60,11 @@ class ConflictAssessor(Stage):
             self._scorer = shared_scorer(self.config.adapter, self.config.device)
         return self._scorer
 
+    def answers(self, query: str, passages) -> list[str]:
+        """The answer each passage gives as the model reads it ("" where it cannot point at one)."""
+        finder = getattr(self.scorer, "answer_spans", None)
+        return finder(query, [p.text for p in passages]) if finder else [""] * len(passages)
+
     def pair_probabilities(self, query: str, passages: tuple[Passage, ...]) -> np.ndarray:
         """(n, n) conflict probabilities between the passages, for this query."""
         return self.scorer.pair_probabilities(query, [p.text for p in passages])
@@ -69,15 +78,18 @@ class ConflictAssessor(Stage):
         if probs.max() < thr:
             return context.evolve(flags={"conflict": False})
         clusters = agreeing_clusters(probs, thr)
+        flagged_ranks = [i for i in range(len(passages)) if probs[i].max() >= thr]
+        spans = dict(zip(flagged_ranks, self.answers(context.query, [passages[i] for i in flagged_ranks])))
         judgements, events = [], []
         for i, p in enumerate(passages):
             partners = [j for j in np.argsort(-probs[i]) if probs[i, j] >= thr]
             if not partners:
                 continue
             score = float(probs[i, partners[0]])
-            others = ", ".join(describe(int(j), passages[j]) for j in partners[:3])
+            others = ", ".join(_said(describe(int(j), passages[j]), spans.get(int(j))) for j in partners[:3])
             more = f" and {len(partners) - 3} more" if len(partners) > 3 else ""
-            reason = f"gives a different answer to the query than {others}{more} (conflict probability {score:.2f})"
+            says = f'says "{spans[i]}" where ' if spans.get(i) else "gives a different answer to the query than "
+            reason = f"{says}{others}{more} (conflict probability {score:.2f})"
             evidence = tuple(passages[j].id for j in partners)
             judgements.append(Judgement(self.name, p.id, "conflicting", score, reason, evidence))
             events.append(

@@ -21,7 +21,7 @@ from ragarbiter.training.args import add_train_args, lora_settings, train_config
 
 from ..backbone import TRAINED_SPECS, Backbone, BackboneSpec, add_encoder_args, describe_model, pad_batch
 from ..metrics import auroc, prf
-from .data import NEUTRAL, UNKNOWN_STANCE, ConflictGroup, build_groups, mention, yes_no_question
+from .data import NEUTRAL, RECIPE, UNKNOWN_STANCE, ConflictGroup, build_groups, mention, yes_no_question
 from .model import ConflictNet
 
 logger = logging.getLogger(__name__)
@@ -95,14 +95,21 @@ def train_conflict(
     eval_fraction: float = 0.05,
     resume: bool = False,
     stance: bool = False,
+    align: bool = True,
 ) -> dict | None:
-    """Build the groups, hold some out, train, and write the adapter folder to `config.out_dir`."""
+    """Build the groups, hold some out, train, and write the adapter folder to `config.out_dir`.
+
+    The manifest records the recipe (`RECIPE`) and the digests of every question the groups hold
+    (`qa.question_digest`), so that benchmarks can score only questions the adapter never saw."""
+    from ..qa import question_digest
+
     spec = spec or TRAINED_SPECS["conflict"]
     groups = build_groups(data, seed=config.seed)
     train, held = split_holdout(groups, eval_fraction, config.seed)
     logger.info("conflict: %d training groups, %d held out", len(train), len(held))
     torch.manual_seed(config.seed)
-    model = ConflictNet(spec, lora or LoraSettings(), stance=stance)
+    model = ConflictNet(spec, lora or LoraSettings(), stance=stance, align=align)
+    digests = sorted({question_digest(g.query) for g in groups})
     trainer = Trainer(
         model,
         config,
@@ -114,6 +121,10 @@ def train_conflict(
         base_model=describe_model(spec.model, spec.split),
         data_files=list(data),
         settings={**model.settings, "groups": len(groups)},
+        extra={
+            "recipe": RECIPE,
+            "questions": {"digest": "sha1-12 of qa.question_key", "count": len(digests), "values": digests},
+        },
     )
     return trainer.fit(resume=resume)
 
@@ -124,7 +135,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         required=True,
         nargs="+",
         metavar="FILE",
-        help="LitM NQ-Open .jsonl[.gz] and/or ConflictQA .json(l) files",
+        help="LitM NQ-Open .jsonl[.gz], SynthWiki .csv and/or ConflictQA .json(l) files",
     )
     p.add_argument(
         "--stance-head",
@@ -133,6 +144,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "stance and blended into the pair probability for yes/no questions. Measured with the previous "
         "(two-block) recipe it adds nothing on ConflictQA (gpt4 0.862 vs 0.867 on 400 items), so the shipped "
         "adapter does not use it",
+    )
+    p.add_argument(
+        "--no-align",
+        dest="align",
+        action="store_false",
+        help="compare passages by their answer codes alone, without the answer-token alignment of each pair",
     )
     add_encoder_args(p, "conflict")
     add_train_args(p, batch_size=4)
@@ -147,4 +164,5 @@ def run(args: argparse.Namespace) -> dict | None:
         eval_fraction=args.eval_fraction,
         resume=args.resume,
         stance=args.stance_head,
+        align=args.align,
     )

@@ -6,7 +6,9 @@ kept; on the first N corpus questions (no poison aimed at them) gold-passage R@5
 with and without the defence, in one run. Three defences: the filter with the store
 ("defended"), the same only demoting the planted-looking groups nothing contradicts
 ("defended_demote", the filter's former default), and the filter without the store
-("defended_no_store").
+("defended_no_store"). By default only questions the filter's conflict judge was not trained on
+are measured, targets and clean questions alike (its manifest says which; `--include-trained`
+measures them all).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import time
 import numpy as np
 
 from ragarbiter.config import SEARCH_MODES, RetrieverConfig
+
+from ..trained import add_unseen_arguments
 
 TOP = 5  # passages the LLM would read: the attack figures count planted texts among them, R@5 the gold
 MAJORITY = TOP // 2 + 1  # planted texts that outnumber the rest of the top 5 (`asr_majority`)
@@ -52,6 +56,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="conflict adapter for the PoisonFilter's judge (default: the filter's shipped one)",
     )
+    add_unseen_arguments(p, "the filter's conflict judge")
+    p.add_argument(
+        "--unseen-by",
+        metavar="DIR",
+        help="decide which questions are unseen from this adapter's manifest instead of the judge's, to compare "
+        "two judges on the same questions (the output names it; the judge itself may have seen them)",
+    )
 
 
 def attack_metrics(adv_counts: list[int]) -> dict[str, float]:
@@ -73,6 +84,8 @@ def run(args: argparse.Namespace) -> dict:
     from ragarbiter.retrievers import QdrantStore, index_passages
     from ragarbiter.types import Context, Passage, content_id
 
+    from ..trained import check_trained, unseen_report
+    from .config import default_judge_dir
     from .data import read_poisonedrag
     from .stage import PoisonFilter
 
@@ -81,9 +94,26 @@ def run(args: argparse.Namespace) -> dict:
     if not targets or not items:
         msg = f"Nothing to measure: {len(targets)} targets in {args.data}, {len(items)} questions in {args.corpus}."
         raise EmptyCorpusError(msg)
+    unseen_by = getattr(args, "unseen_by", None) or args.conflict_adapter or default_judge_dir()
+    check = check_trained(unseen_by) if args.unseen_only else None
+    adv = {content_id(t): Passage(t, source=f"adv/{tg.id}") for tg in targets for t in tg.adv_texts}  # all planted
+    if check is not None:  # the planted texts of the targets left out stay in the corpus
+        targets, trained = check.unseen(targets, lambda tg: tg.question)
+        clean, trained_clean = check.unseen(items, lambda it: it.question, limit=args.clean_questions)
+    else:
+        clean, trained, trained_clean = items[: args.clean_questions], 0, 0
+    for what, kept, left_out in (
+        (f"targets in {args.data}", targets, trained),
+        (f"questions in {args.corpus}", clean, trained_clean),
+    ):
+        if not kept and left_out:
+            msg = (
+                f"Every one of the {left_out} {what} was asked in the training of the conflict judge "
+                f"{str(check.adapter)!r}, so nothing is left to measure. Pass --include-trained to measure "
+                f"the trained questions too."
+            )
+            raise EmptyCorpusError(msg)
     corpus = {content_id(t): Passage(t, source="corpus") for it in items for t in it.passages}
-    adv = {content_id(t): Passage(t, source=f"adv/{tg.id}") for tg in targets for t in tg.adv_texts}
-    clean = items[: args.clean_questions]
     adv_counts: dict[str, list[int]] = {n: [] for n in NAMES}
     clean_hits: dict[str, list[bool]] = {n: [] for n in NAMES}
     seconds: list[float] = []
@@ -130,6 +160,9 @@ def run(args: argparse.Namespace) -> dict:
         **{n: {**attack_metrics(adv_counts[n]), "clean_R@5": round(float(np.mean(clean_hits[n])), 4)} for n in NAMES},
         "n_targets": len(targets),
         "n_clean_questions": len(clean),
+        **unseen_report(check),
+        "n_excluded_trained": trained,
+        "n_excluded_trained_clean": trained_clean,
         "ms_per_query": round(1000 * float(np.mean(seconds)), 1),
     }
 

@@ -20,8 +20,16 @@ class PoisonConfig:
       this closely; passages written to be retrieved for one question do.
     - `min_cluster`: how many such near-duplicates make a group suspicious. Two agreeing
       sources are never enough.
+    - `answer_mismatch`: near-copies never share a group when each one's answer (where the judge's
+      span scorer puts its weight) is at least this share absent from the other's tokens: "designed
+      by Viktor Lang" and "designed by Miriam Okafor" in one template are near-duplicates that name
+      different answers. Copies of one planted claim share their answer and stay together. (The
+      judge's pair probability was tried first for this and split planted groups: on PoisonedRAG nq
+      it reads some paraphrases of one claim as disagreeing.)
     - `conflict_threshold`: mean conflict probability (ConflictAssessor, over the group's
-      members) from which a passage outside the group counts as contradicting it. Lower
+      members) from which a passage outside the group counts as contradicting it. Two passages
+      whose own conflict probability reaches it are never in one group (nor one in the other's
+      family), however close their cosine: a planted copy may imitate its source's words. Lower
       than the ConflictAssessor's own flagging threshold (0.5): a group of near-verbatim
       copies is suspicious already, so less evidence convicts it. On PoisonedRAG nq targets
       the planted group's mean conflict with the gold passage has median 0.37.
@@ -61,6 +69,7 @@ class PoisonConfig:
 
     similarity: float = 0.75
     min_cluster: int = 3
+    answer_mismatch: float = 0.5
     conflict_threshold: float = 0.3
     family_similarity: float | None = 0.6
     max_coverage: float = 0.75
@@ -83,6 +92,9 @@ class PoisonConfig:
                 f"PoisonConfig.min_cluster must be an int >= 3, got {self.min_cluster!r}: two sources that "
                 f"agree are not evidence of poisoning."
             )
+            raise ConfigError(msg)
+        if not 0.0 < self.answer_mismatch <= 1.0:
+            msg = f"PoisonConfig.answer_mismatch must lie in (0, 1], got {self.answer_mismatch!r}. 0.5 is the default."
             raise ConfigError(msg)
         if not 0.0 < self.conflict_threshold < 1.0:
             msg = f"PoisonConfig.conflict_threshold must lie in (0, 1), got {self.conflict_threshold!r}."

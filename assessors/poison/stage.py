@@ -18,7 +18,7 @@ from ..backbone import shared_dense_encoder
 from ..conflict.model import ConflictScorer, shared_scorer
 from ..text import describe
 from .config import PoisonConfig, default_judge_dir
-from .model import SuspiciousGroup, judge_groups, mark_disputes, tight_clusters
+from .model import SuspiciousGroup, judge_groups, mark_disputes, rival_groups, tight_clusters
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +35,16 @@ class PoisonFilter(Stage):
     """Defend against corpus poisoning without any training of its own.
 
     1. Group the passages by cosine similarity (complete linkage, bundled encoder):
-       only groups of `min_cluster` or more near-duplicates are suspicious.
-    2. Ask the ConflictAssessor whether independent passages (in no group) contradict it.
+       only groups of `min_cluster` or more near-duplicates are suspicious. Only near-copies
+       that agree share a group: once cosine finds a candidate group, the conflict judge is
+       asked, and two passages whose conflict reaches `conflict_threshold` are never grouped
+       (the source a planted group imitates is not one of its copies). A group so split below
+       `min_cluster` is not suspicious.
+    2. Ask the conflict judge whether independent passages (in no group) contradict it. When two
+       groups contradict each other, a passage that contradicts both takes neither side.
     3. A contradicted group is dropped (default), with its family: looser paraphrases that
-       agree with it and are contradicted by the same passages. An uncontradicted group
+       agree with every member and are contradicted by the same passages; a passage that
+       conflicts with a group is never dropped with it. An uncontradicted group
        takes the `uncorroborated` action: dropped (default), or, with "demote", its best-ranked
        member keeps its place and its copies move after the other passages.
     4. When groups make up more than `max_coverage` of the passages, the context is redundant
@@ -105,13 +111,19 @@ class PoisonFilter(Stage):
         vectors = np.asarray(self.encoder.encode_cached(texts))  # (n, d), unit rows
         sims = vectors @ vectors.T
         clusters = tight_clusters(sims, cfg.similarity, cfg.min_cluster) if len(passages) >= cfg.min_cluster else []
+        conflict = None
+        if clusters:  # only paid when something looks planted; near-copies that name different answers split
+            conflict = self.scorer.pair_probabilities(query, texts)
+            clusters = tight_clusters(sims, cfg.similarity, cfg.min_cluster, *self._clash(query, texts, conflict))
         in_clusters = {i for c in clusters for i in c}
         stored = self.stored_copies(query, passages, in_clusters, filter)
         if not clusters and not stored:
             return []
-        conflict = self.scorer.pair_probabilities(query, texts)  # only paid when something looks planted
+        if conflict is None:
+            conflict = self.scorer.pair_probabilities(query, texts)
         # the retrieved groups first, with every lone passage (stored copies or not) still counting as evidence
-        groups = judge_groups(sims, conflict, clusters, cfg.conflict_threshold, cfg.family_similarity)
+        rivals = rival_groups(clusters, conflict, cfg.conflict_threshold)
+        groups = judge_groups(sims, conflict, clusters, cfg.conflict_threshold, cfg.family_similarity, rivals=rivals)
         groups = mark_disputes(groups, conflict, cfg.conflict_threshold)
         convicting = {o for g in groups for o in g.contradicted_by}
         lone = list(stored)
@@ -126,6 +138,14 @@ class PoisonFilter(Stage):
             family = tuple(o for o in g.family if o not in convicting)  # and never goes as someone's paraphrase
             groups.append(replace(g, stored=stored[i][0], tightness=stored[i][1], family=family))
         return groups
+
+    def _clash(self, query: str, texts: list[str], conflict: np.ndarray) -> tuple[np.ndarray, float]:
+        """What keeps near-copies apart, and from what value: the answer mismatch where the judge can point
+        at answers, else its pair conflict probability."""
+        mismatch = getattr(self.scorer, "answer_mismatch", None)
+        if mismatch is None:
+            return conflict, self.config.conflict_threshold
+        return mismatch(query, texts), self.config.answer_mismatch
 
     def stored_copies(
         self, query: str, passages: tuple[Passage, ...], grouped: set[int], filter: Any = None

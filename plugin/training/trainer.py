@@ -61,7 +61,9 @@ class Trainer:
         base_model: Mapping[str, Any] | None = None,
         data_files: Sequence[str | Path] = (),
         settings: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
+        """`extra`: more top-level manifest entries (how the data was built, which questions it holds)."""
         if not len(train_data):
             msg = f"{task}: no training examples were built. Check the --data files (format and content)."
             raise InvalidInputError(msg)
@@ -75,6 +77,7 @@ class Trainer:
         self.base_model = dict(base_model or {})
         self.data = describe_files(data_files)
         self.settings = dict(settings or {})
+        self.extra = dict(extra or {})
         self.out_dir = Path(config.out_dir)
 
     # -- schedule ---------------------------------------------------------------------
@@ -292,6 +295,7 @@ class Trainer:
             run=run,
             files=[*files, "manifest.json"],
         )
+        manifest.update({k: v for k, v in self.extra.items() if k not in manifest})
         path = write_manifest(self.out_dir, manifest)
         logger.info("adapter and manifest written to %s", path.parent)
         return manifest

@@ -9,15 +9,28 @@ from ragarbiter.assessors.conflict.data import (
     NEUTRAL,
     UNKNOWN_STANCE,
     ConflictGroup,
+    attribute_sentence,
     bench_items,
     build_groups,
     claim_polarity,
+    decoy_swap,
     litm_groups,
+    question_template,
+    typed_mentions,
     yes_no_question,
 )
-from ragarbiter.assessors.qa import answer_type, sniff, swap_answer
+from ragarbiter.assessors.qa import answer_type, held_out, sniff, swap_answer
 from ragarbiter.errors import InvalidInputError
-from tests.assessors.tiny_data import CONFLICTQA, LITM, write_conflictqa, write_jsonl, write_litm, write_rgb
+from tests.assessors.tiny_data import (
+    CONFLICTQA,
+    LITM,
+    POISON_TARGET,
+    write_conflictqa,
+    write_jsonl,
+    write_litm,
+    write_poisonedrag,
+    write_rgb,
+)
 
 
 @pytest.mark.parametrize(
@@ -48,15 +61,125 @@ def test_group_pairs_label_conflict_only_across_answer_clusters():
 
 
 def test_nq_swap_groups_put_the_substitute_answer_in_the_conflicting_side(tmp_path):
-    groups = litm_groups(write_litm(tmp_path / "litm.jsonl"), random.Random(0))
+    groups = litm_groups(write_litm(tmp_path / "litm.jsonl"), random.Random(0), holdout=False)
     assert len(groups) == len(LITM)
     answers = {q: a[0] for q, a, _, _ in LITM}
     for g in groups:
-        assert g.clusters[:6] == (0, 0, 1, 1, 0, 1)
+        assert g.clusters[:5] == (0, 0, 1, 0, 1)
         original, swapped = g.texts[0], g.texts[2]
         assert answers[g.query] in original and answers[g.query] not in swapped
         substitute = next(a[0] for _, a, _, _ in LITM if a[0] in swapped and a[0] != answers[g.query])
         assert answer_type(substitute) == answer_type(answers[g.query])
+        for text, cluster in zip(g.texts, g.clusters):  # every text on the answer's side states it, no other
+            assert (answers[g.query] in text) == (cluster == 0) or cluster == NEUTRAL
+
+
+def test_held_out_questions_are_never_trained_on(tmp_path):
+    path = write_litm(tmp_path / "litm.jsonl")
+    trained = {g.query for g in litm_groups(path, random.Random(0))}
+    kept_out = {q for q, *_ in LITM if held_out(q)}
+    assert kept_out, "the tiny file should hold a question that held_out keeps for evaluation"
+    assert trained == {q for q, *_ in LITM} - kept_out
+
+
+def test_hard_negatives_keep_the_answer_or_state_none(tmp_path):
+    """A decoy swap changes another slot of the answer's type and agrees; a sentence about another
+    attribute of the same entity answers nothing."""
+    groups = {g.query: g for g in litm_groups(write_litm(tmp_path / "litm.jsonl"), random.Random(0), holdout=False)}
+    g = groups["when was the kestrel bay lighthouse first lit"]
+    other = [t for t, c in zip(g.texts, g.clusters) if c == NEUTRAL]
+    assert "Its keeper was Anders Lunde." in other
+    g = groups["who designed the kestrel bay lighthouse"]
+    others = ("Elin Varg", "Oscar Dahl", "Anders Lunde")  # the other name answers: the decoy's pool
+    decoys = [t for t, c in zip(g.texts, g.clusters) if c == 0 and any(n in t for n in others)]
+    assert decoys and all("Margit Holm" in t and "1868" in t for t in decoys)
+
+
+def test_decoy_swap_never_touches_the_answer():
+    text = "The Kestrel Bay lighthouse was designed by Margit Holm in 1868. It stands on Gannet Point."
+    for seed in range(10):
+        out = decoy_swap(text, ["Margit Holm"], "name", ["Oscar Dahl", "Elin Varg"], random.Random(seed))
+        assert "Margit Holm" in out and out != text
+        assert ("Kestrel Bay" in out) != ("Gannet Point" in out)
+    assert decoy_swap("Margit Holm drew it.", ["Margit Holm"], "name", ["Oscar Dahl"], random.Random(0)) is None
+    assert [text[a:b] for a, b in typed_mentions(text, "name")] == ["Kestrel Bay", "Margit Holm", "Gannet Point"]
+    assert attribute_sentence(text, ["Margit Holm"], "name", random.Random(0)) == "It stands on Gannet Point."
+
+
+SYNTHWIKI = [
+    (
+        "Tove Rask is a Norwegian potter. Born in Bergen, she trained in Kyoto. Her best friend is Ada Lind.",
+        "What is the name of Tove Rask's best friend?",
+        "Ada Lind",
+    ),
+    (
+        "Tove Rask is a Norwegian potter. Born in Bergen, she trained in Kyoto. Her best friend is Ada Lind.",
+        "In which city was Tove Rask born?",
+        "Bergen",
+    ),
+    (
+        "Omar Haddad is a Jordanian chef. Born in Irbid, he cooks in Amman. His best friend is Sami Nasser.",
+        "What is the name of Omar Haddad's best friend?",
+        "Sami Nasser",
+    ),
+    (
+        "Omar Haddad is a Jordanian chef. Born in Irbid, he cooks in Amman. His best friend is Sami Nasser.",
+        "In which city was Omar Haddad born?",
+        "Irbid",
+    ),
+]
+
+
+def write_synthwiki(path):
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["context", "question", "answer"])
+        w.writerows(SYNTHWIKI)
+    return path
+
+
+def test_question_template_takes_the_names_out():
+    assert question_template("What is the name of Tove Rask's best friend?") == "What is the name of X best friend?"
+    assert question_template("In which city was Omar Haddad born?") == "In which city was X born?"
+
+
+def test_synthwiki_swaps_come_from_the_same_question_template(tmp_path):
+    path = write_synthwiki(tmp_path / "madlibs.csv")
+    items = bench_items(path)
+    assert len(items) == 4
+    by_query = {i.query: i for i in items}
+    friend = by_query["What is the name of Tove Rask's best friend?"]
+    assert "Sami Nasser" in friend.texts[2] and "Ada Lind" not in friend.texts[2]  # the other record's friend
+    assert "Her best friend is Ada Lind." in friend.texts  # the answer sentence alone is a second view
+    negatives = {friend.texts[k] for _, k in friend.unanswering}
+    assert "Born in Bergen, she trained in Kyoto." in negatives  # another attribute of the same person
+    groups = build_groups([path], holdout=False)
+    assert {g.query for g in groups} == {q for _, q, _ in SYNTHWIKI}
+
+
+def test_poisonedrag_targets_become_rgb_swaps(tmp_path):
+    [item] = bench_items(write_poisonedrag(tmp_path / "nq.json"))
+    wrong = POISON_TARGET["adv_texts"][:3]
+    assert item.texts[3:] == tuple(wrong)
+    assert item.texts[:3] == tuple(t.replace("Gustave Eiffel", "Margit Holm") for t in wrong)
+    assert (0, 3, 1) in item.pairs and (0, 1, 0) in item.pairs and (3, 4, 0) in item.pairs
+
+
+def test_labelled_pair_files_are_one_pair_each(tmp_path):
+    path = write_jsonl(
+        tmp_path / "pairs.jsonl",
+        [
+            {"query": "q?", "a": "x", "b": "y", "conflict": 1, "kind": "swap"},
+            {"query": "q?", "a": "x", "b": "z", "conflict": 0},
+        ],
+    )
+    items = bench_items(path)
+    assert [(i.pairs, i.kinds) for i in items] == [(((0, 1, 1),), ("swap",)), (((0, 1, 0),), ("unlabelled",))]
+    write_jsonl(path, [{"query": "q?", "a": "x", "b": "y", "conflict": "maybe"}])
+    with pytest.raises(InvalidInputError, match="conflict='maybe'"):
+        bench_items(path)
 
 
 def test_build_groups_reads_litm_and_conflictqa_together(tmp_path):

@@ -316,11 +316,15 @@ def test_attack_metrics_count_planted_texts_in_the_top_five():
 def test_bench_poison_options_and_their_defaults():
     from ragarbiter.cli.main import build_parser
 
-    args = build_parser(["bench", "poison"]).parse_args(["bench", "poison", "--data", "t.json", "--corpus", "c.jsonl"])
-    assert (args.candidates, args.clean_questions, args.mode, args.conflict_adapter, args.json) == (
+    parser = build_parser(["bench", "poison"])
+    args = parser.parse_args(["bench", "poison", "--data", "t.json", "--corpus", "c.jsonl"])
+    assert (args.candidates, args.clean_questions, args.mode, args.conflict_adapter, args.json, args.unseen_only) == (
         20,
         500,
         "hybrid",
         None,
         False,
+        True,
     )
+    both = parser.parse_args(["bench", "poison", "--data", "t.json", "--corpus", "c.jsonl", "--include-trained"])
+    assert both.unseen_only is False
