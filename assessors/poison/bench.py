@@ -108,9 +108,10 @@ def run(args: argparse.Namespace) -> dict:
     ):
         if not kept and left_out:
             msg = (
-                f"Every one of the {left_out} {what} was asked in the training of the conflict judge "
-                f"{str(check.adapter)!r}, so nothing is left to measure. Pass --include-trained to measure "
-                f"the trained questions too."
+                f"Every one of the {left_out} {what} was asked in the training of {str(check.adapter)!r}, so "
+                f"nothing is left to measure. Pass --unseen-by DIR to take the unseen questions from another "
+                f"adapter's manifest (the shipped conflict adapter, assessors/conflict/default, kept a fifth of "
+                f"the LitM questions out of training), or --include-trained to measure the trained ones too."
             )
             raise EmptyCorpusError(msg)
     corpus = {content_id(t): Passage(t, source="corpus") for it in items for t in it.passages}

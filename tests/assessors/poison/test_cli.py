@@ -66,5 +66,5 @@ def test_bench_poison_measures_only_the_questions_its_judge_was_not_trained_on(t
 
 def test_bench_poison_names_the_option_when_every_target_was_trained_on(tmp_path):
     judge = adapter_trained_on(default_judge_dir(), tmp_path / "judge", [POISON_TARGET["question"]])
-    with pytest.raises(EmptyCorpusError, match=r"Every one of the 1 targets in .* Pass --include-trained"):
+    with pytest.raises(EmptyCorpusError, match=r"Every one of the 1 targets in .*--unseen-by DIR.*--include-trained"):
         bench_poison(tmp_path, "--conflict-adapter", str(judge))
