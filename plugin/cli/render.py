@@ -16,6 +16,7 @@ def _flags(context: Context, passage_id: str) -> str:
 
 def render_context(context: Context, *, width: int = 90) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(width=max(width, 100))
@@ -30,10 +31,27 @@ def render_context(context: Context, *, width: int = 90) -> None:
         score = "" if p.score is None else f"{p.score:.3f}"
         table.add_row(str(rank), score, str(p.source or ""), _flags(context, p.id), text)
     console.print(table)
+    for rank, p in enumerate(context.passages, start=1):
+        for j in context.judgements_for(p.id):
+            if j.label == "conflicting":
+                console.print(f"  [red]#{rank} {j.label}[/] ({j.stage}): {escape(j.reason)}")
     for d in context.dropped:
         console.print(f"  [yellow]dropped[/] {d.passage.source or d.passage.id} by {d.stage}: {d.reason}")
     for key, value in context.flags.items():
-        console.print(f"  [magenta]flag[/] {key}: {value}")
+        console.print(f"  [magenta]flag[/] {key}: {escape(_flag_value(context, value))}")
+
+
+def _flag_value(context: Context, value) -> str:
+    """A flag as a reader wants it: groups of passage ids become the ranks shown above."""
+    if not (isinstance(value, list) and value and all(isinstance(g, list) for g in value)):
+        return str(value)
+    ranks = {p.id: rank for rank, p in enumerate(context.passages, start=1)}
+    groups = []
+    for g in value:
+        shown = [f"#{ranks[i]}" for i in g if i in ranks]
+        hidden = len(g) - len(shown)
+        groups.append("(" + ", ".join(shown + ([f"{hidden} not shown"] if hidden else [])) + ")")
+    return " ".join(groups)
 
 
 def render_answers(question: str, plain: str, ours: str, *, width: int = 100) -> None:
