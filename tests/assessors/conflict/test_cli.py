@@ -127,3 +127,22 @@ def test_bench_conflict_combines_both_exclusions(tmp_path, trained_on_first):
     argv = ("--data", str(data), "--adapter", str(trained_on_first), "--exclude-questions", str(seen))
     with pytest.raises(EmptyCorpusError, match=r"trained on \(1\) or listed in --exclude-questions \(1\)"):
         bench_conflict(*argv)
+
+
+def test_train_conflict_records_the_recipe_and_every_question_it_trained_on(tmp_path, capsys):
+    from ragarbiter.assessors.conflict.data import RECIPE
+    from ragarbiter.assessors.qa import held_out, question_digest
+    from tests.assessors.conflict.test_data import SYNTHWIKI, write_synthwiki
+    from tests.assessors.tiny_data import LITM, write_litm
+
+    litm, synthwiki = write_litm(tmp_path / "litm.jsonl"), write_synthwiki(tmp_path / "madlibs.csv")
+    out = tmp_path / "adapter"
+    args = ["train", "conflict", "--data", str(litm), str(synthwiki), "--out", str(out), "--cpu"]
+    args += ["--max-steps", "1", "--batch-size", "1", "--max-length", "48", "--eval-fraction", "0.25"]
+    assert main([*args, "--no-progress", "--json"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    trained = [q for q, *_ in LITM if not held_out(q)] + [q for c, q, _ in SYNTHWIKI if not held_out(c)]
+    assert manifest["questions"]["values"] == sorted({question_digest(q) for q in trained})
+    assert manifest["questions"]["count"] == len(set(trained)) < len(LITM) + len(SYNTHWIKI)
+    assert manifest["recipe"] == RECIPE
+    assert manifest["hyperparameters"]["align"] is True

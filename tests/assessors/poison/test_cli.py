@@ -68,3 +68,14 @@ def test_bench_poison_names_the_option_when_every_target_was_trained_on(tmp_path
     judge = adapter_trained_on(default_judge_dir(), tmp_path / "judge", [POISON_TARGET["question"]])
     with pytest.raises(EmptyCorpusError, match=r"Every one of the 1 targets in .*--unseen-by DIR.*--include-trained"):
         bench_poison(tmp_path, "--conflict-adapter", str(judge))
+
+
+def test_bench_poison_can_take_the_unseen_questions_from_another_adapter(tmp_path):
+    """The judge has seen every question; --unseen-by names the adapter whose manifest decides instead."""
+    judge = adapter_trained_on(default_judge_dir(), tmp_path / "judge", [q for q, *_ in LITM])
+    other = adapter_trained_on(default_judge_dir(), tmp_path / "other", [LITM[1][0], LITM[3][0]])
+    with pytest.raises(EmptyCorpusError, match="--unseen-by DIR"):
+        bench_poison(tmp_path, "--conflict-adapter", str(judge))
+    out = bench_poison(tmp_path, "--conflict-adapter", str(judge), "--unseen-by", str(other), "--clean-questions", "3")
+    assert (out["n_targets"], out["n_excluded_trained"]) == (1, 0)
+    assert (out["n_clean_questions"], out["n_excluded_trained_clean"]) == (3, 2)
