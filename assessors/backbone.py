@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ragarbiter.errors import ConfigError, InvalidInputError, ModelNotFoundError
-from ragarbiter.models import default_device, native_bf16, resolve_model_path
+from ragarbiter.models import default_device, native_bf16, quiet_loading, resolve_model_path
 
 logger = logging.getLogger(__name__)
 _LOAD_LOCK = threading.Lock()
@@ -95,7 +95,8 @@ def load_encoder_model(model: str):
 
     path = str(resolve_model_path(model))
     try:
-        net = AutoModel.from_pretrained(path)
+        with quiet_loading():
+            net = AutoModel.from_pretrained(path)
     except OSError as exc:
         msg = f"Could not load the encoder {model!r} from {path}: {exc}. Pass a folder holding a BERT-style model."
         raise ModelNotFoundError(msg) from exc

@@ -7,9 +7,11 @@ raises one `ModelNotFoundError` that names the fix.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import ModelNotFoundError
@@ -23,6 +25,21 @@ BUNDLED_ALIASES = frozenset(
         "default",
     }
 )
+
+
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """transformers' per-load progress bars off for the block (a load of a local folder takes a
+    second; a bar on every call is noise), restored afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def hub_offline() -> bool:

@@ -24,7 +24,7 @@ import numpy as np
 
 from ragarbiter.config import EncoderConfig
 from ragarbiter.errors import InvalidInputError, ModelNotFoundError
-from ragarbiter.models import default_device, resolve_model_path
+from ragarbiter.models import default_device, quiet_loading, resolve_model_path
 
 logger = logging.getLogger(__name__)
 _LOAD_LOCK = threading.Lock()
@@ -36,7 +36,8 @@ def _load_sentence_transformer(path: str, device: str):
 
     logger.info("loading encoder %s on %s", path, device)
     try:
-        return SentenceTransformer(path, device=device, local_files_only=True)
+        with quiet_loading():
+            return SentenceTransformer(path, device=device, local_files_only=True)
     except OSError as exc:
         msg = f"Could not load the encoder from {path!r}: {exc}. Pass a folder holding a sentence-transformers model."
         raise ModelNotFoundError(msg) from exc

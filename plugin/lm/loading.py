@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ragarbiter.models import quiet_loading
+
+__all__ = ["quiet_loading"]  # re-exported: the generator and its tests import it from here
+
 #: What a generator is told around the documents when it answers from context (chat models).
 RAG_INSTRUCTION = "Answer the question using the documents above. Answer in one short sentence."
 CLOSED_BOOK_INSTRUCTION = "Answer the question in one short sentence."
-
-
-@contextlib.contextmanager
-def quiet_loading() -> Iterator[None]:
-    """transformers' per-load progress bars off for the block (a load of a local folder takes a
-    second; a bar on every call is noise), restored afterwards."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 def load_causal_lm(path: str, *, device: str | None = None, dtype: Any = None):
