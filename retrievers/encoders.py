@@ -183,6 +183,35 @@ def shared_cache(model: str) -> EmbeddingCache:
     return EmbeddingCache()
 
 
+def dimension_from_files(folder) -> int | None:
+    """A sentence-transformers folder's output size from `modules.json` and the module configs: the
+    last Dense module's `out_features`, else the Pooling module's `word_embedding_dimension`
+    (None when the files do not say, or name a module whose size they do not state)."""
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    size = None
+    for module in modules if isinstance(modules, list) else []:
+        kind = str(module.get("type", "")).rsplit(".", 1)[-1]
+        config = folder / str(module.get("path", "")) / "config.json"
+        if kind in ("Transformer", "Normalize"):
+            continue
+        try:
+            values = json.loads(config.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        key = {"Pooling": "word_embedding_dimension", "Dense": "out_features"}.get(kind)
+        if key is None or not isinstance(values.get(key), int):
+            return None
+        size = values[key]
+    return size
+
+
 class DenseEncoder:
     """Sentence embeddings from a sentence-transformers model, loaded lazily."""
 
@@ -204,6 +233,11 @@ class DenseEncoder:
 
     @functools.cached_property
     def dimension(self) -> int:
+        """The embedding size, read from the model folder's module configs when they tell it (so that
+        checking a collection, or counting its points, loads no model), else from the loaded model."""
+        known = dimension_from_files(resolve_model_path(self.config.model))
+        if known is not None:
+            return known
         model = self.model
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(get_dim())

@@ -39,7 +39,7 @@ def encoder():
     from ragarbiter.retrievers import DenseEncoder
 
     enc = DenseEncoder()
-    enc.dimension  # load once per session  # noqa: B018
+    enc.model  # load once per session  # noqa: B018
     return enc
 
 

@@ -189,3 +189,18 @@ def test_a_qdrant_filter_with_ranges_and_exclusions_passes_through_both_engines(
         store.upsert(passages)
         found = store.search("harbour logbook", k=4, filter=flt)
     assert [p.metadata["year"] for p in found] == [1871]
+
+
+def test_counting_points_loads_no_model(tmp_path, encoder, fact_passages):
+    from ragarbiter import StoreConfig
+    from ragarbiter.retrievers import DenseEncoder, QdrantStore
+    from ragarbiter.retrievers.encoders import _load_sentence_transformer
+
+    config = StoreConfig(collection="facts", path=str(tmp_path / "s"))
+    with QdrantStore(config, encoder=encoder) as store:
+        store.upsert(fact_passages)
+    _load_sentence_transformer.cache_clear()
+    with QdrantStore(config, encoder=DenseEncoder()) as store:
+        assert store.count() == len(fact_passages)
+        assert store.encoder.dimension == 384
+    assert _load_sentence_transformer.cache_info().currsize == 0
