@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,14 +141,21 @@ def read_litm_gold(path: str | Path) -> list[tuple[str, list[str], str]]:
     return records
 
 
-def nq_swaps(records: list[tuple[str, list[str], str]], rng: random.Random) -> Iterator[NqSwap]:
+def nq_swaps(
+    records: list[tuple[str, list[str], str]],
+    rng: random.Random,
+    pool_key: Callable[[str, list[str]], str] | None = None,
+) -> Iterator[NqSwap]:
     """The NQ-Swap recipe: substitute another question's answer of the same type (lazily, so a
-    caller's own draws from `rng` interleave with these the same way on every run)."""
-    by_type: dict[str, list[str]] = defaultdict(list)
-    for _, answers, _ in records:
-        by_type[answer_type(answers[0])].append(answers[0])
+    caller's own draws from `rng` interleave with these the same way on every run). `pool_key`
+    (question, answers) -> key says which records' answers substitute for each other (default:
+    the first answer's `answer_type`)."""
+    key = pool_key or (lambda _question, answers: answer_type(answers[0]))
+    pools: dict[str, list[str]] = defaultdict(list)
+    for question, answers, _ in records:
+        pools[key(question, answers)].append(answers[0])
     for question, answers, text in records:
-        substitute = _pick_substitute(by_type[answer_type(answers[0])], answers, text, rng)
+        substitute = _pick_substitute(pools[key(question, answers)], answers, text, rng)
         swapped = swap_answer(text, answers, substitute) if substitute else None
         if swapped is not None:
             yield NqSwap(question, tuple(answers), text, substitute, swapped)

@@ -48,20 +48,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def question_set(paths) -> set[str]:
     """The normalised questions of every record in `paths` (their `question` or `query` field)."""
-    from ragarbiter.datasets import iter_jsonl
     from ragarbiter.errors import InvalidInputError
+
+    from ..trained import questions_in
 
     out = set()
     for path in paths:
-        for i, rec in enumerate(iter_jsonl(path)):
-            question = rec.get("question", rec.get("query")) if isinstance(rec, dict) else None
-            if not isinstance(question, str):
-                msg = (
-                    f"{path}, record {i}: no 'question' or 'query' string to exclude. Pass the ConflictQA, "
-                    "RGB or LitM files the adapter was trained on."
-                )
-                raise InvalidInputError(msg)
-            out.add(question_key(question))
+        found = {question_key(q) for q in questions_in(path)}
+        if not found:
+            msg = (
+                f"{path}: no 'question' or 'query' string in any record to exclude. Pass the ConflictQA, "
+                "RGB, LitM or SynthWiki files the adapter was trained on."
+            )
+            raise InvalidInputError(msg)
+        out |= found
     return out
 
 

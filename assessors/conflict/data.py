@@ -27,17 +27,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragarbiter.datasets import iter_jsonl, open_text
+from ragarbiter.datasets import iter_jsonl, open_text, read_synthwiki
 from ragarbiter.errors import InvalidInputError
 
 from ..qa import (
     CONFLICTQA_KEYS,
     RGB_KEYS,
+    answer_type,
     faq,
+    held_out,
     mention,
+    nq_swaps,
     read_litm_gold,
+    read_poisonedrag,
     require_keys,
     sniff,
+    swap_answer,
 )
 from ..text import NEGATION, split_sentences
 
@@ -168,7 +173,7 @@ def read_rgb(path: str | Path) -> list[dict]:
 
 def neutral_edit(text: str, answers: Iterable[str], rng: random.Random) -> str:
     """An edit that leaves the answer alone: drop a sentence, crop the edges, or change another number."""
-    spans = [m.span() for a in answers if a.strip() for m in mention(a).finditer(text)]
+    spans = answer_spans(text, answers)
     lo = min((s for s, _ in spans), default=0)
     hi = max((e for _, e in spans), default=len(text))
     choice = rng.random()
@@ -199,11 +204,10 @@ def answer_sentences(text: str, answers: Iterable[str]) -> str | None:
     return " ".join(hits) if hits and len(hits) < len(sentences) else None
 
 
-def without_answer(text: str, answers: Iterable[str]) -> str | None:
-    """The sentences that do not mention an answer (None when nothing, or everything, is left)."""
-    sentences = split_sentences(text)
-    rest = [s.text for s in sentences if not any(mention(a).search(s.text) for a in answers if a.strip())]
-    return " ".join(rest) if rest and len(rest) < len(sentences) else None
+def sentences_without(text: str, answers: Iterable[str]) -> list[str]:
+    """The sentences of `text` that mention none of `answers`."""
+    answers = [a for a in answers if a.strip()]
+    return [s.text for s in split_sentences(text) if not any(mention(a).search(s.text) for a in answers)]
 
 
 def second_view(text: str, answers: Iterable[str], rng: random.Random) -> str:
@@ -243,7 +247,8 @@ def typed_mentions(text: str, kind: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _answer_spans(text: str, answers: Iterable[str]) -> list[tuple[int, int]]:
+def answer_spans(text: str, answers: Iterable[str]) -> list[tuple[int, int]]:
+    """Character spans of every mention of any of `answers` in `text`."""
     return [m.span() for a in answers if a.strip() for m in mention(a).finditer(text)]
 
 
@@ -251,7 +256,7 @@ def decoy_swap(text: str, answers: Iterable[str], kind: str, pool: list[str], rn
     """`text` with one mention of the answer's type that is *not* the answer replaced by another
     value of that type: a minimal edit that leaves the answer alone (so the two texts agree)."""
     answers = list(answers)
-    spans = _answer_spans(text, answers)
+    spans = answer_spans(text, answers)
     decoys = [(a, b) for a, b in typed_mentions(text, kind) if not any(s < b and a < e for s, e in spans)]
     if not decoys or not pool:
         return None
@@ -268,9 +273,7 @@ def attribute_sentence(text: str, answers: Iterable[str], kind: str, rng: random
     """A sentence of `text` that does not state the answer, preferring one that holds another value
     of the answer's type ("renovated in 1998" for "when did it open?"): the same entity, another
     attribute, which answers nothing."""
-    answers = list(answers)
-    rest = [s.text for s in split_sentences(text) if not any(mention(a).search(s.text) for a in answers if a.strip())]
-    rest = [r for r in rest if len(r.split()) >= 4]
+    rest = [r for r in sentences_without(text, answers) if len(r.split()) >= 4]
     typed = [r for r in rest if typed_mentions(r, kind)]
     pick = typed or rest
     return rng.choice(pick) if pick else None
@@ -294,32 +297,28 @@ def question_template(question: str) -> str:
 
 def substitutes(records: list[QaPassage], by: str) -> dict[str, list[str]]:
     """Answer pools to swap from, keyed by `answer_type` ("type", NQ-Swap) or `question_template` ("template")."""
+    key = _pool_key(by)
     pools: dict[str, list[str]] = {}
     for r in records:
-        pools.setdefault(_pool_key(r, by), []).append(r.answers[0])
+        pools.setdefault(key(r.question, list(r.answers)), []).append(r.answers[0])
     return pools
 
 
-def _pool_key(r: QaPassage, by: str) -> str:
-    from ..qa import answer_type
-
-    return question_template(r.question) if by == "template" else answer_type(r.answers[0])
+def _pool_key(by: str):
+    """(question, answers) -> the pool a record's answer belongs to (see `substitutes`)."""
+    if by == "template":
+        return lambda question, _answers: question_template(question)
+    return lambda _question, answers: answer_type(answers[0])
 
 
 def swap_groups(records: list[QaPassage], rng: random.Random, by: str = "type") -> list[ConflictGroup]:
     """The recipe of the module notes over QA passages (one group per record that has a swap); the
     substitute answer comes from another record of the same answer type or question template (`by`)."""
-    from ..qa import _pick_substitute, answer_type, swap_answer
-
-    pools = substitutes(records, by)
     by_type = substitutes(records, "type")
     groups = []
-    for r in records:
-        question, answers, text = r.question, list(r.answers), r.text
-        substitute = _pick_substitute(pools[_pool_key(r, by)], answers, text, rng)
-        swapped = swap_answer(text, answers, substitute) if substitute else None
-        if swapped is None:
-            continue
+    triples = [(r.question, list(r.answers), r.text) for r in records]
+    for sw in nq_swaps(triples, rng, _pool_key(by)):
+        question, answers, text, substitute, swapped = sw.question, list(sw.answers), sw.text, sw.substitute, sw.swapped
         kind = answer_type(answers[0])
         neutral = records[rng.randrange(len(records))].text
         texts = [text, second_view(text, answers, rng), swapped]
@@ -356,10 +355,6 @@ def swap_groups(records: list[QaPassage], rng: random.Random, by: str = "type") 
 def qa_passages(path: str | Path, kind: str, holdout: bool = True) -> list[QaPassage]:
     """The (question, answers, passage) records of a LitM or SynthWiki file; with `holdout`, without the
     questions (LitM) or paragraphs (SynthWiki) that `qa.held_out` keeps for evaluation."""
-    from ragarbiter.datasets import read_synthwiki
-
-    from ..qa import held_out
-
     if kind == "litm":
         out = [QaPassage(q, tuple(a), t) for q, a, t in read_litm_gold(path)]
         return [r for r in out if not (holdout and held_out(r.question))]
@@ -451,7 +446,7 @@ def read_pairs(path: str | Path) -> list[dict]:
     return out
 
 
-def swap_records(path: str | Path, kind: str, *, dev: bool | None = None, seed: int = 0) -> list[dict]:
+def swap_records(path: str | Path, kind: str, *, seed: int = 0) -> list[dict]:
     """RGB-layout records (`query`, `positive`, `positive_wrong`, `negative`) built from a file that is not
     in that layout, by the RGB recipe (the answer swapped for another of its type):
 
@@ -459,10 +454,8 @@ def swap_records(path: str | Path, kind: str, *, dev: bool | None = None, seed: 
       the correct answer in its place is `positive` (targets with yes/no answers are skipped);
     - SynthWiki: the paragraph and its answer sentences (`positive`), both with the answer swapped for
       another record's of the same type (`positive_wrong`); `negative`: a sentence of the paragraph about
-      another attribute of the same person (answers nothing), and another paragraph.
-      `dev=True` keeps only the paragraphs `qa.held_out` keeps out of training, `dev=False` only the others."""
-    from ..qa import answer_type, held_out, read_poisonedrag, swap_answer
-
+      another attribute of the same person (answers nothing), and another paragraph. Every paragraph
+      is used: a bench leaves out the trained ones by the adapter's manifest."""
     rng = random.Random(seed)
     out = []
     if kind == "poisonedrag":
@@ -475,12 +468,11 @@ def swap_records(path: str | Path, kind: str, *, dev: bool | None = None, seed: 
                 out.append({"query": t.question, "positive": right, "positive_wrong": wrong, "negative": []})
         return out
     records = qa_passages(path, "synthwiki", holdout=False)
-    if dev is not None:
-        records = [r for r in records if held_out(r.text) == dev]
     pools = substitutes(records, "template")
+    template = _pool_key("template")
     for r in records:
         kind_ = answer_type(r.answers[0])
-        pool = [a for a in pools[_pool_key(r, "template")] if a.casefold() != r.answers[0].casefold()]
+        pool = [a for a in pools[template(r.question, r.answers)] if a.casefold() != r.answers[0].casefold()]
         pool = [a for a in pool if not mention(a).search(r.text)]
         if not pool:
             continue
@@ -494,7 +486,7 @@ def swap_records(path: str | Path, kind: str, *, dev: bool | None = None, seed: 
     return out
 
 
-def bench_items(path: str | Path, per_side: int = 3, negatives: int = 2, *, dev: bool | None = None) -> list[BenchItem]:
+def bench_items(path: str | Path, per_side: int = 3, negatives: int = 2) -> list[BenchItem]:
     """ConflictQA: (memory, counter-memory) conflict; each memory with its own evidence agrees.
     RGB (and PoisonedRAG / SynthWiki through `swap_records`): (positive, positive_wrong) conflict;
     pairs within one side agree; up to `negatives` passages that state no answer join every set, and
@@ -511,7 +503,7 @@ def bench_items(path: str | Path, per_side: int = 3, negatives: int = 2, *, dev:
     if kind == "rgb":
         rgb = read_rgb(path)
     elif kind in ("poisonedrag", "synthwiki"):
-        rgb = swap_records(path, kind, dev=dev)
+        rgb = swap_records(path, kind)
     if kind == "conflictqa":
         for r in read_conflictqa(path):
             texts = tuple(r[k] for k in CONFLICTQA_KEYS[1:])  # pm, cm, pm_ev, cm_ev

@@ -334,10 +334,7 @@ class ConflictScorer:
         found = self._encoded(query, list(texts))
         i, j = torch.triu_indices(n, n, offset=1)
         ids, weights, mask = self._profiles([found[t] for t in texts])
-        both = pair_mismatch(ids, weights, mask, torch.stack([i, j], dim=-1)).min(-1).values.numpy()
-        out = np.zeros((n, n), dtype=np.float32)
-        out[i.numpy(), j.numpy()] = both
-        return out + out.T
+        return _symmetric(n, i, j, pair_mismatch(ids, weights, mask, torch.stack([i, j], dim=-1)).min(-1).values)
 
     @staticmethod
     def _profiles(rows) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -364,11 +361,16 @@ class ConflictScorer:
         if head.align is not None:
             mismatch = pair_mismatch(*self._profiles(rows), torch.stack([i, j], dim=-1))
         with torch.inference_mode():
-            p = head.pair_probs(codes[i], codes[j], yes_no_question(query), mismatch=mismatch).numpy()
-        out = np.zeros((n, n), dtype=np.float32)
-        out[i.numpy(), j.numpy()] = p
+            p = head.pair_probs(codes[i], codes[j], yes_no_question(query), mismatch=mismatch)
         gate = self.topical(query, texts)
-        return (out + out.T) * np.outer(gate, gate)
+        return _symmetric(n, i, j, p) * np.outer(gate, gate)
+
+
+def _symmetric(n: int, i: torch.Tensor, j: torch.Tensor, values: torch.Tensor) -> np.ndarray:
+    """(n, n) float32 with `values` at (i, j) and (j, i), zeros on the diagonal."""
+    out = np.zeros((n, n), dtype=np.float32)
+    out[i.numpy(), j.numpy()] = values.numpy()
+    return out + out.T
 
 
 @functools.lru_cache(maxsize=8)

@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> dict:
     if not targets or not items:
         msg = f"Nothing to measure: {len(targets)} targets in {args.data}, {len(items)} questions in {args.corpus}."
         raise EmptyCorpusError(msg)
-    unseen_by = getattr(args, "unseen_by", None) or args.conflict_adapter or default_judge_dir()
+    unseen_by = args.unseen_by or args.conflict_adapter or default_judge_dir()
     check = check_trained(unseen_by) if args.unseen_only else None
     adv = {content_id(t): Passage(t, source=f"adv/{tg.id}") for tg in targets for t in tg.adv_texts}  # all planted
     if check is not None:  # the planted texts of the targets left out stay in the corpus

@@ -27,10 +27,9 @@ class PoisonConfig:
       judge's pair probability was tried first for this and split planted groups: on PoisonedRAG nq
       it reads some paraphrases of one claim as disagreeing.)
     - `conflict_threshold`: mean conflict probability (ConflictAssessor, over the group's
-      members) from which a passage outside the group counts as contradicting it. Two passages
-      whose own conflict probability reaches it are never in one group (nor one in the other's
-      family), however close their cosine: a planted copy may imitate its source's words. Lower
-      than the ConflictAssessor's own flagging threshold (0.5): a group of near-verbatim
+      members) from which a passage outside the group counts as contradicting it. A passage whose
+      conflict probability with any member reaches it is never in the group's family. Lower
+      than the ConflictAssessor's own flagging threshold (0.7): a group of near-verbatim
       copies is suspicious already, so less evidence convicts it. On PoisonedRAG nq targets
       the planted group's mean conflict with the gold passage has median 0.37.
     - `family_similarity`: mean cosine to a contradicted group from which a passage outside

@@ -8,9 +8,11 @@ contradicting evidence, at least `min_cluster` copies) before anything happens t
 
 A group holds near-copies that agree. Cosine alone cannot tell a planted copy from the source
 it imitates ("designed by Viktor Lang" and "designed by Miriam Okafor" in one template are
-near-duplicates), so two passages whose conflict probability reaches the threshold never share
-a group: not as linked members, not as absorbed outsiders, not as family. A group so split
-below `min_cluster` is not suspicious, and its passages count as independent evidence.
+near-duplicates), so two passages that name different answers (the judge's answer mismatch
+reaches `PoisonConfig.answer_mismatch`) never share a group, as linked members or as absorbed
+outsiders; and a passage whose conflict probability with any member reaches the threshold is never
+in its family. A group so split below `min_cluster` is not suspicious, and its passages count as
+independent evidence.
 
 Only independent evidence convicts: a passage that is itself in a suspicious group cannot
 convict another group. Otherwise two groups of restatements about different facts of one
@@ -66,17 +68,17 @@ def tight_clusters(
     sims: np.ndarray,
     similarity: float,
     min_size: int,
-    conflict: np.ndarray | None = None,
-    conflict_threshold: float = PoisonConfig.conflict_threshold,
+    apart: np.ndarray | None = None,
+    apart_from: float = PoisonConfig.answer_mismatch,
 ) -> list[list[int]]:
     """Complete-linkage groups whose every pair has cosine >= `similarity`; only groups of `min_size`+.
     Each group then absorbs the passages whose mean cosine to its core reaches `similarity`.
 
-    With `conflict` ((n, n) probabilities that two passages answer the query differently), no two
-    passages whose conflict reaches `conflict_threshold` end up in one group: such clusters are never
-    merged and such outsiders never absorbed, so near-copies that disagree split apart."""
+    With `apart` ((n, n): how far two passages give different answers, e.g. the judge's answer
+    mismatch), no two passages whose value reaches `apart_from` end up in one group: such clusters are
+    never merged and such outsiders never absorbed, so near-copies that disagree split apart."""
     n = sims.shape[0]
-    clash = conflict >= conflict_threshold if conflict is not None else np.zeros((n, n), dtype=bool)  # (n, n)
+    clash = apart >= apart_from if apart is not None else np.zeros((n, n), dtype=bool)  # (n, n)
     clusters = [[i] for i in range(n)]
     while len(clusters) > 1:
         best, pair = similarity, None

@@ -37,9 +37,9 @@ class PoisonFilter(Stage):
     1. Group the passages by cosine similarity (complete linkage, bundled encoder):
        only groups of `min_cluster` or more near-duplicates are suspicious. Only near-copies
        that agree share a group: once cosine finds a candidate group, the conflict judge is
-       asked, and two passages whose conflict reaches `conflict_threshold` are never grouped
-       (the source a planted group imitates is not one of its copies). A group so split below
-       `min_cluster` is not suspicious.
+       asked, and two passages that name different answers (answer mismatch reaching
+       `answer_mismatch`) are never grouped (the source a planted group imitates is not one of
+       its copies). A group so split below `min_cluster` is not suspicious.
     2. Ask the conflict judge whether independent passages (in no group) contradict it. When two
        groups contradict each other, a passage that contradicts both takes neither side.
     3. A contradicted group is dropped (default), with its family: looser paraphrases that
