@@ -84,7 +84,7 @@ class AdaptedParts:
         settings = read_manifest(self.adapter).get("hyperparameters", {})
         spec = BackboneSpec(**settings.get("backbone", {}))
         backbone = shared_backbone(spec, self.device)
-        layers = top_layers(spec.model, spec.split, self.adapter).to(backbone.device, backbone.dtype)
+        layers = top_layers(spec.model, spec.split, self.adapter, backbone.device).to(backbone.dtype)
         head = self.make_head(layers[0].output.dense.out_features, settings)
         head.load_state_dict({k.removeprefix("head."): v for k, v in load_heads(self.adapter).items()})
         logger.info("adapter loaded from %s", self.adapter)

@@ -17,8 +17,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ragarbiter.errors import ConfigError, InvalidInputError, ModelNotFoundError
-from ragarbiter.models import default_device, native_bf16, quiet_loading, resolve_model_path
+from ragarbiter.errors import ConfigError, InvalidInputError
+from ragarbiter.models import default_device, native_bf16, resolve_model_path
 
 logger = logging.getLogger(__name__)
 _LOAD_LOCK = threading.Lock()
@@ -64,11 +64,15 @@ class PairEncoding:
         return len(self.input_ids)
 
 
-@functools.lru_cache(maxsize=4)
-def _tokenizer(path: str):
-    from transformers import AutoTokenizer
+@functools.lru_cache(maxsize=8)
+def _tokenizer(path: str, max_length: int):
+    """The model's Rust tokenizer, truncating (query, passage) pairs longest-first to `max_length` tokens."""
+    from ragarbiter.retrievers.encoders import tokenizer_file
 
-    return AutoTokenizer.from_pretrained(path, use_fast=True)
+    tok = tokenizer_file(path)
+    tok.enable_truncation(max_length, strategy="longest_first")
+    tok.no_padding()
+    return tok
 
 
 def inference_dtype(device: str):
@@ -90,23 +94,11 @@ def inference_dtype(device: str):
 
 
 def load_encoder_model(model: str):
-    """A fresh copy of the pretrained encoder (transformers `AutoModel`), on CPU, eval mode."""
-    from transformers import AutoModel
+    """A fresh, trainable copy of the pretrained encoder (transformers `AutoModel`, what peft adapts), on
+    CPU, eval mode. Inference reads the process-wide `ragarbiter.retrievers.bert.base_encoder` instead."""
+    from ragarbiter.retrievers.bert import load_with_transformers
 
-    path = str(resolve_model_path(model))
-    try:
-        with quiet_loading():
-            net = AutoModel.from_pretrained(path)
-    except OSError as exc:
-        msg = f"Could not load the encoder {model!r} from {path}: {exc}. Pass a folder holding a BERT-style model."
-        raise ModelNotFoundError(msg) from exc
-    if not hasattr(net, "encoder") or not hasattr(net.encoder, "layer"):
-        msg = (
-            f"Encoder {model!r} is a {type(net).__name__}; the assessors "
-            "need a BERT-style encoder (embeddings + encoder.layer)."
-        )
-        raise ModelNotFoundError(msg)
-    return net.eval()
+    return load_with_transformers(str(resolve_model_path(model)), model).eval()
 
 
 def extended_mask(mask, dtype):
@@ -262,7 +254,15 @@ class Backbone:
 
     @property
     def tokenizer(self):
-        return _tokenizer(str(resolve_model_path(self.spec.model)))
+        """The model's `tokenizers.Tokenizer`, truncating to `spec.max_length` tokens (pairs longest-first)."""
+        return _tokenizer(str(resolve_model_path(self.spec.model)), self.spec.max_length)
+
+    def count_tokens(self, texts: Sequence[str], *, special: bool = True) -> list[int]:
+        """Untruncated token counts (with or without the [CLS]/[SEP] the encoder adds)."""
+        from ragarbiter.retrievers.encoders import TextTokenizer
+
+        backend = TextTokenizer(self.spec.model).backend
+        return [len(e.ids) for e in backend.encode_batch(list(texts), add_special_tokens=special)]
 
     @functools.cached_property
     def dtype(self):
@@ -270,19 +270,14 @@ class Backbone:
 
     @functools.cached_property
     def net(self):
+        """The process-wide base encoder (shared with the retriever), in this backbone's device and dtype."""
+        from ragarbiter.retrievers.bert import base_encoder
+
         with _LOAD_LOCK:
-            logger.info(
-                "loading assessor backbone %s (frozen blocks 0-%d, %s)",
-                self.spec.model,
-                self.spec.split - 1,
-                self.dtype,
-            )
-            net = load_encoder_model(self.spec.model).to(self.device, self.dtype)
+            net = base_encoder(self.spec.model, self.device, self.dtype)
             if self.spec.split > len(net.encoder.layer):
                 msg = f"BackboneSpec.split={self.spec.split} but {self.spec.model} has {len(net.encoder.layer)} blocks."
                 raise ConfigError(msg)
-            for p in net.parameters():
-                p.requires_grad_(False)
             return net
 
     def encode_pairs(self, query: str, texts: Sequence[str]) -> list[PairEncoding]:
@@ -297,23 +292,11 @@ class Backbone:
                 raise InvalidInputError(msg)
         if not texts:
             return []
-        enc = self.tokenizer(
-            [query] * len(texts),
-            texts,
-            truncation="longest_first",
-            max_length=self.spec.max_length,
-            return_offsets_mapping=True,
-            return_token_type_ids=True,
-        )
         out = []
-        for i in range(len(texts)):
-            seq = enc.sequence_ids(i)
-            offsets = tuple((a, b) if s == 1 else (0, 0) for (a, b), s in zip(enc["offset_mapping"][i], seq))
-            out.append(
-                PairEncoding(
-                    tuple(enc["input_ids"][i]), tuple(enc["token_type_ids"][i]), offsets, tuple(s == 1 for s in seq)
-                )
-            )
+        for enc in self.tokenizer.encode_batch([(query, t) for t in texts]):
+            seq = enc.sequence_ids
+            offsets = tuple((a, b) if s == 1 else (0, 0) for (a, b), s in zip(enc.offsets, seq))
+            out.append(PairEncoding(tuple(enc.ids), tuple(enc.type_ids), offsets, tuple(s == 1 for s in seq)))
         return out
 
     def bottom(self, query: str, texts: Sequence[str]) -> tuple[list[PairEncoding], list]:
@@ -347,7 +330,7 @@ class Backbone:
         found = {t: self._vectors.get(t) for t in texts}
         missing = list(dict.fromkeys(t for t, v in found.items() if v is None))
         if missing:
-            ids = self.tokenizer(missing, truncation=True, max_length=self.spec.max_length)["input_ids"]
+            ids = [e.ids for e in self.tokenizer.encode_batch(missing)]
             states = self._blocks(ids, None, self.net.encoder.layer)
             with torch.inference_mode():
                 pooled = torch.stack([h.float().mean(0) for h in states])
@@ -396,14 +379,34 @@ def padded_states(states: Sequence, device="cpu"):
     return hidden, mask
 
 
-def top_layers(model: str, split: int, adapter_dir=None):
-    """The blocks from `split` up, with the LoRA adapter in `adapter_dir` merged in (eval mode)."""
-    net = load_encoder_model(model)
-    if adapter_dir is not None:
+def top_layers(model: str, split: int, adapter_dir=None, device: str = "cpu"):
+    """The blocks from `split` up, copied from the shared base encoder with the LoRA adapter in
+    `adapter_dir` merged in (eval mode, float32 on `device`)."""
+    import copy
+
+    import torch
+
+    from ragarbiter.retrievers.bert import base_encoder, direct_loading
+    from ragarbiter.training import lora_deltas
+
+    base = base_encoder(model, device, torch.float32)
+    layers = copy.deepcopy(base.encoder.layer[split:])
+    deltas = {} if adapter_dir is None else lora_deltas(adapter_dir) if direct_loading() else None
+    if deltas is None:  # an adapter kind only peft reads: merge it into a whole fresh copy
         from ragarbiter.training import load_adapter_into
 
-        net = load_adapter_into(net, adapter_dir, merge=True)
-    layers = net.encoder.layer[split:]
+        merged = load_adapter_into(load_encoder_model(model), adapter_dir, merge=True)
+        layers, deltas = merged.encoder.layer[split:].to(device), {}
+    for name, delta in deltas.items():
+        head, _, rest = name.partition("encoder.layer.")
+        index, _, inner = rest.partition(".")
+        if head or not index.isdigit() or int(index) < split or int(index) >= split + len(layers):
+            msg = (
+                f"The adapter in {adapter_dir} changes {name!r}, outside the blocks {split}+ it may adapt. Re-train it."
+            )
+            raise ConfigError(msg)
+        with torch.no_grad():
+            layers[int(index) - split].get_submodule(inner).weight += delta.to(device)
     for p in layers.parameters():
         p.requires_grad_(False)
     return layers.eval()

@@ -72,6 +72,10 @@ class DimensionMismatchError(StoreError, ValueError):
     """The encoder's dimension differs from the collection's."""
 
 
+class DeadlineExceededError(RagArbiterError, TimeoutError):
+    """A request ran past its deadline, or its client went away; the work stopped where it was."""
+
+
 def require(package: str, extra: str, feature: str = "this feature"):
     """Import an optional dependency or raise `MissingExtraError` naming the extra."""
     import importlib

@@ -87,10 +87,17 @@ class SoftPromptBuilt(Event):
 
 @dataclass(frozen=True)
 class StageTimed(Event):
+    """A stage finished: how long it took, and the passages it was given and returned, in order,
+    with their scores (what a reranker trace shows as the documents before and after)."""
+
     kind: ClassVar[str] = "stage_timed"
     seconds: float
     n_in: int = 0
     n_out: int = 0
+    passages_in: tuple[str, ...] = ()
+    passages_out: tuple[str, ...] = ()
+    scores_in: tuple[float | None, ...] = ()
+    scores_out: tuple[float | None, ...] = ()
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from .deadline import check_budget
 from .errors import ConfigError, InvalidInputError
 from .events import EventSink, StageTimed, aemit_all, emit_all
 from .types import Context, DroppedPassage, Judgement, Passage
@@ -71,6 +72,21 @@ def drop(context: Context, to_drop: dict[str, str], stage: str) -> Context:
         else:
             kept.append(p)
     return context.evolve(passages=tuple(kept), dropped=context.dropped + tuple(dropped), events=events)
+
+
+def _timed(stage: Stage, before: Context, after: Context, start: float) -> Context:
+    """`after` with the StageTimed event of `stage` appended (passages in and out, with scores)."""
+    timed = StageTimed(
+        stage=stage.name,
+        seconds=time.perf_counter() - start,
+        n_in=len(before.passages),
+        n_out=len(after.passages),
+        passages_in=tuple(p.id for p in before.passages),
+        passages_out=tuple(p.id for p in after.passages),
+        scores_in=tuple(p.score for p in before.passages),
+        scores_out=tuple(p.score for p in after.passages),
+    )
+    return after.evolve(events=[timed])
 
 
 class Pipeline(Stage):
@@ -140,15 +156,9 @@ class Pipeline(Stage):
     def _run_with(self, context: Context, extra_sinks: Sequence[EventSink]) -> Context:
         sinks = [*self.sinks, *extra_sinks]
         for stage in self.stages:
+            check_budget(f"before stage {stage.name!r}")
             start, seen = time.perf_counter(), len(context.trace)
-            out = stage(context)
-            timed = StageTimed(
-                stage=stage.name,
-                seconds=time.perf_counter() - start,
-                n_in=len(context.passages),
-                n_out=len(out.passages),
-            )
-            out = out.evolve(events=[timed])
+            out = _timed(stage, context, stage(context), start)
             emit_all(sinks, out.trace[seen:])
             context = out
         return context
@@ -156,15 +166,9 @@ class Pipeline(Stage):
     async def _arun_with(self, context: Context, extra_sinks: Sequence[EventSink]) -> Context:
         sinks = [*self.sinks, *extra_sinks]
         for stage in self.stages:
+            check_budget(f"before stage {stage.name!r}")
             start, seen = time.perf_counter(), len(context.trace)
-            out = await stage.acall(context)
-            timed = StageTimed(
-                stage=stage.name,
-                seconds=time.perf_counter() - start,
-                n_in=len(context.passages),
-                n_out=len(out.passages),
-            )
-            out = out.evolve(events=[timed])
+            out = _timed(stage, context, await stage.acall(context), start)
             await aemit_all(sinks, out.trace[seen:])
             context = out
         return context

@@ -43,18 +43,144 @@ def _load_sentence_transformer(path: str, device: str):
         raise ModelNotFoundError(msg) from exc
 
 
-@functools.lru_cache(maxsize=8)
-def _load_tokenizer(path: str):
+def tokenizer_file(path: str):
+    """A new `tokenizers.Tokenizer` from the model folder's `tokenizer.json` (callers set its truncation)."""
     from tokenizers import Tokenizer
 
     file = Path(path) / "tokenizer.json"
     if not file.exists():
         msg = f"No tokenizer.json in {path!r}. The encoder needs a fast (Rust) tokenizer; re-save it with transformers."
         raise ModelNotFoundError(msg)
-    tok = Tokenizer.from_file(str(file))
+    return Tokenizer.from_file(str(file))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_tokenizer(path: str):
+    tok = tokenizer_file(path)
     tok.no_truncation()
     tok.no_padding()
     return tok
+
+
+@dataclass(frozen=True)
+class SentenceRecipe:
+    """What a sentence-transformers folder does after its Transformer module, when it is the common
+    Transformer -> Pooling -> (Normalize) chain: read directly from its module configs."""
+
+    max_length: int
+    pooling: str  # "mean" or "cls"
+    normalize: bool
+    lowercase: bool
+
+
+def sentence_recipe(folder) -> SentenceRecipe | None:
+    """The recipe of a plain Transformer/Pooling/Normalize folder, or None for anything else (Dense layers,
+    weighted or max pooling, prompts, ...), which sentence-transformers then runs itself."""
+    import json
+
+    folder = Path(folder)
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        kinds = [str(m["type"]).rsplit(".", 1)[-1] for m in modules]
+        if kinds not in (["Transformer", "Pooling", "Normalize"], ["Transformer", "Pooling"]) or modules[0]["path"]:
+            return None
+        pooling = json.loads((folder / modules[1]["path"] / "config.json").read_text(encoding="utf-8"))
+        bert = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    modes = {
+        k.removeprefix("pooling_mode_").removesuffix("_tokens").removesuffix("_token")
+        for k, v in pooling.items()
+        if k.startswith("pooling_mode_") and v
+    }
+    if modes not in ({"mean"}, {"cls"}) or pooling.get("include_prompt") is False:
+        return None
+    if not isinstance(bert.get("max_seq_length"), int) or set(bert) - {"max_seq_length", "do_lower_case"}:
+        return None
+    return SentenceRecipe(
+        bert["max_seq_length"], modes.pop(), kinds[-1] == "Normalize", bool(bert.get("do_lower_case"))
+    )
+
+
+class _DirectEncoder:
+    """The shared base encoder (`bert.base_encoder`) run with a sentence-transformers folder's recipe:
+    same tokens, same pooling, same vectors, none of sentence-transformers' import cost."""
+
+    def __init__(self, path: str, recipe: SentenceRecipe, net, device: str) -> None:
+        self.recipe, self.net, self.device = recipe, net, device
+        self.tokenizer = tokenizer_file(path)
+        self.tokenizer.enable_truncation(recipe.max_length)
+        self.tokenizer.no_padding()
+        unk = self.tokenizer.token_to_id("[UNK]")
+        specials = {
+            i
+            for t, i in self.tokenizer.get_vocab(with_added_tokens=True).items()
+            if t.startswith("[") and t.endswith("]")
+        }
+        self.special_ids = sorted(specials - {unk})
+
+    def states(self, texts: Sequence[str], batch_size: int, progress: bool):
+        """Yields (indices, ids (B, T), mask (B, T), hidden (B, T, H)) per batch, texts sorted by length."""
+        import torch
+
+        from ragarbiter.deadline import check_budget
+
+        texts = [t.strip().lower() if self.recipe.lowercase else t.strip() for t in texts]
+        encodings = self.tokenizer.encode_batch(texts)
+        order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
+        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(texts), desc="encoding", unit="text")
+        for batch in batches:
+            check_budget("encoding")
+            width = max(len(encodings[i].ids) for i in batch)
+            ids = torch.zeros(len(batch), width, dtype=torch.long)
+            mask = torch.zeros(len(batch), width, dtype=torch.long)
+            for row, i in enumerate(batch):
+                n = len(encodings[i].ids)
+                ids[row, :n] = torch.tensor(encodings[i].ids)
+                mask[row, :n] = 1
+            ids, mask = ids.to(self.device), mask.to(self.device)
+            with torch.inference_mode():
+                yield batch, ids, mask, self.net(ids, mask)
+            if bar is not None:
+                bar.update(len(batch))
+        if bar is not None:
+            bar.close()
+
+    def encode(self, texts: Sequence[str], batch_size: int, progress: bool) -> np.ndarray:
+        import torch
+
+        from .bert import mean_pool
+
+        out = np.zeros((len(texts), self.net.config.hidden_size), dtype=np.float32)
+        for batch, _, mask, hidden in self.states(texts, batch_size, progress):
+            with torch.inference_mode():
+                pooled = mean_pool(hidden, mask) if self.recipe.pooling == "mean" else hidden[:, 0]
+                if self.recipe.normalize:
+                    pooled = torch.nn.functional.normalize(pooled, dim=-1)
+            out[batch] = pooled.float().cpu().numpy()
+        return out
+
+    def encode_tokens(self, texts: Sequence[str], batch_size: int) -> list[np.ndarray]:
+        import torch
+
+        result: list[np.ndarray | None] = [None] * len(texts)
+        special = torch.tensor(self.special_ids, device=self.device)
+        for batch, ids, mask, hidden in self.states(texts, batch_size, False):
+            keep = mask.bool() & ~torch.isin(ids, special)
+            for row, i in enumerate(batch):
+                result[i] = _unit_rows(hidden[row][keep[row]])
+        return result  # type: ignore[return-value]
+
+
+def _unit_rows(states) -> np.ndarray:
+    arr = states.float().cpu().numpy().astype(np.float32, copy=True)  # (n_i, dim)
+    arr /= np.linalg.norm(arr, axis=1, keepdims=True).clip(min=1e-12)
+    return arr
 
 
 class TextTokenizer:
@@ -213,7 +339,12 @@ def dimension_from_files(folder) -> int | None:
 
 
 class DenseEncoder:
-    """Sentence embeddings from a sentence-transformers model, loaded lazily."""
+    """Sentence embeddings from a sentence-transformers model folder, loaded lazily.
+
+    A plain Transformer -> Pooling -> Normalize folder (the bundled all-MiniLM-L6-v2 is one) runs on
+    the process-wide base encoder that the assessors share; any other folder runs through
+    sentence-transformers.
+    """
 
     def __init__(self, config: EncoderConfig | None = None) -> None:
         self.config = config or EncoderConfig()
@@ -226,8 +357,24 @@ class DenseEncoder:
             self._device = default_device()
         return self._device
 
+    @functools.cached_property
+    def _direct(self) -> _DirectEncoder | None:
+        from .bert import base_encoder, direct_loading
+
+        path = resolve_model_path(self.config.model)
+        recipe = sentence_recipe(path)
+        if recipe is None or not direct_loading():
+            return None
+
+        with _LOAD_LOCK:
+            return _DirectEncoder(str(path), recipe, base_encoder(self.config.model, self.device), self.device)
+
     @property
     def model(self):
+        """The loaded model: the shared base encoder, or a `SentenceTransformer` for other folders."""
+        direct = self._direct
+        if direct is not None:
+            return direct.net
         with _LOAD_LOCK:
             return _load_sentence_transformer(str(resolve_model_path(self.config.model)), self.device)
 
@@ -244,23 +391,26 @@ class DenseEncoder:
 
     @property
     def max_tokens(self) -> int:
-        return int(self.model.max_seq_length)
+        direct = self._direct
+        return direct.recipe.max_length if direct is not None else int(self.model.max_seq_length)
+
+    def _check(self, texts: Sequence[str]) -> None:
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                msg = f"Text #{i} is a {type(t).__name__}, not a str. Decode it before encoding."
+                raise InvalidInputError(msg)
 
     def encode(self, texts: Sequence[str], *, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
         """(len(texts), dim) float32, unit-norm rows."""
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                msg = f"Text #{i} is a {type(t).__name__}, not a str. Decode it before encoding."
-                raise InvalidInputError(msg)
+        self._check(texts)
+        batch_size = batch_size or self.config.batch_size
+        if self._direct is not None:
+            return self._direct.encode(texts, batch_size, progress)
         vectors = self.model.encode(
-            texts,
-            batch_size=batch_size or self.config.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=progress,
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=progress
         )
         return np.asarray(vectors, dtype=np.float32)
 
@@ -284,21 +434,18 @@ class DenseEncoder:
         texts = list(texts)
         if not texts:
             return []
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                msg = f"Text #{i} is a {type(t).__name__}, not a str. Decode it before encoding."
-                raise InvalidInputError(msg)
+        self._check(texts)
+        batch_size = batch_size or self.config.batch_size
+        if self._direct is not None:
+            return self._direct.encode_tokens(texts, batch_size)
         import torch
 
         # output_value=None keeps input_ids and attention_mask next to the token embeddings
         outs = self.model.encode(
-            texts,
-            batch_size=batch_size or self.config.batch_size,
-            output_value=None,
-            convert_to_numpy=False,
-            show_progress_bar=False,
+            texts, batch_size=batch_size, output_value=None, convert_to_numpy=False, show_progress_bar=False
         )
-        special = self._special_token_ids
+        tok = self.model.tokenizer
+        special = sorted(set(tok.all_special_ids) - {tok.unk_token_id})
         result = []
         for features in outs:
             emb = features["token_embeddings"]  # (L, dim), L may include padding
@@ -306,13 +453,5 @@ class DenseEncoder:
             keep = features["attention_mask"].to(emb.device).bool()  # (L,)
             if special:
                 keep &= ~torch.isin(ids, torch.tensor(special, device=emb.device))
-            arr = emb[keep].float().cpu().numpy().astype(np.float32, copy=True)  # (n_i, dim)
-            arr /= np.linalg.norm(arr, axis=1, keepdims=True).clip(min=1e-12)
-            result.append(arr)
+            result.append(_unit_rows(emb[keep]))
         return result
-
-    @functools.cached_property
-    def _special_token_ids(self) -> list[int]:
-        """Ids of the tokens the tokenizer adds itself ([CLS], [SEP], [PAD]); [UNK] stands for real text."""
-        tok = self.model.tokenizer
-        return sorted(set(tok.all_special_ids) - {tok.unk_token_id})

@@ -177,10 +177,8 @@ class SentenceScorer:
     def windows(self, question: str, sentences: list[Sentence]) -> list[tuple[int, int]]:
         """Group consecutive sentences into (first, last+1) windows that fit the encoder."""
         backbone = self._parts[0]
-        budget = backbone.spec.max_length - len(backbone.tokenizer(question)["input_ids"]) - 1
-        counts = [
-            len(ids) for ids in backbone.tokenizer([s.text for s in sentences], add_special_tokens=False)["input_ids"]
-        ]
+        budget = backbone.spec.max_length - backbone.count_tokens([question])[0] - 1
+        counts = backbone.count_tokens([s.text for s in sentences], special=False)
         out, start, used = [], 0, 0
         for k, n in enumerate(counts):
             if k > start and used + n > budget:

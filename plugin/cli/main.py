@@ -28,6 +28,7 @@ BENCHES = {
     "retrieval": "retrieval quality: dense, sparse, hybrid and MaxSim reranking against each other",
     "latency": "ingestion rate and query latency on a synthetic embedded store",
     "serve": "load-test the HTTP server against the same pipeline called in-process",
+    "startup": "cold start of `ragarbiter query` in a fresh process, and a warm query, against the old loaders",
     "assessors": "latency of the default assessor stages per query, and a pairwise-conflict baseline",
     "testbed": "every stage on the closed-world testbed model, against plain RAG",
     "rag": "a real generator's answers under corpus poisoning: closed book, plain RAG, each stage, all stages",

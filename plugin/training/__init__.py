@@ -7,7 +7,7 @@ heavy dependency; torch, peft and accelerate are imported when used.
 """
 
 from .config import LoraSettings, TrainConfig
-from .lora import apply_lora, check_adapter_folder, load_adapter_into, load_heads, save_adapter
+from .lora import apply_lora, check_adapter_folder, load_adapter_into, load_heads, lora_deltas, save_adapter
 from .manifest import describe_files, read_manifest, sha256_file, write_manifest
 from .split import split_holdout
 from .trainer import Trainer, TrainState
@@ -21,6 +21,7 @@ __all__ = [
     "check_adapter_folder",
     "describe_files",
     "load_adapter_into",
+    "lora_deltas",
     "load_heads",
     "read_manifest",
     "save_adapter",

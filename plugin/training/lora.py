@@ -91,3 +91,51 @@ def load_heads(folder: str | Path) -> dict[str, object]:
     except Exception as exc:
         msg = f"{folder / HEADS} cannot be read ({exc}). Re-train the adapter with `ragarbiter train ...`."
         raise InvalidInputError(msg) from exc
+
+
+LORA_PREFIX = "base_model.model."
+
+
+def lora_deltas(folder: str | Path) -> dict[str, object] | None:
+    """The weight change each adapted linear layer gets when the adapter in `folder` is merged:
+    ``{module name: scale * B @ A}`` (float32), read from peft's own files without importing peft.
+
+    This is the inference path: a process that only runs the shipped adapters never pays peft's
+    import. It reads plain LoRA (optionally rank-stabilised), the only kind `ragarbiter train`
+    writes; for anything else (DoRA, per-module rank or alpha patterns, LoRA biases, fan-in-fan-out
+    layers) it returns None and the caller merges with peft (`load_adapter_into`). Tests check that
+    both merges give the same weights.
+    """
+    import math
+
+    from safetensors.torch import load_file
+
+    folder = check_adapter_folder(folder)
+    config = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    plain = (
+        config.get("peft_type") == "LORA"
+        and not config.get("use_dora")
+        and not config.get("rank_pattern")
+        and not config.get("alpha_pattern")
+        and config.get("bias", "none") == "none"
+        and not config.get("lora_bias")
+        and not config.get("fan_in_fan_out")
+        and not config.get("modules_to_save")
+    )
+    if not plain:
+        return None
+    r, alpha = int(config["r"]), float(config["lora_alpha"])
+    scale = alpha / math.sqrt(r) if config.get("use_rslora") else alpha / r
+    tensors = load_file(str(folder / ADAPTER_WEIGHTS))
+    deltas = {}
+    for key, a in tensors.items():
+        if not key.endswith(".lora_A.weight"):
+            continue
+        name = key[: -len(".lora_A.weight")]
+        b = tensors.get(f"{name}.lora_B.weight")
+        if b is None or not name.startswith(LORA_PREFIX):
+            return None
+        deltas[name[len(LORA_PREFIX) :]] = scale * (b.float() @ a.float())
+    if len(deltas) * 2 != len(tensors):
+        return None  # tensors this reader does not know (embeddings, magnitudes, ...)
+    return deltas
