@@ -5,6 +5,8 @@
 - `ragarbiter.adapters.llama_index`: `ArbiterRetriever`, `ArbiterPostprocessor`,
   `LlamaIndexRetrieverStage` (``pip install 'ragarbiter[llamaindex]'``).
 - `ragarbiter.adapters.server`: the HTTP server behind `ragarbiter serve` (``pip install 'ragarbiter[serve]'``).
+- `ragarbiter.adapters.otel`: `OpenInferenceSink`, `traced`: OpenTelemetry spans with OpenInference
+  attributes for every stage (``pip install 'ragarbiter[otel]'``).
 """
 
 if __name__.partition(".")[0] != "ragarbiter":  # imported by its bare folder name: see ragarbiter._layout
