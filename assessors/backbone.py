@@ -13,10 +13,12 @@ import argparse
 import functools
 import logging
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ragarbiter.deadline import check_budget
 from ragarbiter.errors import ConfigError, InvalidInputError
 from ragarbiter.models import default_device, native_bf16, resolve_model_path
 
@@ -211,6 +213,29 @@ def run_blocks(layers, states: Sequence) -> list:
     return out
 
 
+_BATCHERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_BATCHERS_LOCK = threading.Lock()
+
+
+def run_blocks_shared(layers, states: Sequence) -> list:
+    """`run_blocks` for inference, micro-batched: threads that run the same blocks at the same time
+    (a server answering several queries) share one pass (`ragarbiter.batching.MicroBatcher`)."""
+    from ragarbiter.batching import MicroBatcher
+
+    with _BATCHERS_LOCK:
+        batcher = _BATCHERS.get(layers)
+        if batcher is None:
+
+            def one_pass(batch: list, layers=layers) -> list:
+                import torch
+
+                with torch.inference_mode():
+                    return run_blocks(layers, batch)
+
+            batcher = _BATCHERS[layers] = MicroBatcher(one_pass)
+    return batcher(list(states))
+
+
 def pad_batch(encodings: Sequence[PairEncoding], device="cpu") -> dict:
     """Right-padded tensors: input_ids, token_type_ids, attention_mask, passage_mask (B, T)."""
     import torch
@@ -355,9 +380,10 @@ class Backbone:
             if token_type_ids is not None
             else torch.zeros_like(ids)
         )
+        check_budget("assessor encoder")
         with torch.inference_mode():
             embedded = self.net.embeddings(input_ids=ids, token_type_ids=types)
-            return run_blocks(layers, [h[: len(x)] for h, x in zip(embedded, input_ids)])
+        return run_blocks_shared(layers, [h[: len(x)] for h, x in zip(embedded, input_ids)])
 
 
 @functools.lru_cache(maxsize=8)

@@ -10,7 +10,7 @@ else:
     import logging
 
     from . import errors
-    from .config import ChunkConfig, EncoderConfig, RetrieverConfig, StoreConfig
+    from .config import ChunkConfig, EncoderConfig, RetrieverConfig, ServerLimits, StoreConfig
     from .events import (
         ConflictDetected,
         ContextReordered,
@@ -53,6 +53,7 @@ else:
         "PassagesRetrieved",
         "Pipeline",
         "RetrieverConfig",
+        "ServerLimits",
         "SoftPromptBuilt",
         "Stage",
         "StageTimed",

@@ -192,3 +192,25 @@ def with_overrides(cls: type[C], config: C | None, overrides: dict[str, Any], ow
         msg = f"{name} got unknown option(s) {unknown}. Valid options: {', '.join(sorted(settings))}."
         raise ConfigError(msg)
     return dataclasses.replace(config, **overrides) if config is not None else cls(**overrides)
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What one `ragarbiter serve` process accepts (`ragarbiter.adapters.server`). The defaults suit one
+    small machine; raise them with the hardware. `queue_depth` may be 0 (no waiting: busy means 429)."""
+
+    max_body_bytes: int = 65_536
+    max_query_chars: int = 2_000
+    max_k: int = 100
+    workers: int = 4
+    queue_depth: int = 64
+    deadline_s: float = 30.0
+    retry_after_s: int = 1
+
+    def __post_init__(self) -> None:
+        for name, value in dataclasses.asdict(self).items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                if name == "queue_depth" and value == 0:
+                    continue
+                msg = f"ServerLimits.{name} must be a positive number, got {value!r}."
+                raise ConfigError(msg)

@@ -72,6 +72,14 @@ class DimensionMismatchError(StoreError, ValueError):
     """The encoder's dimension differs from the collection's."""
 
 
+class RequestTooLargeError(InvalidInputError):
+    """A request body is larger than the server accepts."""
+
+
+class OverloadedError(RagArbiterError):
+    """Every worker is busy and the queue in front of them is full: retry after a moment."""
+
+
 class DeadlineExceededError(RagArbiterError, TimeoutError):
     """A request ran past its deadline, or its client went away; the work stopped where it was."""
 

@@ -25,6 +25,7 @@ from ragarbiter.errors import (
     ConfigError,
     DimensionMismatchError,
     EmptyQueryError,
+    InvalidInputError,
     ShapeError,
     StoreLockedError,
     StoreUnreachableError,
@@ -51,23 +52,42 @@ def _models():
     return models
 
 
+def _filter_value(key: str, value: Any) -> Any:
+    """A metadata value a filter may match: a string, an integer or a boolean (or a list of them)."""
+    items = list(value) if isinstance(value, (list, tuple, set)) else [value]
+    bad = [v for v in items if not isinstance(v, (str, int))]
+    if bad or not items:
+        got = "an empty list" if not items else f"{type(bad[0]).__name__} {bad[0]!r:.60}"
+        msg = (
+            f"filter field {key!r} must be a string, an integer or a boolean, or a non-empty list of them; "
+            f"got {got}. Example: {{{key!r}: \"lighthouse\"}} or {{{key!r}: [\"a\", \"b\"]}}."
+        )
+        raise InvalidInputError(msg)
+    return items if isinstance(value, (list, tuple, set)) else value
+
+
 def build_filter(spec: Any):
     """A Qdrant `Filter` from `{"key": value}` (equality) or `{"key": [v1, v2]}` (any of).
 
-    Keys match the passage metadata; `source` matches the passage source. A
-    `qdrant_client.models.Filter` passes through unchanged.
+    Keys match the passage metadata; `source` matches the passage source. Values are strings,
+    integers or booleans; anything else (a nested object, a float, null) raises
+    `InvalidInputError` naming the field. A `qdrant_client.models.Filter` passes through unchanged.
     """
     models = _models()
     if spec is None or isinstance(spec, models.Filter):
         return spec
     if not isinstance(spec, Mapping):
-        msg = f"filter must be a dict of metadata values or a qdrant Filter, got {type(spec).__name__}."
-        raise TypeError(msg)
+        msg = f"filter must be a dict of metadata values or a qdrant Filter, got {type(spec).__name__} {spec!r:.60}."
+        raise InvalidInputError(msg)
     must = []
     for key, value in spec.items():
+        if not isinstance(key, str) or not key:
+            msg = f"filter keys must be non-empty metadata field names, got {key!r}."
+            raise InvalidInputError(msg)
         field = key if key == "source" else f"metadata.{key}"
-        if isinstance(value, (list, tuple, set)):
-            must.append(models.FieldCondition(key=field, match=models.MatchAny(any=list(value))))
+        value = _filter_value(key, value)
+        if isinstance(value, list):
+            must.append(models.FieldCondition(key=field, match=models.MatchAny(any=value)))
         else:
             must.append(models.FieldCondition(key=field, match=models.MatchValue(value=value)))
     return models.Filter(must=must)

@@ -28,7 +28,7 @@ from torch import nn
 from ragarbiter.training import LoraSettings
 
 from ..adapted import AdaptedEncoder, AdaptedParts
-from ..backbone import BackboneSpec, pad_batch, padded_states, run_blocks
+from ..backbone import BackboneSpec, pad_batch, padded_states, run_blocks_shared
 from .data import yes_no_question
 
 logger = logging.getLogger(__name__)
@@ -298,7 +298,7 @@ class ConflictScorer:
             batch = pad_batch(encodings, backbone.device)
             passage = batch["passage_mask"]
             with torch.inference_mode():
-                hidden, _ = padded_states(run_blocks(layers, states), backbone.device)
+                hidden, _ = padded_states(run_blocks_shared(layers, states), backbone.device)
                 span = head.span_logits(hidden.float())
                 z = head.embed(hidden.float(), passage, span).cpu()
                 weights = head.answer_weights(span, passage).cpu()

@@ -20,7 +20,7 @@ from torch import nn
 from ragarbiter.training import LoraSettings
 
 from ..adapted import AdaptedEncoder, AdaptedParts
-from ..backbone import PairEncoding, padded_states, run_blocks
+from ..backbone import PairEncoding, padded_states, run_blocks_shared
 from ..text import NEGATION, Sentence, join_sentences, split_sentences
 from .config import RESTATED_AT, InappropriateConfig
 from .data import CATEGORIES
@@ -241,7 +241,7 @@ class SentenceScorer:
         encodings, states = backbone.bottom(question, [c for c, _ in chunks])
         sb = sentence_batch(encodings, [sp for _, sp in chunks])
         with torch.inference_mode():
-            hidden, _ = padded_states(run_blocks(layers, states), backbone.device)
+            hidden, _ = padded_states(run_blocks_shared(layers, states), backbone.device)
             return (
                 head(hidden.float(), sb["token_sentence"].to(backbone.device), sb["sentence_row"].to(backbone.device))
                 .softmax(-1)

@@ -85,6 +85,7 @@ def test_public_names_are_pinned():
             "PassagesRetrieved",
             "Pipeline",
             "RetrieverConfig",
+            "ServerLimits",
             "SoftPromptBuilt",
             "Stage",
             "StageTimed",
