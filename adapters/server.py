@@ -32,6 +32,7 @@ from dataclasses import asdict
 from typing import Any
 
 from ragarbiter import __version__
+from ragarbiter.assessors.backbone import batching_stats
 from ragarbiter.config import ServerLimits
 from ragarbiter.deadline import Budget
 from ragarbiter.errors import (
@@ -354,6 +355,7 @@ def create_app(pipeline: Pipeline | None = None, *, store: Any = None, limits: S
             "in_flight": admission.in_flight,
             "rejected": admission.rejected,
             "limits": asdict(limits),
+            "encoder_passes": batching_stats(),
         }
 
     @app.post("/query")

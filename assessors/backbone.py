@@ -236,6 +236,13 @@ def run_blocks_shared(layers, states: Sequence) -> list:
     return batcher(list(states))
 
 
+def batching_stats() -> dict[str, int]:
+    """Calls into the assessors' shared encoder blocks, and the passes that ran them (fewer under load)."""
+    with _BATCHERS_LOCK:
+        batchers = list(_BATCHERS.values())
+    return {"calls": sum(b.calls for b in batchers), "passes": sum(b.passes for b in batchers)}
+
+
 def pad_batch(encodings: Sequence[PairEncoding], device="cpu") -> dict:
     """Right-padded tensors: input_ids, token_type_ids, attention_mask, passage_mask (B, T)."""
     import torch

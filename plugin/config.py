@@ -202,7 +202,7 @@ class ServerLimits:
     max_body_bytes: int = 65_536
     max_query_chars: int = 2_000
     max_k: int = 100
-    workers: int = 4
+    workers: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 2)
     queue_depth: int = 64
     deadline_s: float = 30.0
     retry_after_s: int = 1

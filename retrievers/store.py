@@ -60,7 +60,7 @@ def _filter_value(key: str, value: Any) -> Any:
         got = "an empty list" if not items else f"{type(bad[0]).__name__} {bad[0]!r:.60}"
         msg = (
             f"filter field {key!r} must be a string, an integer or a boolean, or a non-empty list of them; "
-            f"got {got}. Example: {{{key!r}: \"lighthouse\"}} or {{{key!r}: [\"a\", \"b\"]}}."
+            f'got {got}. Example: {{{key!r}: "lighthouse"}} or {{{key!r}: ["a", "b"]}}.'
         )
         raise InvalidInputError(msg)
     return items if isinstance(value, (list, tuple, set)) else value

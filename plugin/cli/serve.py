@@ -17,7 +17,7 @@ LIMIT_HELP = {
     "max_body_bytes": "largest request body in bytes; larger gets 413",
     "max_query_chars": "longest query in characters; longer gets 400",
     "max_k": "most passages a request may ask for; more gets 400",
-    "workers": "pipelines running at once, each in a worker thread (several share encoder passes)",
+    "workers": "pipelines running at once, each in a worker thread (concurrent ones share encoder passes)",
     "queue_depth": "requests waiting for a worker; more get 429 at once",
     "deadline_s": "seconds a request may take; the work stops at the next stage or batch and the client gets 503",
     "retry_after_s": "the Retry-After seconds sent with 429 and 503",
@@ -46,17 +46,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="uvicorn log level (default: info)",
     )
     limits = parser.add_argument_group("limits (defaults suit one small machine)")
+    defaults = ServerLimits()
     for field in dataclasses.fields(ServerLimits):
         flag = "--" + {"deadline_s": "deadline", "retry_after_s": "retry-after"}.get(
             field.name, field.name.replace("_", "-")
         )
+        default = getattr(defaults, field.name)
         limits.add_argument(
             flag,
             dest=field.name,
-            type=type(field.default),
-            default=field.default,
-            help=f"{LIMIT_HELP[field.name]} (default: {field.default})",
+            type=type(default),
+            default=default,
+            help=f"{LIMIT_HELP[field.name]} (default: {default})",
         )
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="torch threads per forward pass (default: 1): the workers already run passes on every core at "
+        "once, and more threads per pass oversubscribe a small machine",
+    )
     add_store_args(parser)
     add_query_args(parser)
     parser.set_defaults(func=run)
@@ -73,6 +82,12 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         msg = f"--port must lie in 0..65535, got {args.port}."
         raise ConfigError(msg)
+    if args.torch_threads < 1:
+        msg = f"--torch-threads must be >= 1, got {args.torch_threads}."
+        raise ConfigError(msg)
+    import torch
+
+    torch.set_num_threads(args.torch_threads)
     store = make_store(args)
     store.require_collection()  # fail now, with the fix, rather than on the first request
     store.encoder.dimension  # load the encoder before the first request  # noqa: B018

@@ -103,13 +103,25 @@ def test_a_missing_collection_is_404_and_a_stream_error_event(make_store):
 
 
 @pytest.mark.slow
-def test_bench_serve_reports_errors_latency_and_rps(capsys):
-    argv = ["bench", "serve", "--concurrency", "8", "--requests", "24", "--passages", "30", "--json"]
+def test_bench_serve_runs_each_level_and_answers_every_fault_as_it_should(capsys):
+    argv = ["bench", "serve", "--concurrency", "1", "4", "--rounds", "2", "--min-requests", "6", "--passages", "30"]
+    argv += ["--faults", "--fault-concurrency", "4", "--fault-share", "1.0", "--json"]
     assert main(argv) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert (report["errors"], report["ok"], report["host"]) == (0, 24, "127.0.0.1")
-    assert 0 < report["p50_ms"] <= report["p95_ms"] <= report["max_ms"] and report["rps"] > 0
-    assert (report["baseline"]["errors"], report["baseline"]["ok"]) == (0, 24)
+    for level, n in (("1", 6), ("4", 8)):
+        r = report["levels"][level]
+        assert (r["requests"], r["ok"], r["4xx"], r["5xx"], r["transport_errors"]) == (n, n, 0, 0, 0)
+        assert 0 < r["p50_ms"] <= r["p95_ms"] <= r["max_ms"] and r["rps_ok"] > 0
+    faults = report["fault_run"]["faults"]
+    assert faults == {
+        "huge_k": {"400": 2},
+        "nested_filter": {"400": 2},
+        "oversized_body": {"413": 2},
+        "slow_client": {"200": 1},
+        "sse_disconnect": {"200": 1},
+    }
+    assert report["server"]["limits"]["workers"] >= 1 and report["baseline"]["rps"] > 0
+    assert report["goals"]["no_5xx_except_503"] is True
 
 
 def test_serve_refuses_a_store_without_the_collection(tmp_path, capsys):
