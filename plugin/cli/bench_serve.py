@@ -111,7 +111,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--server-args", default="", help="extra `ragarbiter serve` options, e.g. '--workers 8 --queue-depth 32'"
     )
-    parser.add_argument("--workers", type=int, default=4, help="threads of the in-process baseline (default: 4)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="threads of the in-process baseline (default: the server's workers, one torch thread each, as served)",
+    )
     parser.add_argument("--timeout", type=float, default=120.0, help="client timeout per request in s (default: 120)")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip the in-process baseline")
 
@@ -136,7 +141,11 @@ def summarize(
         stats.update(latency_summary(latencies, quantiles=(50, 95, 99)), max_ms=round(1000 * max(latencies), 1))
         del stats["n"]
     if rejections:
-        stats["slowest_rejection_ms"] = round(1000 * max(rejections), 1)
+        ordered = sorted(rejections)
+        stats["rejected"] = len(ordered)
+        stats["rejection_p50_ms"] = round(1000 * ordered[len(ordered) // 2], 1)
+        stats["rejection_p95_ms"] = round(1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1)
+        stats["slowest_rejection_ms"] = round(1000 * ordered[-1], 1)
     return stats
 
 
@@ -262,7 +271,7 @@ def _check(args: argparse.Namespace) -> None:
     from ragarbiter.errors import ConfigError
 
     for name in ("rounds", "min_requests", "passages", "fault_concurrency", "workers"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             msg = f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}."
             raise ConfigError(msg)
     if not args.concurrency or min(args.concurrency) < 1:
@@ -274,22 +283,27 @@ def _check(args: argparse.Namespace) -> None:
     check_k(args.k)
 
 
-def _baseline(folder: str, questions: list[str], args: argparse.Namespace) -> dict[str, Any]:
+def _baseline(folder: str, questions: list[str], args: argparse.Namespace, workers: int) -> dict[str, Any]:
+    import torch
+
     from ragarbiter.config import StoreConfig
     from ragarbiter.registry import default_pipeline
     from ragarbiter.retrievers import QdrantStore
 
     store = QdrantStore(StoreConfig(collection="bench-serve", path=folder))
     pipeline = default_pipeline(store, k=args.k)
-    pipeline.batch(questions[:10], max_concurrency=args.workers)  # warm up, as the server is
-    n = max(args.min_requests, 4 * args.workers * args.rounds)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as `ragarbiter serve` runs its workers
+    pipeline.batch(questions[:10], max_concurrency=workers)  # warm up, as the server is
+    n = max(args.min_requests, 4 * workers * args.rounds)
     batch = [questions[i % len(questions)] for i in range(n)]
     start = time.perf_counter()
-    pipeline.batch(batch, max_concurrency=args.workers)
+    pipeline.batch(batch, max_concurrency=workers)
     wall = time.perf_counter() - start
     store.close()
+    torch.set_num_threads(threads)
     return {
-        "name": f"in-process Pipeline.batch, {args.workers} threads, no HTTP",
+        "name": f"in-process Pipeline.batch, {workers} threads, 1 torch thread each, no HTTP",
         "requests": n,
         "rps": round(n / wall, 1),
     }
@@ -345,11 +359,16 @@ def run(args: argparse.Namespace) -> dict:
                 except subprocess.TimeoutExpired:
                     server.kill()
         if args.baseline:
-            result["baseline"] = _baseline(copy, questions, args)
+            workers = args.workers or (result["server"].get("limits") or {}).get("workers") or 2
+            result["baseline"] = _baseline(copy, questions, args, workers)
     levels = result["levels"]
     goals: dict[str, Any] = {"no_5xx_except_503": all(r["5xx_not_503"] == 0 for r in levels.values())}
     if args.faults:
         goals["no_5xx_except_503"] = goals["no_5xx_except_503"] and result["fault_run"]["5xx_not_503"] == 0
+    deadline_s = (result["server"].get("limits") or {}).get("deadline_s")
+    if deadline_s:
+        runs = [*levels.values(), *([result["fault_run"]] if args.faults else [])]
+        goals["answered_within_deadline"] = all(r.get("max_ms", 0) <= 1000 * deadline_s for r in runs)
     if "50" in levels and "baseline" in result:
         goals["c50_rps_vs_baseline"] = round(levels["50"]["rps_ok"] / result["baseline"]["rps"], 2)
     result["goals"] = goals
@@ -368,7 +387,7 @@ def print_result(result: dict[str, Any]) -> None:
     print(f"bench serve: {result['passages']} passages, k={result['k']}, server {result['server']['url']}")
     print(
         f"{'concurrency':>11} {'requests':>8} {'ok':>6} {'4xx':>5} {'5xx':>5} "
-        f"{'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'ok rps':>7}"
+        f"{'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'ok rps':>7} {'rejected':>8} {'rej p95 ms':>10}"
     )
     rows, nan = list(result["levels"].items()), float("nan")
     if "fault_run" in result:
@@ -377,7 +396,7 @@ def print_result(result: dict[str, Any]) -> None:
         print(
             f"{name:>11} {r['requests']:>8} {r['ok']:>6} {r['4xx']:>5} {r['5xx']:>5} "
             f"{r.get('p50_ms', nan):>9.1f} {r.get('p95_ms', nan):>9.1f} {r.get('p99_ms', nan):>9.1f} "
-            f"{r['rps_ok']:>7.1f}"
+            f"{r['rps_ok']:>7.1f} {r.get('rejected', 0):>8} {r.get('rejection_p95_ms', nan):>10.1f}"
         )
     if "baseline" in result:
         print(f"baseline: {result['baseline']['name']}: {result['baseline']['rps']} rps")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import importlib.util
 import json
 import sys
 import threading
@@ -503,3 +504,24 @@ def test_without_opentelemetry_the_import_names_the_otel_extra(monkeypatch):
         importlib.import_module("ragarbiter.adapters.otel")
     assert "pip install 'ragarbiter[otel]'" in str(info.value)
     assert info.value.extra == "otel"
+
+
+def test_the_trace_example_prints_one_query_with_its_retriever_reranker_and_guardrail_spans(capsys):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "otel_trace.py"
+    spec = importlib.util.spec_from_file_location("_example_otel_trace", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main("When was the Kestrel Bay lighthouse first lit?")
+    out = capsys.readouterr().out
+    heads = [line.split("  ")[:3] for line in out.splitlines() if not line.startswith(" ")]
+    assert heads[:3] == [
+        ["app.request", "kind=-", "parent=None"],
+        ["ragarbiter.ragarbiter", "kind=CHAIN", "parent=app.request"],
+        ["ragarbiter.retrieve", "kind=RETRIEVER", "parent=ragarbiter.ragarbiter"],
+    ]
+    kinds = {name: kind for name, kind, _ in heads}
+    assert kinds["ragarbiter.poison"] == "kind=RERANKER"  # it drops the planted near-copies
+    assert kinds["ragarbiter.conflict"] == kinds["ragarbiter.inappropriate"] == "kind=GUARDRAIL"
+    assert "event ragarbiter.passage_dropped" in out and "reranker.output_documents.0.document.id" in out
