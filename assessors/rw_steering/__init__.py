@@ -1,9 +1,9 @@
 """RW-Steering: a generator fine-tuned to name the reliable sentences of a mixed context first.
 
 Mixed-context prompts, the stage-1 target format and its parser (`data`), the adapter loading and
-a Rescorla-Wagner model of how competing context signals drive the answer (`model`), the
-two-stage LoRA fine-tuning (`train`), the behaviour curve and its RW fit (`bench`) and the
-`RWSteering` stage.
+the adapted Rescorla-Wagner model of how competing context signals drive the answer (`model`),
+a correctness metric that checks polarity (`correctness`), the two-stage LoRA fine-tuning
+(`train`), the behaviour curves and their RW fits (`bench`, `plots`) and the `RWSteering` stage.
 """
 
 from ..methods import Method
@@ -16,6 +16,7 @@ METHOD = Method(
     aliases=("rw",),
     exports={
         "POSITIONS": "data",
+        "check_proportions": "data",
         "Mixture": "data",
         "build_mixtures": "data",
         "from_context_set": "data",
@@ -30,6 +31,8 @@ METHOD = Method(
         "parse_output": "data",
         "stage1_target": "data",
         "rw_prompt": "data",
+        "is_correct": "correctness",
+        "polarity_f1": "correctness",
         "fit_rw": "model",
         "predict_quality": "model",
         "with_adapter": "model",

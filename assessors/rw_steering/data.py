@@ -9,8 +9,11 @@
 
 Each mixture has `n` numbered sentences, `round(proportion * n)` of them inappropriate (at
 least one appropriate sentence always stays). The inappropriate block goes at the front, in the
-middle or at the back, or the sentences are shuffled (`random`). Source tags are optional.
-Everything is a pure function of the seed.
+middle or at the back, or the sentences are shuffled (`random`). Source tags are off by
+default: the testbed tags appropriate sentences with encyclopedia-like sources and inappropriate
+ones with forum-like sources, which gives the label away, so they are opt-in
+(`source_tags=True`, `--source-tags`) for experiments about sources. Everything is a pure
+function of the seed.
 
 **Targets**: stage 1 restructures what the model writes: first which numbered sentences are
 reliable, then an answer drawn only from them::
@@ -82,6 +85,32 @@ def count_inappropriate(n: int, proportion: float) -> int:
     return min(n - 1, round(proportion * n))
 
 
+def add_source_tag_arguments(p) -> None:
+    """`--source-tags` (opt-in: the tags give the label away) and the former `--no-source-tags`, now a no-op."""
+    import argparse
+
+    p.add_argument(
+        "--source-tags",
+        action="store_true",
+        help="tag each sentence with a (source); off by default, because the tags give the label away",
+    )
+    p.add_argument("--no-source-tags", action="store_true", help=argparse.SUPPRESS)
+
+
+def check_proportions(proportions: Sequence[float], option: str = "--proportions") -> tuple[float, ...]:
+    """The proportions, sorted and without repeats; a clear error for a value outside [0, 1)."""
+    values = [float(p) for p in proportions]
+    if not values:
+        raise ConfigError(f"{option} is empty; pass shares of inappropriate sentences in [0, 1), e.g. 0 0.1 0.5.")
+    bad = [p for p in values if not 0.0 <= p < 1.0]
+    if bad:
+        raise ConfigError(
+            f"{option} got {bad}; each share of inappropriate sentences must lie in [0, 1) "
+            f"(at least one appropriate sentence stays), e.g. 0 0.1 0.5 0.9."
+        )
+    return tuple(sorted(set(values)))
+
+
 def arrange(good: Sequence[str], bad: Sequence[str], position: str, rng: random.Random) -> list[tuple[str, bool]]:
     """Place the inappropriate block at the front, middle or back of the appropriate ones, or shuffle all."""
     if position not in POSITIONS:
@@ -128,7 +157,7 @@ def from_pool_record(
     )
 
 
-def from_context_set(context_set, *, source_tags: bool = True) -> Mixture:
+def from_context_set(context_set, *, source_tags: bool = False) -> Mixture:
     """A testbed `mixture` ContextSet as a Mixture (its proportion and order are kept)."""
     bad = tuple(not label.startswith("appropriate") for label in context_set.labels)
     return Mixture(
@@ -167,7 +196,7 @@ def world_mixtures(
     positions: Sequence[str] = ("random",),
     n: int = 10,
     questions: int | None = None,
-    source_tags: bool = True,
+    source_tags: bool = False,
     seed: int = 0,
 ) -> list[Mixture]:
     """Mixtures from a testbed world's `mixture` condition (unknown entities), at every proportion and position."""

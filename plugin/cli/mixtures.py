@@ -12,6 +12,7 @@ logger = logging.getLogger(__name__)
 
 def register(sub) -> None:
     from ragarbiter.assessors.rw_steering.config import SENTENCES
+    from ragarbiter.assessors.rw_steering.data import add_source_tag_arguments
     from ragarbiter.synthetic.conditions import PROPORTIONS
 
     p = sub.add_parser(
@@ -20,8 +21,8 @@ def register(sub) -> None:
         description="Numbered sentences mixing appropriate and inappropriate ones at controlled proportions and "
         "positions, from a Poisoned Context Testbed pool or a testbed model's world, deterministic in "
         "--seed. Each line holds the question, the sentences, which are inappropriate, the reliable "
-        "sentence numbers, the answer, the proportion, the position and the sources. The file feeds "
-        "`train rw --data` and `bench rw --data`.",
+        "sentence numbers, the answer, the proportion, the position and (with --source-tags) the "
+        "sources. The file feeds `train rw --data` and `bench rw --data`.",
     )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", metavar="POOL.json", help="a Poisoned Context Testbed pool")
@@ -45,7 +46,7 @@ def register(sub) -> None:
         "--sentences", type=int, default=SENTENCES, help=f"sentences per mixture (default: {SENTENCES}, as `bench rw`)"
     )
     p.add_argument("--questions", type=int, default=None, metavar="N", help="first N records / questions")
-    p.add_argument("--no-source-tags", action="store_true", help="leave the (source) tags off the sentences")
+    add_source_tag_arguments(p)
     p.add_argument("--seed", type=int, default=0)
     add_json_arg(p)
     p.set_defaults(func=run)
@@ -54,12 +55,14 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ragarbiter.assessors.rw_steering.data import (
         build_mixtures,
+        check_proportions,
         count_inappropriate,
         read_pool,
         world_mixtures,
         write_jsonl,
     )
 
+    check_proportions(args.proportions)
     realised = [count_inappropriate(args.sentences, p) / args.sentences for p in args.proportions]
     for wanted, got in zip(args.proportions, realised):
         if abs(wanted - got) > 1e-9:
@@ -74,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     options = {
         "positions": args.positions,
         "n": args.sentences,
-        "source_tags": not args.no_source_tags,
+        "source_tags": args.source_tags,
         "seed": args.seed,
     }
     if args.data:
@@ -92,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         "inappropriate_per_mixture": [round(r * args.sentences) for r in realised],
         "positions": args.positions,
         "sentences": args.sentences,
+        "source_tags": args.source_tags,
         "source": args.data or args.testbed,
     }
     if args.json:

@@ -94,12 +94,13 @@ def test_mixtures_jsonl_reads_back_and_bad_rows_are_named(tmp_path):
 
 
 @pytest.mark.parametrize("position", ["front", "middle", "back"])
-def test_world_mixtures_place_the_inappropriate_block_and_keep_sources(position):
+def test_world_mixtures_place_the_inappropriate_block_and_tag_only_on_request(position):
     from ragarbiter.assessors.rw_steering import world_mixtures
     from ragarbiter.synthetic import WorldConfig, build_world
 
     world = build_world(WorldConfig(seed=2, people=12, companies=3, cities=3, countries=2))
-    mixtures = world_mixtures(world, [0.3], positions=[position], n=10, questions=4, seed=5)
+    assert not any(m.sources for m in world_mixtures(world, [0.3], positions=[position], n=10, questions=4))
+    mixtures = world_mixtures(world, [0.3], positions=[position], n=10, questions=4, seed=5, source_tags=True)
     assert len(mixtures) == 4
     for m in mixtures:
         bad = list(m.inappropriate)
@@ -107,7 +108,7 @@ def test_world_mixtures_place_the_inappropriate_block_and_keep_sources(position)
         start = {"front": 0, "middle": 7 // 2, "back": 7}[position]
         assert bad == [False] * start + [True] * 3 + [False] * (7 - start)
         assert all((src in ("forum", "anonymous post", "chain message")) == b for src, b in zip(m.sources, bad))
-    assert mixtures == world_mixtures(world, [0.3], positions=[position], n=10, questions=4, seed=5)
+    assert mixtures == world_mixtures(world, [0.3], positions=[position], n=10, questions=4, seed=5, source_tags=True)
 
 
 def test_mixtures_cli_writes_jsonl_from_a_pool(tmp_path, capsys):
@@ -145,6 +146,16 @@ def test_mixtures_cli_writes_jsonl_from_a_pool(tmp_path, capsys):
     mixtures = read_mixtures(out)
     assert [sum(m.inappropriate) for m in mixtures] == [0, 0, 4, 4] * 2
     assert [m.position for m in mixtures[:4]] == ["front", "random"] * 2 and not mixtures[0].sources
+    base = ["mixtures", "--data", str(pool), "--out", str(out), "--proportions", "0.5", "--sentences", "4"]
+    assert main(base) == 0  # untagged by default
+    assert not any(m.sources for m in read_mixtures(out))
+    assert main([*base, "--source-tags"]) == 0
+    assert all(len(m.sources) == 4 for m in read_mixtures(out))
+    capsys.readouterr()
+    assert main([*base[:-3], "1.5", "--sentences", "4"]) == 2
+    assert (
+        "--proportions got [1.5]; each share of inappropriate sentences must lie in [0, 1)" in capsys.readouterr().err
+    )
 
 
 def test_testbed_mixture_sets_convert_with_their_labels():

@@ -9,7 +9,7 @@ import pytest
 from ragarbiter.assessors.rw_steering import build_mixtures, write_jsonl
 from ragarbiter.errors import ConfigError, InvalidInputError
 
-from .pool import RECORD
+from .pool import RECORD, save_llama_without_bos
 
 
 def test_training_mixtures_per_stage_from_a_pool_and_from_jsonl(tmp_path):
@@ -40,38 +40,25 @@ def test_training_mixtures_per_stage_from_a_pool_and_from_jsonl(tmp_path):
     limited = file_mixtures(str(jsonl), 2, limit=5, seed=0)  # --limit counts questions, and replay stays
     assert len({m.question for m in limited}) == 5 and any(sum(m.inappropriate) != 1 for m in limited)
     write_jsonl(build_mixtures(records, [0.5], n=10, source_tags=True, seed=0), jsonl)
-    assert all(m.sources for m in file_mixtures(str(jsonl), 1))
-    assert not any(m.sources for m in file_mixtures(str(jsonl), 1, source_tags=False))
+    assert all(m.sources for m in file_mixtures(str(jsonl), 1, source_tags=True))
+    assert not any(m.sources for m in file_mixtures(str(jsonl), 1))  # untagged by default
+    assert not any(m.sources for m in stage1)
+    with pytest.raises(InvalidInputError, match=r"no mixture at --proportions \[0.1\] \(it has \[0.5\]\)"):
+        file_mixtures(str(jsonl), 1, proportions=[0.1])
     with pytest.raises(InvalidInputError, match="no mixture with one or two inappropriate sentences"):
         file_mixtures(str(jsonl), 2)
 
 
 def test_any_local_causal_lm_loads_as_a_generator_without_a_world(tmp_path):
     """`train rw` / `bench rw` take a plain Hugging Face folder; a tokenizer without <s> still collates."""
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     from ragarbiter.assessors.generators import load_generator
     from ragarbiter.assessors.rw_steering.train import train_rw
-    from ragarbiter.lm import Example, ExampleCollator, bpe_tokenizer
+    from ragarbiter.lm import Example, ExampleCollator
     from ragarbiter.training import TrainConfig
 
-    base = bpe_tokenizer([RECORD["Question"], *RECORD["Generated Information"]], 300)
-    tok = PreTrainedTokenizerFast(tokenizer_object=base.backend_tokenizer, pad_token="<pad>", eos_token="</s>")
+    tok = save_llama_without_bos(tmp_path / "lm", [RECORD["Question"], *RECORD["Generated Information"]], 256)
     assert tok.bos_token is None
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        bos_token_id=None,
-    )
-    LlamaForCausalLM(config).save_pretrained(tmp_path / "lm")
-    tok.save_pretrained(tmp_path / "lm")
     lm = load_generator(str(tmp_path / "lm"))
     assert lm.world is None and lm.tokenizer.padding_side == "left"
     batch = ExampleCollator(lm.tokenizer, answer_only=True)([Example("Where is Tarrow?", " Norland", "x")])
@@ -81,6 +68,34 @@ def test_any_local_causal_lm_loads_as_a_generator_without_a_world(tmp_path):
     assert len(lm.generate(["Where is Tarrow?"], max_new_tokens=2, progress=False)) == 1
     with pytest.raises(ConfigError, match="not a testbed model.*--data POOL.json"):
         train_rw(str(tmp_path / "lm"), 1, str(tmp_path / "out"), TrainConfig(out_dir=str(tmp_path / "out")))
+
+
+def test_stage_one_trains_only_on_the_chosen_proportions(tmp_path):
+    import random
+
+    from ragarbiter.assessors.rw_steering.train import file_mixtures, stage_proportion
+
+    rng = random.Random(0)
+    assert {stage_proportion(1, 20, rng, (0.0, 0.5)) for _ in range(100)} == {0.0, 0.5}
+    records = [{**RECORD, "Question": f"What is the capital of Norland number {i}?"} for i in range(20)]
+    pool = tmp_path / "pool.json"
+    pool.write_text(json.dumps(records), encoding="utf-8")
+    mixtures = file_mixtures(str(pool), 1, n=10, seed=0, proportions=(0.0, 0.5))
+    assert {m.proportion for m in mixtures} == {0.0, 0.5}
+    assert all(sum(m.inappropriate) == round(m.proportion * len(m.sentences)) for m in mixtures)
+
+
+def test_training_mixtures_mix_several_pools(tmp_path):
+    from ragarbiter.assessors.rw_steering.train import training_mixtures
+
+    paths = []
+    for name, capital in (("a.json", "Tarrow"), ("b.json", "Lund")):
+        records = [{**RECORD, "Question": f"What is the capital of {capital} land {i}?"} for i in range(10)]
+        paths.append(tmp_path / name)
+        paths[-1].write_text(json.dumps(records), encoding="utf-8")
+    mixed = training_mixtures([str(p) for p in paths], 1, n=6, seed=0)
+    assert {m.question.split()[-3] for m in mixed} == {"Tarrow", "Lund"}
+    assert mixed == training_mixtures([str(p) for p in paths], 1, n=6, seed=0)
 
 
 def test_stage_one_draws_every_shared_proportion_and_stage_two_mostly_one_or_two():
