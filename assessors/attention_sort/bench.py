@@ -1,4 +1,13 @@
-"""Attention sorting on SynthWiki: where the gold paragraph ends up, and what sorting costs.
+"""Attention sorting on SynthWiki: answer accuracy by gold position at long context, and what sorting costs.
+
+With `--generator` (or neither `--model` nor `--random-llama`): the paper's protocol
+(`ragarbiter.assessors.attention_sort.accuracy`). SynthWiki distractors fill the context to each
+`--context-tokens` length, the gold paragraph goes at `--positions` evenly spaced depths, and the
+generator answers with no sorting and after each `--iterations` count of sorting by `--sorter`
+(default: the generator itself). Accuracy (the answer string in the output) by depth, its mean and
+worst, where the gold paragraph landed, and one sorting iteration's cost against a plain prefill.
+
+With `--model DIR` or `--random-llama`, the gold-placement check below runs instead.
 
 For each SynthWiki question the gold paragraph is placed at a random position among other
 paragraphs of the same file. Three orders are compared in one run: the random arrival order,
@@ -18,13 +27,18 @@ import statistics
 import time
 from collections.abc import Sequence
 
-from ragarbiter.errors import EmptyCorpusError
-from ragarbiter.types import Context
+from ragarbiter.errors import ConfigError, EmptyCorpusError
+from ragarbiter.types import Context, Passage
 
 from .config import AGGREGATES, AttentionSortConfig
 from .data import DOCS, QUESTIONS, SortCase
 
 TIMING_QUESTIONS = 16  # questions timed one at a time for the cost figures
+ITERATIONS = (0, 1, 3)  # accuracy protocol: unsorted, one iteration, the paper's few
+CONTEXT_TOKENS = (2000, 4000, 7500)  # SmolLM2's window is 8,192 tokens
+POSITIONS = 5
+LIMIT = 20
+MAX_NEW_TOKENS = 24
 # Contexts handed to `sort_many` at once: a few forward batches' worth, so the progress bar moves
 # while each call still fills whole batches.
 BATCHES_PER_STEP = 4
@@ -35,8 +49,15 @@ RANDOM_VOCAB = 4096
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, metavar="FILE", help="SynthWiki CSV (context, question, answer)")
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--model", metavar="DIR", help="a Hugging Face causal LM folder (save_pretrained)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--generator",
+        metavar="NAME_OR_DIR",
+        help="the LM that answers (default: the default generator): accuracy by gold position",
+    )
+    which.add_argument(
+        "--model", metavar="DIR", help="gold placement only: a Hugging Face causal LM folder (save_pretrained)"
+    )
     which.add_argument(
         "--random-llama",
         action="store_true",
@@ -46,7 +67,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--docs", type=int, default=DOCS, help=f"paragraphs per question, gold included (default: {DOCS})")
     cfg = AttentionSortConfig
     p.add_argument(
-        "--iterations", type=int, default=cfg.iterations, help=f"sorting iterations (default: {cfg.iterations})"
+        "--iterations",
+        type=int,
+        nargs="+",
+        default=None,
+        help=f"sorting iterations to compare (default: {' '.join(map(str, ITERATIONS))}; gold placement: "
+        f"{cfg.iterations}, the largest given)",
+    )
+    p.add_argument("--sorter", metavar="NAME_OR_DIR", help="the LM that sorts (default: the generator)")
+    p.add_argument(
+        "--context-tokens",
+        type=int,
+        nargs="+",
+        default=list(CONTEXT_TOKENS),
+        help=f"context lengths in the generator's tokens (default: {' '.join(map(str, CONTEXT_TOKENS))})",
+    )
+    p.add_argument(
+        "--positions", type=int, default=POSITIONS, help=f"gold depths, first to last (default: {POSITIONS})"
+    )
+    p.add_argument("--limit", type=int, default=LIMIT, help=f"questions per length (default: {LIMIT})")
+    p.add_argument(
+        "--max-new-tokens", type=int, default=MAX_NEW_TOKENS, help=f"answer length (default: {MAX_NEW_TOKENS})"
     )
     p.add_argument("--questions", type=int, default=QUESTIONS, help=f"questions to sample (default: {QUESTIONS})")
     p.add_argument(
@@ -184,6 +225,92 @@ def run_bench(
 
 
 def run(args: argparse.Namespace) -> dict:
+    if args.model or args.random_llama:
+        return run_placement(args)
+    return run_accuracy(args)
+
+
+def run_accuracy(args: argparse.Namespace) -> dict:
+    """The paper's protocol: accuracy by gold depth per context length and iteration count."""
+    import platform
+
+    import torch
+
+    from ragarbiter.datasets import read_synthwiki
+    from ragarbiter.lm import load_generator
+
+    from .accuracy import chat_template, fractions, position_cases, recovery, run_length
+    from .data import SortCase
+    from .stage import AttentionSorter
+
+    iterations = sorted(set(args.iterations or ITERATIONS))
+    if iterations[0] < 0 or 0 not in iterations:
+        raise ConfigError(f"--iterations must include 0 (the unsorted baseline) and be >= 0, got {args.iterations}.")
+    depths = fractions(args.positions)
+    generator = load_generator(args.generator, device=args.device)
+    same = args.sorter is None or args.sorter == args.generator
+    ranker = generator if same else load_generator(args.sorter, device=args.device)
+    sorter = AttentionSorter(
+        model=ranker.model,
+        tokenizer=ranker.tokenizer,
+        template=chat_template(ranker.tokenizer),
+        iterations=1,
+        aggregate=args.aggregate,
+        batch_size=args.batch_size,
+        min_prefix_tokens=10**9,  # the chat prefix is short: recomputing it is cheaper than caching it
+    )
+    template = chat_template(generator.tokenizer)
+    items = read_synthwiki(args.data)
+
+    def count(text: str) -> int:
+        return len(generator.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    by_length, cost = {}, None
+    for tokens in args.context_tokens:
+        cases = position_cases(items, count, tokens, limit=args.limit, seed=args.seed)
+        table = run_length(
+            cases,
+            depths,
+            iterations,
+            generator=generator,
+            sorter=sorter,
+            template=template,
+            max_new_tokens=args.max_new_tokens,
+            batch_size=args.batch_size,
+            progress=not args.json,
+        )
+        for k in iterations[1:]:
+            table[str(k)]["recovers"] = recovery(table, str(k))
+            table[str(k)]["mean_change"] = round(table[str(k)]["mean"] - table["0"]["mean"], 4)
+        prompt = template.render(cases[0].question, cases[0].docs(0))[0]
+        table["prompt_tokens"] = len(generator.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        by_length[str(tokens)] = table
+        if args.timing_questions and cost is None:
+            timed = []
+            for case in cases[: args.timing_questions]:
+                docs = case.docs(case.depth(0.5))
+                passages = tuple(Passage(text, id=f"d{i}") for i, text in enumerate(docs))
+                timed.append(SortCase(case.question, passages, f"d{case.depth(0.5)}"))
+            cost = {"context_tokens": tokens, **time_costs(sorter, timed, 1)}
+    return {
+        "generator": str(generator.path),
+        "sorter": str(ranker.path),
+        "same_model": same,
+        "data": args.data,
+        "positions": [f"{d:.2f}" for d in depths],
+        "iterations": iterations,
+        "limit": args.limit,
+        "seed": args.seed,
+        "by_length": by_length,
+        "cost_per_iteration_vs_prefill": cost["iteration_over_prefill"] if cost else None,
+        "cost": cost,
+        "device": str(generator.model.device),
+        "torch_threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+    }
+
+
+def run_placement(args: argparse.Namespace) -> dict:
     import platform
 
     import torch
@@ -208,7 +335,7 @@ def run(args: argparse.Namespace) -> dict:
     sorter = AttentionSorter(
         model=model,
         tokenizer=tokenizer,
-        iterations=args.iterations,
+        iterations=max(args.iterations) if args.iterations else AttentionSortConfig.iterations,
         aggregate=args.aggregate,
         batch_size=args.batch_size,
     )
@@ -226,7 +353,52 @@ def run(args: argparse.Namespace) -> dict:
     return result
 
 
+def plot(result: dict, folder: str) -> list:
+    """attention_sort_positions.png: accuracy against gold depth, one line per k, one panel per length."""
+    from pathlib import Path
+
+    from ragarbiter.errors import require
+
+    if "by_length" not in result:
+        return []
+    matplotlib = require("matplotlib", "all", "attention-sort plot")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lengths = list(result["by_length"])
+    fig, axes = plt.subplots(1, len(lengths), figsize=(4.2 * len(lengths), 3.6), dpi=120, squeeze=False)
+    for ax, tokens in zip(axes[0], lengths):
+        for k in result["iterations"]:
+            row = result["by_length"][tokens][str(k)]["accuracy_by_position"]
+            ax.plot([float(d) for d in row], list(row.values()), marker="o", label=f"k={k}")
+        ax.set_title(f"{tokens} tokens")
+        ax.set_xlabel("gold depth (0 first, 1 last)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("answer accuracy")
+    axes[0][-1].legend()
+    same = "sorts and answers" if result.get("same_model") else f"answers; sorter {Path(result['sorter']).name}"
+    fig.suptitle(f"{Path(result['generator']).name} {same}", fontsize=10)
+    fig.tight_layout()
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "attention_sort_positions.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return [path]
+
+
 def print_result(result: dict) -> None:
+    if "by_length" in result:
+        print(f"generator {result['generator']}, sorter {result['sorter']}; accuracy by gold depth (0 first, 1 last)")
+        for tokens, table in result["by_length"].items():
+            for k in result["iterations"]:
+                row = table[str(k)]
+                cells = " ".join(f"{v:.2f}" for v in row["accuracy_by_position"].values())
+                extra = f" recovers {row['recovers']}" if row.get("recovers") is not None else ""
+                print(f"{tokens:>6} tokens k={k}: {cells}  mean {row['mean']:.3f} worst {row['worst']:.3f}{extra}")
+        print(f"cost per iteration / prefill: {result['cost_per_iteration_vs_prefill']}")
+        return
     for name in ("random", "lost_in_the_middle", "attention_sort"):
         print(f"{name:>20}: {result[name]}")
     if "cost" in result:

@@ -1,14 +1,20 @@
-"""CARE against plain RAG and closed book on a testbed model: accuracy, resilience and boost.
+"""CARE against plain RAG and closed book, per condition: clean, counterfactual and unhelpful context.
 
-The paper's ablation. Conditions (one context set per question, built by the synthetic world's
-`ContextBuilder`):
-- `clean`: unknown entities, the gold passage among distractors (the context is right);
-- `counterfactual`: known entities, one passage asserting another value (the context misleads);
-- `unhelpful`: known entities, distractors only (the context holds no answer).
+- `clean`: the context is right (it holds the answer);
+- `counterfactual`: the context misleads (it states another answer);
+- `unhelpful`: the context holds no answer.
 
-Only held-out questions are used (`ragarbiter.assessors.qa.held_out`: one in five, never in CARE training).
+With `--data FILE` the base LM is a real generator (`--generator`, default SmolLM2-135M-Instruct)
+and the assessor `--care DIR` (default: the one shipped in the package). The file is LitM NQ-Open
+(the gold passage, its NQ-Swap twin, other questions' passages), RGB `*_fact` (`positive`,
+`positive_wrong`, `negative`) or ConflictQA (the evidence for the gold answer, for the other one,
+another question's). Only questions the assessor was not trained on are scored (its manifest
+lists them). Closed book, RAG and CARE all answer through the same prompt (the chat template when
+the generator has one), RAG with the raw passages where CARE has the soft prompt; an answer counts
+when it mentions an answer alias (normalized, whole words; a yes/no answer by its first word).
 
-Two summary figures:
+With `--model TESTBED_DIR` (a testbed model) the sets come from its synthetic world's held-out
+questions (`ragarbiter.assessors.qa.held_out`), and two more figures are reported:
 - **resilience**: accuracy on counterfactual sets whose question the model answers correctly
   closed-book (it knew, and the context misleads);
 - **boost**: accuracy on clean sets whose question it gets wrong closed-book (it did not know,
@@ -19,13 +25,69 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import random
 import time
 from pathlib import Path
 
+logger = logging.getLogger(__name__)
+
 SYSTEMS = ("closed_book", "rag", "care")
+CONDITIONS = ("clean", "counterfactual", "unhelpful")
 QUESTIONS = 200  # per condition
 MAX_NEW_TOKENS = 10  # a testbed answer is a short value
+DATA_MAX_NEW_TOKENS = 32  # a chat model answers in a short sentence
+SHIPPED = Path(__file__).resolve().parent / "shipped"
+
+
+def default_care_dir() -> Path:
+    """The CARE assessor shipped in the package (`assessors/care/shipped/`), or a clear error."""
+    if (SHIPPED / "care.json").is_file():
+        return SHIPPED
+    from ragarbiter.errors import ModelNotFoundError
+
+    msg = (
+        f"No CARE assessor is shipped in this package ({SHIPPED} holds none). Train one with "
+        "`ragarbiter train care --base-model DIR --stage pretrain ...`, then `--stage finetune --init ...`, "
+        "and pass its folder with --care DIR."
+    )
+    raise ModelNotFoundError(msg)
+
+
+def summary(correct: dict[str, dict[str, list[bool]]]) -> dict:
+    """`{system: {condition: accuracy, ..., "mean": mean over conditions}}` from per-case correctness."""
+    out: dict = {}
+    for system in SYSTEMS:
+        rates = {c: _rate(correct[c][system]) for c in CONDITIONS if c in correct}
+        scored = [v for v in rates.values() if v is not None]
+        out[system] = {**rates, "mean": round(sum(scored) / len(scored), 4) if scored else None}
+    return out
+
+
+def evaluate_cases(care, sets: dict[str, list], *, max_new_tokens: int = DATA_MAX_NEW_TOKENS, batch_size: int = 16):
+    """Closed book, plain RAG and CARE on every condition's cases, all batched through one `CareModel`."""
+    import torch
+
+    from .data import answered
+
+    questions = sorted({c.question for cases in sets.values() for c in cases})
+    closed = dict(zip(questions, care.answers(questions, max_new_tokens=max_new_tokens, batch_size=batch_size)))
+    correct: dict[str, dict[str, list[bool]]] = {}
+    for condition, cases in sets.items():
+        qs = [c.question for c in cases]
+        rag = care.answers(
+            qs, passages=[c.passages for c in cases], max_new_tokens=max_new_tokens, batch_size=batch_size
+        )
+        softs = []
+        with torch.no_grad():
+            for i in range(0, len(cases), batch_size):
+                softs += care.encode_groups([list(c.passages) for c in cases[i : i + batch_size]])
+        with_care = care.answers(qs, softs, max_new_tokens=max_new_tokens, batch_size=batch_size)
+        correct[condition] = {
+            name: [answered(a, c) for a, c in zip(outputs, cases)]
+            for name, outputs in (("closed_book", [closed[q] for q in qs]), ("rag", rag), ("care", with_care))
+        }
+    return {**summary(correct), "n": {c: len(cases) for c, cases in sets.items()}}
 
 
 def build_sets(lm, questions: int, seed: int = 0) -> dict[str, list]:
@@ -61,14 +123,16 @@ def build_sets(lm, questions: int, seed: int = 0) -> dict[str, list]:
 
 
 def evaluate_care(lm, generator, questions: int = QUESTIONS, seed: int = 0) -> dict:
-    """Accuracy of closed book, plain RAG and CARE per condition, plus resilience and boost."""
+    """Testbed: accuracy of closed book, plain RAG (the testbed's own layout) and CARE per condition,
+    plus resilience and boost."""
     from ragarbiter.lm import render_prompt
 
     from ..metrics import exact_match
     from .stage import CareAssessor
 
     sets = build_sets(lm, questions, seed)
-    answer_with_care = care_answerer(CareAssessor(generator=generator))
+    # The testbed's sets hold the gold passage among distractors: CARE reads all of them, as RAG does.
+    answer_with_care = care_answerer(CareAssessor(generator=generator, passages=64))
     result: dict = {"questions": questions, "seed": seed, "accuracy": {}, "n": {}}
     correct: dict[str, dict[str, list[bool]]] = {}
     for condition, group in sets.items():
@@ -91,6 +155,7 @@ def evaluate_care(lm, generator, questions: int = QUESTIONS, seed: int = 0) -> d
     }
     result["n"]["resilience"] = sum(knew)
     result["n"]["boost"] = sum(missed)
+    result.update(summary(correct))
     return result
 
 
@@ -99,18 +164,18 @@ def _rate(values: list[bool]) -> float | None:
 
 
 def plot_care(result: dict, folder: str | Path) -> Path:
-    """Grouped bars: closed book, RAG and CARE per condition, then resilience and boost."""
+    """Grouped bars: closed book, RAG and CARE per condition and their mean (then resilience and boost)."""
     from ragarbiter.errors import require
 
     matplotlib = require("matplotlib", "all", "CARE plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = [*result["accuracy"], "resilience", "boost"]
+    groups = [*CONDITIONS, "mean", *(g for g in ("resilience", "boost") if g in result)]
     fig, ax = plt.subplots(figsize=(7.2, 4.0), dpi=120)
     width = 0.26
     for j, name in enumerate(SYSTEMS):
-        values = [result["accuracy"][g].get(name) if g in result["accuracy"] else result[g].get(name) for g in groups]
+        values = [result[name].get(g) if g not in ("resilience", "boost") else result[g].get(name) for g in groups]
         xs = [i + (j - 1) * width for i in range(len(groups))]
         ax.bar(
             [x for x, v in zip(xs, values) if v is not None],
@@ -120,8 +185,8 @@ def plot_care(result: dict, folder: str | Path) -> Path:
         )
     ax.set_xticks(range(len(groups)), groups)
     ax.set_ylim(0, 1.05)
-    ax.set_ylabel("exact-match accuracy")
-    ax.set_title("CARE vs RAG vs closed book (testbed)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"CARE vs RAG vs closed book ({result.get('format', 'testbed')})")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -149,13 +214,54 @@ def care_answerer(stage):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, metavar="DIR", help="a testbed model (`ragarbiter testbed train`)")
-    p.add_argument("--care", metavar="DIR", help="its CARE assessor (default: DIR/care)")
-    p.add_argument("--questions", type=int, default=QUESTIONS, help=f"questions per condition (default: {QUESTIONS})")
+    from ragarbiter.lm import DEFAULT_GENERATOR
+
+    from ..trained import add_unseen_arguments
+
+    source = p.add_mutually_exclusive_group()
+    source.add_argument(
+        "--data", metavar="FILE", help="LitM NQ-Open .jsonl[.gz], RGB *_fact.json or ConflictQA .json (JSONL)"
+    )
+    source.add_argument("--model", metavar="DIR", help="a testbed model (`ragarbiter testbed train`) instead of --data")
+    p.add_argument(
+        "--generator",
+        metavar="NAME_OR_DIR",
+        default=DEFAULT_GENERATOR,
+        help=f"with --data: the base LM the assessor was trained on (default: {DEFAULT_GENERATOR})",
+    )
+    p.add_argument(
+        "--care", metavar="DIR", help="the CARE assessor (default: with --data the shipped one; with --model DIR/care)"
+    )
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="at most N questions per condition")
+    p.add_argument(
+        "--questions", type=int, default=QUESTIONS, help=f"--model: questions per condition (default: {QUESTIONS})"
+    )
+    p.add_argument(
+        "--passages",
+        type=int,
+        default=None,
+        metavar="N",
+        help="--data: passages per context (default: as many as the assessor was trained with)",
+    )
+    p.add_argument("--batch-size", type=int, default=16, help="questions per generation batch (default: 16)")
+    p.add_argument("--device", default=None, help="where to run the generator (default: cuda when available)")
     p.add_argument("--seed", type=int, default=0)
+    add_unseen_arguments(p, "the CARE assessor")
 
 
 def run(args: argparse.Namespace) -> dict:
+    from ragarbiter.errors import ConfigError
+
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be >= 1, got {args.limit}.")
+    if args.model:
+        return _run_testbed(args)
+    if not args.data:
+        raise ConfigError("bench care needs --data FILE (LitM NQ-Open, RGB or ConflictQA) or --model TESTBED_DIR.")
+    return _run_data(args)
+
+
+def _run_testbed(args: argparse.Namespace) -> dict:
     from ..generators import load_generator
     from .model import CareModel
     from .stage import CareGenerator
@@ -164,17 +270,70 @@ def run(args: argparse.Namespace) -> dict:
     folder = Path(args.care) if args.care else Path(args.model) / "care"
     generator = CareGenerator(CareModel.load(folder, lm.model, lm.tokenizer), max_new_tokens=MAX_NEW_TOKENS)
     started = time.perf_counter()
-    result = evaluate_care(lm, generator, args.questions, args.seed)
+    result = evaluate_care(lm, generator, args.limit or args.questions, args.seed)
     result.update(model=str(args.model), care=str(folder), seconds=round(time.perf_counter() - started, 1))
     return result
 
 
+def load_care(care_dir: str | Path | None, generator: str | None, device: str | None = None):
+    """The CARE assessor in `care_dir` (default: the shipped one) on the generator it was trained on."""
+    import torch
+
+    from ragarbiter.lm import load_causal_lm, resolve_generator
+
+    from .model import CareModel
+
+    folder = Path(care_dir) if care_dir else default_care_dir()
+    device = device or ("cuda" if torch.cuda.is_available() else None)
+    model, tokenizer = load_causal_lm(str(resolve_generator(generator)), device=device)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return CareModel.load(folder, model, tokenizer).eval(), folder
+
+
+def _run_data(args: argparse.Namespace) -> dict:
+    from ragarbiter.errors import ConfigError
+
+    from ..trained import check_trained, unseen_report
+    from .data import bench_cases
+
+    care, folder = load_care(args.care, args.generator, args.device)
+    passages = args.passages or care.config.passages
+    if passages < 1:
+        raise ConfigError(f"--passages must be >= 1, got {passages}.")
+    kind, sets = bench_cases(args.data, passages, args.seed)
+    check = check_trained(folder) if args.unseen_only else None
+    skipped = {}
+    for condition, cases in sets.items():
+        if check is None:
+            sets[condition] = cases[: args.limit] if args.limit else cases
+        else:
+            sets[condition], skipped[condition] = check.unseen(cases, lambda c: c.question, args.limit)
+    started = time.perf_counter()
+    result = evaluate_cases(care, sets, batch_size=args.batch_size)
+    result.update(
+        format=kind,
+        data=str(args.data),
+        generator=str(args.generator),
+        care_dir=str(folder),
+        passages=passages,
+        trained_passages=care.config.passages,
+        skipped_trained=skipped,
+        seconds=round(time.perf_counter() - started, 1),
+        **unseen_report(check),
+    )
+    return result
+
+
 def plot(result: dict, folder: str | Path) -> list[Path]:
-    """care.png: grouped bars per condition, then resilience and boost."""
+    """care.png: grouped bars per condition and the mean (testbed: then resilience and boost)."""
     return [plot_care(result, folder)]
 
 
 def print_result(result: dict) -> None:
-    for condition, row in result["accuracy"].items():
-        print(f"{condition:>15}: {row}")
-    print(f"{'resilience':>15}: {result['resilience']}\n{'boost':>15}: {result['boost']}")
+    for system in SYSTEMS:
+        print(f"{system:>15}: {result[system]}")
+    print(f"{'n':>15}: {dict((c, v) for c, v in result['n'].items() if c in CONDITIONS)}")
+    for extra in ("resilience", "boost"):
+        if extra in result:
+            print(f"{extra:>15}: {result[extra]}")

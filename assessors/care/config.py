@@ -3,19 +3,39 @@ LM's prompt layout, saved with the assessor) and the stage's (`CareAssessorConfi
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from ragarbiter.errors import ConfigError
+
+PROMPTS = ("auto", "chat", "plain")
+ALL_PROJ = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+#: LoRA (rank, alpha, target modules) per architecture (`config.model_type`), as the CARE reference
+#: trains them: Llama-3-8B-Instruct, Mistral-7B-Instruct-v0.2 and Qwen3-8B. SmolLM2 is a Llama.
+LORA_DEFAULTS: dict[str, tuple[int, int, tuple[str, ...]]] = {
+    "llama": (64, 128, ("q_proj", "v_proj")),
+    "mistral": (512, 32, ("q_proj", "v_proj")),
+    "qwen2": (8, 16, ALL_PROJ),
+    "qwen3": (8, 16, ALL_PROJ),
+}
+LORA_FALLBACK = (8, 16, ("q_proj", "k_proj", "v_proj", "o_proj"))
 
 
 @dataclass(frozen=True)
 class CareConfig:
+    """`lora_r`, `lora_alpha`, `target_modules`: None takes the base architecture's default
+    (`LORA_DEFAULTS`). `prompt`: the base LM's prompt, "chat" (the tokenizer's chat template, the
+    same prompt the plain generator answers with), "plain" (`context_prefix`, the soft prompt, then
+    `question_template`) or "auto" (chat when the tokenizer has a template). `passages`: passages
+    per soft prompt in training, and the most the stage encodes at inference unless told otherwise."""
+
     memory_tokens: int = 16
     chunk_tokens: int = 180
-    lora_r: int = 8
-    lora_alpha: int = 16
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
-    # The base LM's prompt: `context_prefix`, the soft prompt (or raw passage), then `question_template`.
+    lora_r: int | None = None
+    lora_alpha: int | None = None
+    target_modules: tuple[str, ...] | None = None
+    prompt: str = "auto"
+    passages: int = 1
+    # The plain prompt: `context_prefix`, the soft prompt (or raw passage), then `question_template`.
     context_prefix: str = "Context:"
     question_template: str = "\nQuestion: {question}\nAnswer:"
 
@@ -26,20 +46,58 @@ class CareConfig:
                 f"{self.memory_tokens}, chunk_tokens={self.chunk_tokens}. The paper uses 16 and 180."
             )
             raise ConfigError(msg)
+        if self.prompt not in PROMPTS:
+            raise ConfigError(f"CareConfig.prompt={self.prompt!r} must be one of {PROMPTS}.")
+        if self.passages < 1:
+            raise ConfigError(f"CareConfig.passages must be >= 1, got {self.passages}. The paper uses 1.")
+        for name in ("lora_r", "lora_alpha"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(
+                    f"CareConfig.{name} must be a positive int or None (per architecture), got {value!r}."
+                )
+        if self.target_modules is not None:
+            modules = tuple(m.strip() for m in self.target_modules if m.strip())
+            if not modules:
+                raise ConfigError("CareConfig.target_modules is empty. Name modules, e.g. q_proj,v_proj, or pass None.")
+            object.__setattr__(self, "target_modules", modules)
+
+    def resolve(self, model_type: str, chat: bool) -> CareConfig:
+        """Every per-architecture and per-tokenizer default filled in (what is saved with the assessor)."""
+        r, alpha, modules = LORA_DEFAULTS.get(model_type, LORA_FALLBACK)
+        return replace(
+            self,
+            lora_r=self.lora_r or r,
+            lora_alpha=self.lora_alpha or alpha,
+            target_modules=self.target_modules or modules,
+            prompt=("chat" if chat else "plain") if self.prompt == "auto" else self.prompt,
+        )
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "target_modules": list(self.target_modules)}
+        modules = list(self.target_modules) if self.target_modules is not None else None
+        return {**asdict(self), "target_modules": modules}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> CareConfig:
+        """A saved config; keys older assessors lack take their old defaults (a plain prompt, one passage)."""
+        values = {**values}
+        if values.get("target_modules") is not None:
+            values["target_modules"] = tuple(values["target_modules"])
+        values.setdefault("prompt", "plain")
+        return cls(**values)
 
 
 @dataclass
 class CareAssessorConfig:
     """`care_dir`: a folder from `ragarbiter train care`; `base_model`: the local causal LM folder it
     was trained on (both, unless the stage is given a loaded `CareGenerator`); `device`: where to
-    load the base LM (default: where transformers puts it)."""
+    load the base LM (default: where transformers puts it); `passages`: the most passages encoded
+    into one soft prompt (None: as many as the assessor was trained with, `CareConfig.passages`)."""
 
     care_dir: str | None = None
     base_model: str | None = None
     device: str | None = None
+    passages: int | None = None
 
     def __post_init__(self) -> None:
         if (self.care_dir is None) != (self.base_model is None):
@@ -49,6 +107,9 @@ class CareAssessorConfig:
                 "(from `ragarbiter train care`) and base_model= (the causal LM folder it was trained on), or "
                 "neither with generator=."
             )
+            raise ConfigError(msg)
+        if self.passages is not None and self.passages < 1:
+            msg = f"CareAssessorConfig.passages must be >= 1 or None (as trained), got {self.passages}."
             raise ConfigError(msg)
         self.care_dir = str(self.care_dir) if self.care_dir is not None else None
         self.base_model = str(self.base_model) if self.base_model is not None else None

@@ -26,9 +26,14 @@ logger = logging.getLogger(__name__)
 class CareGenerator:
     """A CARE assessor and its base LM, loaded once; thread-safe (one forward pass at a time)."""
 
-    def __init__(self, care: CareModel, max_new_tokens: int = 32) -> None:
+    def __init__(self, care: CareModel, max_new_tokens: int = 32, passages: int | None = None) -> None:
+        """`passages`: the most passages in one soft prompt (None: as many as the assessor was trained with)."""
+        if passages is not None and passages < 1:
+            raise ConfigError(f"CareGenerator passages must be >= 1 or None (as trained), got {passages}.")
         self.care = care.eval()
         self.max_new_tokens = max_new_tokens
+        self.passages = passages or care.config.passages
+        self._told = False
         self._lock = threading.Lock()
         self._handover: dict[str, object] = {}
         self._handover_lock = threading.Lock()
@@ -61,11 +66,20 @@ class CareGenerator:
             query = max(found, key=len)
             return query, self._handover.pop(query)
 
-    def soft_prompt(self, texts: list[str]):
+    def soft_prompt(self, texts: list[str], passages: int | None = None):
+        """The soft prompt of the first `passages` texts (default: `self.passages`, as trained)."""
         import torch
 
+        limit = passages or self.passages
+        if len(texts) > limit and not self._told:
+            self._told = True
+            logger.info(
+                "care encodes the first %d of %d passages (as many as it was trained with; set passages= to change)",
+                limit,
+                len(texts),
+            )
         with self._lock, torch.no_grad():
-            return self.care.encode(texts)
+            return self.care.encode(list(texts)[:limit])
 
     def answer(self, context: Context | str, soft=None) -> str:
         """The base LM's answer to the query, given the context's soft prompt (closed book without one)."""
@@ -79,7 +93,10 @@ class CareGenerator:
 
 
 class CareAssessor(Stage):
-    """Encode the passages into CARE's soft prompt (memory tokens per chunk, concatenated)."""
+    """Encode the passages into CARE's soft prompt (memory tokens per chunk, concatenated).
+
+    Only the first `passages` non-empty passages are encoded (by default as many as the assessor was
+    trained with); the `SoftPromptBuilt` event lists the ones that were."""
 
     name = "care"
 
@@ -87,7 +104,7 @@ class CareAssessor(Stage):
         self, config: CareAssessorConfig | None = None, *, generator: CareGenerator | None = None, **overrides: Any
     ) -> None:
         """`generator`: a loaded `CareGenerator`; without it the stage loads `care_dir` onto `base_model`.
-        `overrides`: any `CareAssessorConfig` field (`care_dir`, `base_model`, `device`)."""
+        `overrides`: any `CareAssessorConfig` field (`care_dir`, `base_model`, `device`, `passages`)."""
         self.config = with_overrides(CareAssessorConfig, config, overrides, type(self))
         if generator is not None and (self.config.care_dir or self.config.base_model):
             msg = "CareAssessor got both generator= and care_dir=/base_model=; pass one or the other."
@@ -104,10 +121,16 @@ class CareAssessor(Stage):
             )
         self.generator = generator
 
+    @property
+    def passages(self) -> int:
+        """The most passages in one soft prompt: the config's, else the generator's (as trained)."""
+        return self.config.passages or self.generator.passages
+
     def _run(self, context: Context) -> Context:
-        used = [p for p in context.passages if p.text.strip()]
-        if not used:
+        given = [p for p in context.passages if p.text.strip()]
+        if not given:
             return context
-        soft = self.generator.soft_prompt([p.text for p in used])
+        used = given[: self.passages]
+        soft = self.generator.soft_prompt([p.text for p in given], self.passages)  # logs what it leaves out
         event = SoftPromptBuilt(stage=self.name, shape=tuple(soft.shape), passage_ids=tuple(p.id for p in used))
         return context.evolve(soft_prompt=soft, events=[event])

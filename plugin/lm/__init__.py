@@ -4,7 +4,8 @@
   packaged SmolLM2-135M-Instruct, converted once), as a `CausalLM` with `answer`, `answers`
   (batched, greedy) and `stream`, through the model's chat template.
 - `load_causal_lm(folder)`: a local Hugging Face causal LM and its fast tokenizer.
-- `PromptTemplate`, `render_prompt`: where documents, source tags and the question go.
+- `PromptTemplate`, `render_prompt`: where documents, source tags and the question go;
+  `rag_prompt_parts`, `closed_book_prompt`: the answering prompts (chat template when there is one).
 - `capture_attention`, `SegmentAttention`: attention mass per document on the segment kernel,
   without eager attention.
 - `Example`, `ExampleCollator`, `length_batches`: prompt/target fine-tuning batches.
@@ -16,7 +17,18 @@ from .capture import CaptureRequest, SegmentAttention, capture_attention, check_
 from .collate import BatchCollator, Example, ExampleCollator, length_batches
 from .generator import DEFAULT_GENERATOR, load_generator, models_dir, resolve_generator
 from .loading import CausalLM, load_causal_lm
-from .prompts import RELIABLE_SOURCES, UNRELIABLE_SOURCES, PromptTemplate, prompt_template, render_prompt
+from .prompts import (
+    RELIABLE_SOURCES,
+    UNRELIABLE_SOURCES,
+    PromptTemplate,
+    chat_prompt_parts,
+    closed_book_prompt,
+    has_chat_template,
+    number_documents,
+    prompt_template,
+    rag_prompt_parts,
+    render_prompt,
+)
 from .tokenizer import bpe_tokenizer
 
 __all__ = [
@@ -32,12 +44,17 @@ __all__ = [
     "SegmentAttention",
     "bpe_tokenizer",
     "capture_attention",
+    "chat_prompt_parts",
     "check_hookable",
+    "closed_book_prompt",
+    "has_chat_template",
     "length_batches",
     "load_causal_lm",
     "load_generator",
     "models_dir",
+    "number_documents",
     "prompt_template",
+    "rag_prompt_parts",
     "render_prompt",
     "resolve_generator",
 ]

@@ -10,11 +10,10 @@ from typing import Any
 
 from ragarbiter.models import quiet_loading
 
-__all__ = ["quiet_loading"]  # re-exported: the generator and its tests import it from here
+from .prompts import CLOSED_BOOK_INSTRUCTION, RAG_INSTRUCTION
 
-#: What a generator is told around the documents when it answers from context (chat models).
-RAG_INSTRUCTION = "Answer the question using the documents above. Answer in one short sentence."
-CLOSED_BOOK_INSTRUCTION = "Answer the question in one short sentence."
+# re-exported: the generator and its tests import them from here
+__all__ = ["CLOSED_BOOK_INSTRUCTION", "RAG_INSTRUCTION", "quiet_loading"]
 
 
 def load_causal_lm(path: str, *, device: str | None = None, dtype: Any = None):
@@ -68,17 +67,12 @@ class CausalLM:
 
     def prompt(self, question: str, passages: Sequence[str] = ()) -> str:
         """The full prompt text for `question` over `passages` (closed book when there are none)."""
-        from .prompts import render_prompt
+        from .prompts import closed_book_prompt, number_documents, rag_prompt_parts
 
-        if not self.chat:
-            return (self.tokenizer.bos_token or "") + render_prompt(question, passages)
-        if passages:
-            docs = "\n".join(f"[{i}] {text}" for i, text in enumerate(passages, start=1))
-            content = f"Documents:\n{docs}\n\n{RAG_INSTRUCTION}\nQuestion: {question}"
-        else:
-            content = f"{CLOSED_BOOK_INSTRUCTION}\nQuestion: {question}"
-        messages = [{"role": "user", "content": content}]
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        if not passages:
+            return closed_book_prompt(self.tokenizer, question)
+        before, after = rag_prompt_parts(self.tokenizer, question)
+        return before + number_documents(passages) + after
 
     def answers(
         self,
@@ -142,6 +136,13 @@ class CausalLM:
         says otherwise)."""
         bos = self.tokenizer.bos_token or ""
         return self._complete([bos + p for p in prompts], max_new_tokens, batch_size, progress, first_line=True)
+
+    def complete(
+        self, prompts: Sequence[str], max_new_tokens: int = 48, batch_size: int = 8, progress: bool | None = None
+    ) -> list[str]:
+        """Greedy completions of fully rendered `prompts` (chat markers included, nothing added in
+        front), the whole reply up to the end of turn, batched with left padding."""
+        return self._complete(list(prompts), max_new_tokens, batch_size, progress, first_line=False)
 
     def _complete(
         self, prompts: Sequence[str], max_new_tokens: int, batch_size: int, progress: bool | None, first_line: bool

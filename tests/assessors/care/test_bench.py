@@ -25,13 +25,16 @@ def test_bench_sets_use_held_out_questions_only():
     assert build_sets(SimpleNamespace(world=world), questions=3, seed=0) == sets  # deterministic in the seed
 
 
-def test_print_result_lists_each_condition_then_resilience_and_boost(capsys):
+def test_print_result_lists_each_system_then_the_counts_then_resilience_and_boost(capsys):
     from ragarbiter.assessors.care.bench import print_result
 
-    accuracy = {"clean": {"closed_book": 0.0, "rag": 1.0, "care": 0.5}}
-    print_result({"accuracy": accuracy, "resilience": {"rag": 0.25, "care": 0.75}, "boost": {"rag": 1.0, "care": 0.5}})
+    row = {"clean": 0.0, "counterfactual": 1.0, "unhelpful": 0.5, "mean": 0.5}
+    result = {"closed_book": row, "rag": row, "care": row, "n": {"clean": 2, "counterfactual": 2, "unhelpful": 2}}
+    print_result({**result, "resilience": {"rag": 0.25, "care": 0.75}})
     assert capsys.readouterr().out.splitlines() == [
-        "          clean: {'closed_book': 0.0, 'rag': 1.0, 'care': 0.5}",
+        f"    closed_book: {row}",
+        f"            rag: {row}",
+        f"           care: {row}",
+        "              n: {'clean': 2, 'counterfactual': 2, 'unhelpful': 2}",
         "     resilience: {'rag': 0.25, 'care': 0.75}",
-        "          boost: {'rag': 1.0, 'care': 0.5}",
     ]

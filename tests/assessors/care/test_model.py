@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -98,12 +100,15 @@ def test_save_and_load_round_trip_and_refuse_another_base(tokenizer, tmp_path):
         CareModel.load(tmp_path, tiny_llama(tokenizer, seed=1), tokenizer)
 
 
-def test_kl_term_matches_a_hand_computation(tokenizer):
+def test_kl_term_is_teacher_to_student_at_a_temperature_as_a_hand_computation(tokenizer):
     care = tiny_care(tokenizer)
-    question, answer = "Where was Tavo Rin born?", "Dashel"
-    with torch.no_grad():
-        with_kl, parts = care.conflict_loss(question, PASSAGE, answer, teacher_passage=PASSAGE, lam=3.0)
-        without, _ = care.conflict_loss(question, PASSAGE, answer, teacher_passage=PASSAGE, lam=0.0)
+    question, answer, temperature = "Where was Tavo Rin born?", "Dashel", 0.5
+    with torch.no_grad():  # a soft prompt far from the raw passage, so student and teacher differ clearly
+        torch.manual_seed(0)
+        care.projector[2].weight.normal_(0.0, 3.0)
+        care.lm.get_output_embeddings().weight.mul_(20.0)
+        with_kl, parts = care.conflict_loss(question, PASSAGE, answer, PASSAGE, lam=3.0, temperature=temperature)
+        without, _ = care.conflict_loss(question, PASSAGE, answer, PASSAGE, lam=0.0, temperature=temperature)
         prefix, suffix = care.prompt_ids(question)
         target = tokenizer(" " + answer, add_special_tokens=False)["input_ids"]
         n = len(target)
@@ -111,9 +116,22 @@ def test_kl_term_matches_a_hand_computation(tokenizer):
         student = care.base_logits(care.base_embeds(prefix, soft, suffix + target))[0, -n - 1 : -1].double()
         context = tokenizer(" " + PASSAGE, add_special_tokens=False)["input_ids"]
         teacher = care.base_logits(care.base_embeds(prefix + context, None, suffix + target))[0, -n - 1 : -1].double()
-    hand = 0.0
-    for row_s, row_t in zip(student.softmax(-1), teacher.softmax(-1)):  # KL(student || teacher), per answer token
-        hand += sum(float(p) * (float(p.log()) - float(q.log())) for p, q in zip(row_s, row_t))
-    hand /= n
+    hand = reverse = 0.0
+    t_probs, s_probs = (teacher / temperature).softmax(-1), (student / temperature).softmax(-1)
+    for row_t, row_s in zip(t_probs, s_probs):  # KL(teacher || student) per answer token, times T^2
+        hand += sum(float(p) * (float(p.log()) - float(q.log())) for p, q in zip(row_t, row_s))
+        reverse += sum(float(q) * (float(q.log()) - float(p.log())) for p, q in zip(row_t, row_s))
+    hand, reverse = hand / n * temperature**2, reverse / n * temperature**2
+    assert abs(hand - reverse) > 1e-3 * max(hand, 1e-6)  # the two directions differ here, so the test can tell
     assert parts["kl"] == pytest.approx(hand, rel=1e-4, abs=1e-6)
     assert float(with_kl - without) == pytest.approx(3.0 * hand, rel=1e-4, abs=1e-6)
+
+
+def test_kl_helper_direction_on_two_distributions():
+    from ragarbiter.assessors.care.model import kl_teacher_student
+
+    teacher = torch.tensor([[0.9, 0.1]]).log()
+    student = torch.tensor([[0.5, 0.5]]).log()
+    expected = 0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5)  # KL(teacher || student) = 0.368...
+    assert float(kl_teacher_student(teacher, student, 1.0)) == pytest.approx(expected, rel=1e-6)
+    assert float(kl_teacher_student(student, teacher, 1.0)) != pytest.approx(expected, rel=1e-2)

@@ -17,11 +17,15 @@ def test_stage_fills_the_soft_prompt_and_reports_it(tokenizer):
 
     generator = tiny_generator(tokenizer)
     passages = [Passage(PASSAGE), Passage(" "), Passage("Dashel is a town.")]
-    out = CareAssessor(generator=generator)(Context.for_query("Where was Tavo Rin born?", passages))
+    out = CareAssessor(generator=generator, passages=2)(Context.for_query("Where was Tavo Rin born?", passages))
     chunks = len(generator.care.chunks([PASSAGE, "Dashel is a town."]))  # the blank passage is skipped
     assert chunks >= 3 and out.soft_prompt.shape == (chunks * 4, 48)
     event = out.trace[-1]
     assert event.kind == "soft_prompt_built" and event.passage_ids == (passages[0].id, passages[2].id)
+    # by default, as many passages as the assessor was trained with (one)
+    first = CareAssessor(generator=generator)(Context.for_query("Where was Tavo Rin born?", passages))
+    assert first.trace[-1].passage_ids == (passages[0].id,)
+    assert first.soft_prompt.shape == (len(generator.care.chunks([PASSAGE])) * 4, 48)
     # the answer comes from this context's soft prompt, not closed book
     assert generator.answer(out) == generator.care.answer("Where was Tavo Rin born?", out.soft_prompt, 4)
     with pytest.raises(ConfigError, match="care_dir"):
@@ -33,7 +37,7 @@ def test_stage_settings_come_from_its_config(tokenizer):
 
     generator = tiny_generator(tokenizer)
     stage = CareAssessor(CareAssessorConfig(), generator=generator)
-    assert stage.config == CareAssessorConfig(care_dir=None, base_model=None, device=None)
+    assert stage.config == CareAssessorConfig(care_dir=None, base_model=None, device=None, passages=None)
     assert stage.generator is generator
     with pytest.raises(ConfigError, match="care_dir='care' but no base_model"):
         CareAssessor(care_dir="care")
@@ -62,7 +66,7 @@ def test_care_chat_model_in_a_langchain_chain(tokenizer):
     soft = llm.generator.soft_prompt([PASSAGE, "Dashel is a town."])  # what the retrieved documents encode to
     assert reply.content == llm.generator.answer("Where was Tavo Rin born?", soft)
     assert handler.n_events == 1  # the soft_prompt_built decision reached the chain's callbacks
-    chunks = len(llm.generator.care.chunks([PASSAGE, "Dashel is a town."]))
+    chunks = len(llm.generator.care.chunks([PASSAGE]))  # as many documents as the assessor was trained with (1)
     assert reply.response_metadata["soft_prompt_shape"] == [chunks * 4, 48] and reply.response_metadata["passages"] == 2
     closed = llm.invoke("Where was Tavo Rin born?")  # no documents: closed book
     assert closed.response_metadata["soft_prompt_shape"] is None

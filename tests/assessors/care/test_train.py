@@ -11,9 +11,17 @@ from .tiny import FACTS, pretrained, tiny_llama  # noqa: E402
 
 
 @pytest.mark.slow
-def test_train_care_cli_runs_both_stages_and_the_stage1_loss_falls(tmp_path, capsys):
+def test_train_care_cli_runs_both_stages_and_the_stage1_loss_falls(tmp_path, capsys, monkeypatch):
     import gzip
     import json
+
+    from ragarbiter.assessors.care import train as care_train
+    from ragarbiter.assessors.qa import held_out
+
+    # A tiny LM knows nothing closed-book; say it knows every other question, so both halves exist.
+    monkeypatch.setattr(
+        care_train, "closed_book_labeller", lambda care, **_: lambda qa: [i % 2 == 0 for i in range(len(qa))]
+    )
 
     from ragarbiter.assessors.care.model import CareModel
     from ragarbiter.cli.main import main
@@ -76,8 +84,10 @@ def test_train_care_cli_runs_both_stages_and_the_stage1_loss_falls(tmp_path, cap
         == 0
     )
     manifest = json.loads((tmp_path / "s2" / "manifest.json").read_text())
-    counts = manifest["hyperparameters"]["examples"]
-    assert counts["grounded"] + counts["adversarial"] == len(FACTS) and counts["reconstruct"] == 0
+    counts = manifest["examples"]
+    assert counts == manifest["hyperparameters"]["examples"] and counts["reconstruct"] == 0
+    assert counts["grounded"] > 0 and counts["misleading"] + counts["unhelpful"] > 0
+    assert manifest["questions"]["count"] == sum(not held_out(q) for q, _, _ in FACTS)
     assert (tmp_path / "s2" / "care.json").is_file()
     from ragarbiter.lm import load_causal_lm
 
@@ -87,7 +97,7 @@ def test_train_care_cli_runs_both_stages_and_the_stage1_loss_falls(tmp_path, cap
 
 
 def test_testbed_training_items_leave_the_held_out_questions_out():
-    from ragarbiter.assessors.care.data import testbed_items
+    from ragarbiter.assessors.care.data import testbed_records as testbed_items
     from ragarbiter.assessors.qa import held_out
     from ragarbiter.synthetic import WorldConfig, build_world
 
