@@ -187,9 +187,10 @@ def run_length(
             passages = tuple(Passage(text, id=f"d{i}") for i, text in enumerate(docs))
             contexts.append(Context.for_query(case.question, passages))
             golds.append(f"d{case.depth(d)}")
-    needs_sort = [k for k in iterations if k]
-    orders = sorted_orders(sorter, contexts, [0, *needs_sort]) if needs_sort else {}
-    orders[0] = [[p.id for p in c.passages] for c in contexts]
+    if any(iterations):
+        orders = sorted_orders(sorter, contexts, iterations)
+    else:  # nothing to sort: no sorter needed
+        orders = {0: [[p.id for p in c.passages] for c in contexts]}
     result = {}
     for k in iterations:
         prompts = []

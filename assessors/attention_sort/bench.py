@@ -257,7 +257,6 @@ def run_accuracy(args: argparse.Namespace) -> dict:
         iterations=1,
         aggregate=args.aggregate,
         batch_size=args.batch_size,
-        min_prefix_tokens=10**9,  # the chat prefix is short: recomputing it is cheaper than caching it
     )
     template = chat_template(generator.tokenizer)
     items = read_synthwiki(args.data)
