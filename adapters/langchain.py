@@ -328,7 +328,7 @@ class CareChatModel(BaseChatModel):
     ``documents=`` call option) are the retrieved passages. The assessor turns the passages into
     a soft prompt, and the base LM answers from it without ever reading their tokens:
 
-        llm = CareChatModel.from_folders("care-dir", "base-model-dir")
+        llm = CareChatModel.from_folders()   # the shipped assessor on the default generator
         chain = {"documents": retriever, "question": RunnablePassthrough()} | RunnableLambda(care_messages) | llm
     """
 
@@ -338,7 +338,9 @@ class CareChatModel(BaseChatModel):
     """A `ragarbiter.assessors.care.CareGenerator`."""
 
     @classmethod
-    def from_folders(cls, care_dir: str, base_model: str, **options: Any) -> CareChatModel:
+    def from_folders(cls, care_dir: str | None = None, base_model: str | None = None, **options: Any) -> CareChatModel:
+        """`care_dir` from `ragarbiter train care` (default: the shipped one) on `base_model` (default: the
+        one it was trained on)."""
         from ragarbiter.assessors.care import CareGenerator
 
         return cls(generator=CareGenerator.from_folders(care_dir, base_model, **options))

@@ -356,7 +356,7 @@ class CarePostprocessor(BaseNodePostprocessor):
 class CareLLM(CustomLLM):
     """CARE's base LM as a LlamaIndex LLM, paired with `CarePostprocessor`:
 
-    generator = CareGenerator.from_folders("care-dir", "base-model-dir")
+    generator = CareGenerator.from_folders()   # the shipped assessor on the default generator
     engine = index.as_query_engine(llm=CareLLM(generator=generator),
                                    node_postprocessors=[CarePostprocessor(generator=generator)])
     """

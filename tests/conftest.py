@@ -35,6 +35,23 @@ def _isolated_home(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def default_generator_models():
+    """The per-user models folder holding the default generator (not the per-test data folder), so its
+    one-time GGUF conversion is reused across tests and runs; skips when the generator is not installed."""
+    import importlib.util
+
+    from ragarbiter.lm.generator import DEFAULT_GENERATOR, PACKAGED, models_dir, resolve_generator
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("RAGARBITER_HOME", raising=False)
+        mp.delenv("RAGARBITER_MODELS", raising=False)
+        converted = (models_dir() / DEFAULT_GENERATOR / "config.json").is_file()
+        if not converted and importlib.util.find_spec(PACKAGED[DEFAULT_GENERATOR].module) is None:
+            pytest.skip(f"the default generator is not installed ({PACKAGED[DEFAULT_GENERATOR].install})")
+        return resolve_generator().parent
+
+
+@pytest.fixture(scope="session")
 def encoder():
     from ragarbiter.retrievers import DenseEncoder
 

@@ -29,6 +29,25 @@ def tiny_tokenizer(texts: Sequence[str], vocab: int, chat: bool = True):
     return tok
 
 
+def metaspace_tokenizer(texts: Sequence[str], vocab: int):
+    """A SentencePiece-style BPE (Metaspace: spaces become ``▁`` and every input starts with one, BOS
+    in front): a text tokenized alone does not tokenize as it does inside a longer one."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    specials = ["<pad>", "<s>", "</s>", "<unk>"]
+    tok.train_from_iterator(
+        list(texts), trainers.BpeTrainer(vocab_size=vocab, special_tokens=specials, show_progress=False)
+    )
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>", unk_token="<unk>"
+    )
+
+
 def save_tiny_lm(
     folder: Path,
     texts: Sequence[str],

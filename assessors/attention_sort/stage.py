@@ -11,7 +11,11 @@ document ends next to the question. A few iterations undo most of the position b
 The attention is captured through transformers' AttentionInterface with the fused
 `segment_attention_mass` kernel (`ragarbiter.lm.capture`): no eager attention, no
 ``output_attentions``. The key/value cache of a long shared instruction (`min_prefix_tokens`)
-is reused across iterations and queries.
+is reused across iterations and queries. The documents' texts do not change between
+iterations, only their order and the headers around them: each context's prompts are put
+together from its pieces' cached tokens (`ragarbiter.lm.PiecewiseEncoder`) when the first
+prompt shows that this gives exactly the ids and spans of tokenizing the whole prompt, and
+tokenized whole otherwise.
 
 `LostInTheMiddleReorder` makes the placement of LangChain's ``LongContextReorder``: walking
 from the least relevant passage to the most relevant, each one goes alternately to the front
@@ -29,6 +33,7 @@ from typing import Any
 from ragarbiter.config import with_overrides
 from ragarbiter.errors import ConfigError
 from ragarbiter.events import ContextReordered, PassageDropped
+from ragarbiter.lm.capture import PiecewiseEncoder
 from ragarbiter.stage import Stage, judge
 from ragarbiter.types import Context, DroppedPassage, Judgement, Passage
 
@@ -49,6 +54,7 @@ class _Work:
     dropped: dict[int, str]  # index -> reason
     scores: dict[int, float]
     encoded: Any = None  # the prompt of the current order, when already tokenized (by the overflow check)
+    encoder: Any = None  # this context's `PiecewiseEncoder`: its documents' tokens, reused across iterations
 
 
 class AttentionSorter(Stage):
@@ -117,6 +123,7 @@ class AttentionSorter(Stage):
             [i for i, p in enumerate(passages) if not p.text.strip()],
             {},
             {},
+            encoder=PiecewiseEncoder(self.attention),
         )
         self._fit(work)
         return work
@@ -126,7 +133,7 @@ class AttentionSorter(Stage):
         prompt, spans = self.config.template.render(
             work.context.query, [p.text for p in passages], [p.source for p in passages]
         )
-        return self.attention.encode(prompt, spans)
+        return work.encoder.encode(prompt, spans)
 
     def _fit(self, work: _Work) -> None:
         """Apply the overflow policy: the prompt must fit the model's position window.

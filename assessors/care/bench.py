@@ -30,6 +30,8 @@ import random
 import time
 from pathlib import Path
 
+from .config import SHIPPED, not_shipped, shipped_care_dir
+
 logger = logging.getLogger(__name__)
 
 SYSTEMS = ("closed_book", "rag", "care")
@@ -37,21 +39,16 @@ CONDITIONS = ("clean", "counterfactual", "unhelpful")
 QUESTIONS = 200  # per condition
 MAX_NEW_TOKENS = 10  # a testbed answer is a short value
 DATA_MAX_NEW_TOKENS = 32  # a chat model answers in a short sentence
-SHIPPED = Path(__file__).resolve().parent / "shipped"
 
 
 def default_care_dir() -> Path:
     """The CARE assessor shipped in the package (`assessors/care/shipped/`), or a clear error."""
-    if (SHIPPED / "care.json").is_file():
-        return SHIPPED
-    from ragarbiter.errors import ModelNotFoundError
+    found = shipped_care_dir(SHIPPED)
+    if found is None:
+        from ragarbiter.errors import ModelNotFoundError
 
-    msg = (
-        f"No CARE assessor is shipped in this package ({SHIPPED} holds none). Train one with "
-        "`ragarbiter train care --base-model DIR --stage pretrain ...`, then `--stage finetune --init ...`, "
-        "and pass its folder with --care DIR."
-    )
-    raise ModelNotFoundError(msg)
+        raise ModelNotFoundError(not_shipped(SHIPPED, "--care DIR"))
+    return found
 
 
 def summary(correct: dict[str, dict[str, list[bool]]]) -> dict:

@@ -3,10 +3,18 @@ LM's prompt layout, saved with the assessor) and the stage's (`CareAssessorConfi
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
-from ragarbiter.errors import ConfigError
+from ragarbiter.errors import ConfigError, ModelNotFoundError
 
+#: The CARE assessor shipped in the package: the stage's and `bench care`'s default (a folder with care.json).
+SHIPPED = Path(__file__).resolve().parent / "shipped"
+TRAIN_COMMAND = (
+    "`ragarbiter train care --base-model smollm2-135m-instruct --stage pretrain --data ... --out DIR1`, "
+    "then `--stage finetune --init DIR1 --data ... --out DIR2`"
+)
 PROMPTS = ("auto", "chat", "plain")
 ALL_PROJ = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 #: LoRA (rank, alpha, target modules) per architecture (`config.model_type`), as the CARE reference
@@ -89,10 +97,12 @@ class CareConfig:
 
 @dataclass
 class CareAssessorConfig:
-    """`care_dir`: a folder from `ragarbiter train care`; `base_model`: the local causal LM folder it
-    was trained on (both, unless the stage is given a loaded `CareGenerator`); `device`: where to
-    load the base LM (default: where transformers puts it); `passages`: the most passages encoded
-    into one soft prompt (None: as many as the assessor was trained with, `CareConfig.passages`)."""
+    """`care_dir`: a folder from `ragarbiter train care` (default: the one shipped in the package,
+    `SHIPPED`); `base_model`: the causal LM it was trained on, a folder or a packaged name such as
+    ``smollm2-135m-instruct`` (default: the one its care.json names). Neither goes with a loaded
+    `CareGenerator`. `device`: where to load the base LM (default: where transformers puts it);
+    `passages`: the most passages encoded into one soft prompt (None: as many as the assessor was
+    trained with, `CareConfig.passages`)."""
 
     care_dir: str | None = None
     base_model: str | None = None
@@ -100,16 +110,60 @@ class CareAssessorConfig:
     passages: int | None = None
 
     def __post_init__(self) -> None:
-        if (self.care_dir is None) != (self.base_model is None):
-            given, missing = ("care_dir", "base_model") if self.base_model is None else ("base_model", "care_dir")
-            msg = (
-                f"CareAssessorConfig got {given}={getattr(self, given)!r} but no {missing}. Pass both care_dir= "
-                "(from `ragarbiter train care`) and base_model= (the causal LM folder it was trained on), or "
-                "neither with generator=."
-            )
-            raise ConfigError(msg)
         if self.passages is not None and self.passages < 1:
             msg = f"CareAssessorConfig.passages must be >= 1 or None (as trained), got {self.passages}."
             raise ConfigError(msg)
         self.care_dir = str(self.care_dir) if self.care_dir is not None else None
         self.base_model = str(self.base_model) if self.base_model is not None else None
+
+
+def shipped_care_dir(shipped: str | Path | None = None) -> Path | None:
+    """The shipped CARE folder (`SHIPPED`, or `shipped`) when it holds an assessor, else None."""
+    folder = SHIPPED if shipped is None else Path(shipped)
+    return folder if (folder / "care.json").is_file() else None
+
+
+def not_shipped(folder: str | Path, use: str) -> str:
+    """The error when nothing is shipped at `folder`: how to train an assessor, and to pass it with `use`."""
+    return (
+        f"No CARE assessor is shipped in this package ({folder} holds no care.json). Train one with "
+        f"{TRAIN_COMMAND}, and pass its folder with {use}."
+    )
+
+
+def care_folder(care_dir: str | Path | None) -> Path:
+    """`care_dir` (checked for a care.json), or the shipped assessor when None; a clear error otherwise."""
+    if care_dir is None:
+        found = shipped_care_dir()
+        if found is None:
+            use = "care_dir=DIR (base_model= defaults to the model its care.json names), or pass generator="
+            raise ConfigError(not_shipped(SHIPPED, use))
+        return found
+    folder = Path(care_dir).expanduser()
+    if not (folder / "care.json").is_file():
+        raise ModelNotFoundError(
+            f"care_dir={str(care_dir)!r} holds no CARE assessor (no care.json). Pass a folder written by "
+            f"{TRAIN_COMMAND}."
+        )
+    return folder
+
+
+def care_base_model(care_dir: str | Path, base_model: str | Path | None = None) -> Path:
+    """The local folder of `base_model`, else of the model the assessor's care.json names
+    (`ragarbiter.lm.resolve_generator`: a folder, or a packaged name converted once)."""
+    from ragarbiter.lm.generator import resolve_generator
+
+    if base_model is not None:
+        return resolve_generator(base_model)
+    meta = json.loads((Path(care_dir) / "care.json").read_text(encoding="utf-8"))
+    recorded = meta.get("base_model")
+    if not recorded:
+        return resolve_generator(None)
+    try:
+        return resolve_generator(recorded)
+    except ModelNotFoundError as exc:
+        msg = (
+            f"The CARE assessor in {care_dir} was trained on {recorded!r} (its care.json), which is not "
+            f"available here: {exc} Pass base_model= (the model it was trained on)."
+        )
+        raise ModelNotFoundError(msg) from exc

@@ -150,15 +150,17 @@ def litm_records(path: str | Path, limit: int | None = None) -> list[Record]:
 
 
 def corpus_passages(paths: Sequence[str | Path]) -> list[str]:
-    """Passage texts for stage 1: LitM NQ-Open files give their passages, anything else is read as the
-    indexer reads it (`.txt`, `.md`, `.jsonl` with `text`, folders of them)."""
+    """Passage texts for stage 1: LitM NQ-Open files give the passages of their questions that are not
+    held out (`qa.held_out`); anything else is read as the indexer reads it (`.txt`, `.md`, `.jsonl`
+    with `text`, folders of them)."""
     from ragarbiter.datasets import read_litm
     from ragarbiter.retrievers.ingest import iter_files, load_file
 
     texts: list[str] = []
     for path in paths:
         if is_litm(path):
-            texts += [p for item in read_litm(path) for p in item.passages]
+            # Held-out questions' passages stay out too: benchmarks read them as unseen context.
+            texts += [p for item in read_litm(path) if not held_out(item.question) for p in item.passages]
             continue
         for file in iter_files([path]):
             texts += [doc.text for doc in load_file(file) or []]
@@ -203,13 +205,15 @@ def answered(output: str, case: BenchCase) -> bool:
 
 
 def bench_cases(path: str | Path, passages: int = 1, seed: int = 0) -> tuple[str, dict[str, list[BenchCase]]]:
-    """(format, {condition: cases}) from a LitM NQ-Open, RGB `*_fact` or ConflictQA file (`qa.sniff`)."""
+    """(format, {condition: cases}) from a LitM NQ-Open (its held-out questions, `qa.held_out`), RGB
+    `*_fact` or ConflictQA file (`qa.sniff`)."""
     from ..qa import sniff
 
     kind = sniff(path)
     rng = random.Random(seed)
     if kind == "litm":
-        records = [(q, a, gold) for q, a, gold in read_litm_gold(path)]
+        # The held-out fifth only: stage 1 reconstructs the other questions' passages, stage 2 answers them.
+        records = [(q, a, gold) for q, a, gold in read_litm_gold(path) if held_out(q)]
         return kind, _litm_cases(records, passages, rng)
     if kind == "rgb":
         return kind, _rgb_cases(path, passages, rng)

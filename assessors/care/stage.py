@@ -1,6 +1,6 @@
 """`CareAssessor` (stage "care") fills `Context.soft_prompt`; `CareGenerator` answers from it.
 
-generator = CareGenerator.from_folders("care-dir", "base-model-dir")
+generator = CareGenerator.from_folders("care-dir", "base-model-dir")  # or (): the shipped assessor
 context = CareAssessor(generator=generator)(Context.for_query(question, passages))
 answer = generator.answer(context)     # the base LM never sees the passages' tokens
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 from ragarbiter.config import with_overrides
@@ -17,7 +18,7 @@ from ragarbiter.events import SoftPromptBuilt
 from ragarbiter.stage import Stage
 from ragarbiter.types import Context
 
-from .config import CareAssessorConfig
+from .config import CareAssessorConfig, care_base_model, care_folder
 from .model import CareModel
 
 logger = logging.getLogger(__name__)
@@ -40,12 +41,21 @@ class CareGenerator:
 
     @classmethod
     def from_folders(
-        cls, care_dir: str, base_model: str, *, device: str | None = None, **options: Any
+        cls,
+        care_dir: str | Path | None = None,
+        base_model: str | Path | None = None,
+        *,
+        device: str | None = None,
+        **options: Any,
     ) -> CareGenerator:
+        """The CARE assessor in `care_dir` (default: the one shipped in the package) on `base_model`
+        (a folder or a packaged name such as ``smollm2-135m-instruct``; default: the model its
+        care.json names). `options`: `max_new_tokens`, `passages`."""
         from ragarbiter.lm import load_causal_lm
 
-        model, tokenizer = load_causal_lm(base_model, device=device)
-        return cls(CareModel.load(care_dir, model, tokenizer), **options)
+        folder = care_folder(care_dir)  # checked before the base model is loaded
+        model, tokenizer = load_causal_lm(str(care_base_model(folder, base_model)), device=device)
+        return cls(CareModel.load(folder, model, tokenizer), **options)
 
     # -- hand-over between a framework's postprocessor and its LLM call (LlamaIndex) --------------------
     # Shared across threads behind a lock: LlamaIndex's async path runs the postprocessor in a
@@ -103,19 +113,14 @@ class CareAssessor(Stage):
     def __init__(
         self, config: CareAssessorConfig | None = None, *, generator: CareGenerator | None = None, **overrides: Any
     ) -> None:
-        """`generator`: a loaded `CareGenerator`; without it the stage loads `care_dir` onto `base_model`.
+        """`generator`: a loaded `CareGenerator`; without it the stage loads `care_dir` (default: the
+        shipped assessor) onto `base_model` (default: the model its care.json names).
         `overrides`: any `CareAssessorConfig` field (`care_dir`, `base_model`, `device`, `passages`)."""
         self.config = with_overrides(CareAssessorConfig, config, overrides, type(self))
         if generator is not None and (self.config.care_dir or self.config.base_model):
             msg = "CareAssessor got both generator= and care_dir=/base_model=; pass one or the other."
             raise ConfigError(msg)
         if generator is None:
-            if self.config.care_dir is None:
-                msg = (
-                    "CareAssessor needs generator= (a CareGenerator), or care_dir= (from `ragarbiter train care`) "
-                    "and base_model= (the causal LM folder it was trained on)."
-                )
-                raise ConfigError(msg)
             generator = CareGenerator.from_folders(
                 self.config.care_dir, self.config.base_model, device=self.config.device
             )

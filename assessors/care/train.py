@@ -158,8 +158,10 @@ def train_care(
     eval_fraction: float = 0.05,
     resume: bool = False,
 ) -> dict | None:
-    """Train one CARE stage on `base_model` (a local folder) with the project's Trainer (`config`)."""
+    """Train one CARE stage on `base_model` (a local folder, or a packaged generator's name such as
+    smollm2-135m-instruct) with the project's Trainer (`config`)."""
     from ragarbiter.lm import load_causal_lm
+    from ragarbiter.lm.generator import resolve_generator
     from ragarbiter.training import Trainer, split_holdout
 
     from ..qa import question_digest
@@ -167,14 +169,15 @@ def train_care(
     if temperature <= 0:
         raise ConfigError(f"--kl-temperature must be > 0, got {temperature}. The reference uses {KL_TEMPERATURE}.")
     device = "cuda" if torch.cuda.is_available() and not config.cpu else None  # label on the GPU too
-    model, tokenizer = load_causal_lm(base_model, device=device)
+    folder = resolve_generator(base_model)
+    model, tokenizer = load_causal_lm(folder, device=device)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     world = None
     if testbed:
         from ragarbiter.synthetic import load_world
 
-        world = load_world(base_model)
+        world = load_world(folder)
     if not data and world is None:
         raise ConfigError(
             "train care needs --data FILE (a corpus for pretrain, LitM NQ-Open for finetune) or --testbed "
@@ -249,7 +252,12 @@ def _targets(text: str) -> tuple[str, ...]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ragarbiter.training.args import add_train_args
 
-    p.add_argument("--base-model", required=True, metavar="PATH", help="a local causal LM folder (save_pretrained)")
+    p.add_argument(
+        "--base-model",
+        required=True,
+        metavar="NAME_OR_DIR",
+        help="a local causal LM folder (save_pretrained) or a packaged generator, e.g. smollm2-135m-instruct",
+    )
     p.add_argument("--stage", required=True, choices=STAGES)
     p.add_argument(
         "--data",

@@ -33,7 +33,7 @@ from ragarbiter.errors import ConfigError, InvalidInputError, ModelNotFoundError
 from ragarbiter.synthetic.conditions import PROPORTIONS
 
 from ..metrics import cleanliness, token_f1
-from .config import SENTENCES
+from .config import SENTENCES, SHIPPED, SHIPPED_ANSWER_ONLY
 from .correctness import is_correct
 from .data import Mixture, add_source_tag_arguments, build_mixtures, check_proportions, from_context_set
 from .model import fit_rw
@@ -41,8 +41,6 @@ from .model import fit_rw
 logger = logging.getLogger(__name__)
 
 QUESTIONS = 60  # questions (or pool records) per proportion
-SHIPPED = Path(__file__).parent / "shipped"
-SHIPPED_ANSWER_ONLY = Path(__file__).parent / "shipped_answer_only"
 SYSTEMS = ("plain", "answer_only", "rw_steering")
 
 

@@ -12,6 +12,10 @@ Testbed's inappropriate sentences flip (the fake-news pool's answers are mostly 
    already judged them) and contractions split (``doesn't`` -> ``does`` + a cue).
 3. **Yes/no questions** (given the question): a leading "yes" or "no" is judged by polarity
    alone, since "No." fully answers "Does X support Y?" when the reference is "X does not".
+4. **Answer markers**: a leading "Yes," or "No," (the word then punctuation) answers the question;
+   it is not a negation of the clause after it. "No, China does not hold the majority" is a
+   negative statement (one cue, not two), and its yes/no answer is "no". A marker is only read as
+   one when punctuation follows, so "No one will..." and "No evidence shows..." stay negations.
 
 `is_correct` compares that score with `THRESHOLD`. The threshold was chosen on a
 development split only: `choose_threshold` over `development_pairs` of the fake-news pool's
@@ -46,7 +50,7 @@ NEGATION_CUES = frozenset(
     }
 )
 # Chosen by `choose_threshold` on the development split described above (`development_threshold` on the
-# first 400 not-held-out fake-news records: 1,600 pairs, 58.5% of positives pass, 62.7% of negatives are
+# first 400 not-held-out fake-news records: 1,600 pairs, 72.8% of positives pass, 70.6% of negatives are
 # rejected). So low a threshold means the polarity check does the work; overlap only rejects unrelated text.
 THRESHOLD = 0.05
 
@@ -58,9 +62,20 @@ _AUXILIARIES = frozenset(
 )
 
 
+_MARKER = re.compile(r"^\s*(yes|no)\s*[,.!;:]+", re.IGNORECASE)
+
+
+def _marker(text: str) -> tuple[bool | None, str]:
+    """(True for a leading "Yes," False for "No," None without one; the text after the marker)."""
+    if match := _MARKER.match(text):
+        return match.group(1).casefold() == "yes", text[match.end() :]
+    return None, text
+
+
 def _words(text: str) -> tuple[list[str], int]:
-    """(content words, number of negation cues) of `text`."""
+    """(content words, number of negation cues) of `text`, after any leading yes/no marker."""
     words, cues = [], 0
+    text = _marker(text)[1]
     for word in _WORD.findall(text.casefold()):
         word = word.replace("’", "'")
         if word.endswith("n't"):
@@ -92,10 +107,12 @@ def _yes_no(answer: str, question: str) -> bool | None:
 
 def polarity_f1(answer: str, reference: str, question: str = "") -> float:
     """Token F1 over content words when the polarities agree, else 0. A bare yes or no to a
-    yes/no `question` scores 1 when it matches the reference's polarity, else 0."""
+    yes/no `question` scores 1 when it matches the reference's answer (its own leading yes or no,
+    else its polarity), else 0."""
     ref, ref_cues = _words(reference)
     if (yes := _yes_no(answer, question)) is not None:
-        return float(yes == (ref_cues % 2 == 0))
+        ref_yes = _marker(reference)[0]
+        return float(yes == (ref_cues % 2 == 0 if ref_yes is None else ref_yes))
     pred, pred_cues = _words(answer)
     if pred_cues % 2 != ref_cues % 2:
         return 0.0
@@ -114,7 +131,9 @@ def is_correct(answer: str, reference: str, threshold: float = THRESHOLD, questi
 
 
 def flip_polarity(sentence: str) -> str:
-    """The sentence with its polarity flipped: its first negation removed, or a "not" added."""
+    """The sentence with its polarity flipped: its first negation removed, or a "not" added. A leading
+    yes/no marker is dropped first: it answers a question and is no negation of the clause."""
+    sentence = _marker(sentence)[1].strip()
     words = sentence.split()
     for i, word in enumerate(words):
         bare = word.casefold().strip(".,;:!?")

@@ -18,7 +18,7 @@ from ragarbiter.events import PassageFlagged
 from ragarbiter.stage import Stage, drop, judge
 from ragarbiter.types import Context, Judgement
 
-from .config import RWSteeringConfig
+from .config import RWSteeringConfig, adapter_folder, base_model_folder
 from .data import parse_output, rw_prompt
 
 logger = logging.getLogger(__name__)
@@ -29,23 +29,19 @@ class RWSteering(Stage):
 
     def __init__(self, config: RWSteeringConfig | None = None, *, lm=None, **overrides: Any) -> None:
         """`lm`: a loaded generator with the adapter on (`ragarbiter.lm.CausalLM`); without it the
-        stage loads `adapter` onto `base_model`. `overrides`: any `RWSteeringConfig` field
-        (`adapter`, `base_model`, `max_new_tokens`)."""
+        stage loads `adapter` (default: the shipped one) onto `base_model` (default: the model the
+        adapter's rw.json names, else the default generator). `overrides`: any `RWSteeringConfig`
+        field (`adapter`, `base_model`, `max_new_tokens`)."""
         self.config = with_overrides(RWSteeringConfig, config, overrides, type(self))
         if lm is not None and (self.config.adapter or self.config.base_model):
             msg = "RWSteering got both lm= and adapter=/base_model=; pass a loaded generator or the two folders."
             raise ConfigError(msg)
         if lm is None:
-            if self.config.adapter is None:
-                msg = (
-                    "RWSteering needs adapter= (from `ragarbiter train rw`) and base_model= (the model it was "
-                    "trained on), or lm= (a loaded testbed model with the adapter on)."
-                )
-                raise ConfigError(msg)
             from ..generators import load_generator
             from .model import with_adapter
 
-            lm = with_adapter(load_generator(self.config.base_model), self.config.adapter)
+            adapter = adapter_folder(self.config.adapter)  # checked before the base model is loaded
+            lm = with_adapter(load_generator(base_model_folder(adapter, self.config.base_model)), str(adapter))
         self.lm = lm
         self._lock = threading.Lock()
 

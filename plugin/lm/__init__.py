@@ -7,13 +7,13 @@
 - `PromptTemplate`, `render_prompt`: where documents, source tags and the question go;
   `rag_prompt_parts`, `closed_book_prompt`: the answering prompts (chat template when there is one).
 - `capture_attention`, `SegmentAttention`: attention mass per document on the segment kernel,
-  without eager attention.
+  without eager attention; `PiecewiseEncoder`: its prompts re-arranged, from cached pieces.
 - `Example`, `ExampleCollator`, `length_batches`: prompt/target fine-tuning batches.
 
 Importing this package is cheap: torch and transformers load on first use.
 """
 
-from .capture import CaptureRequest, SegmentAttention, capture_attention, check_hookable
+from .capture import CaptureRequest, PiecewiseEncoder, SegmentAttention, capture_attention, check_hookable
 from .collate import BatchCollator, Example, ExampleCollator, length_batches
 from .generator import DEFAULT_GENERATOR, load_generator, models_dir, resolve_generator
 from .loading import CausalLM, load_causal_lm
@@ -40,6 +40,7 @@ __all__ = [
     "CausalLM",
     "Example",
     "ExampleCollator",
+    "PiecewiseEncoder",
     "PromptTemplate",
     "SegmentAttention",
     "bpe_tokenizer",

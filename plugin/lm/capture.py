@@ -10,6 +10,7 @@ eager (L x L) attention matrix are never needed.
 `SegmentAttention` builds on it: prompts with exact token spans per document (from the
 tokenizer's offsets), the key/value cache of a long shared prefix reused across calls, several
 prompts in one forward pass, and per-document attention mass averaged over heads, then layers.
+`PiecewiseEncoder` encodes prompts that re-arrange the same documents from cached pieces.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ import inspect
 import logging
 import sys
 import threading
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from operator import le
 from typing import Any
 
 from ragarbiter.errors import ConfigError, InvalidInputError, ShapeError
@@ -290,16 +293,14 @@ class SegmentAttention:
         tok = self.tokenizer
         enc = tok(prompt, return_offsets_mapping=True, add_special_tokens=True)
         ids, offsets = list(enc["input_ids"]), list(enc["offset_mapping"])
-        bos = getattr(tok, "bos_token_id", None)
+        return self._encoded(ids, offsets, char_spans)
+
+    def _encoded(self, ids: list[int], offsets: list, char_spans: Sequence[tuple[int, int]]) -> EncodedPrompt:
+        """BOS in front when the model has one and the ids do not start with it, then the token spans."""
+        bos = getattr(self.tokenizer, "bos_token_id", None)
         if bos is not None and (not ids or ids[0] != bos):
             ids, offsets = [bos, *ids], [(0, 0), *offsets]
-        spans = []
-        for start, end in char_spans:
-            inside = [i for i, (a, b) in enumerate(offsets) if b > a and a < end and b > start]
-            if not inside:
-                raise InvalidInputError(f"document characters [{start}, {end}) map to no token; pass non-empty text.")
-            spans.append((inside[0], inside[-1] + 1))
-        return EncodedPrompt(ids, spans)
+        return EncodedPrompt(ids, token_spans(offsets, char_spans))
 
     # -- forward ------------------------------------------------------------------------------
     def mass(self, prompts: Sequence[EncodedPrompt], batch_size: int = 8) -> list[list[float]]:
@@ -392,6 +393,121 @@ class SegmentAttention:
 
     def clear_cache(self) -> None:
         self._prefixes.clear()
+
+
+def token_spans(offsets: Sequence[tuple[int, int]], char_spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Each character span ``[start, end)`` as the token range from the first to the last token whose
+    (non-empty) character offsets overlap it; a span that no token overlaps is an `InvalidInputError`.
+
+    A fast tokenizer's offsets run in order, so the tokens overlapping a span are a run found by
+    bisection: from the first token ending after `start` to the last one starting before `end`,
+    less any empty tokens (BOS) at its ends. Offsets that are not in order (starts or ends ever
+    decreasing) are scanned token by token instead.
+    """
+    starts, ends = (list(column) for column in zip(*offsets)) if offsets else ([], [])
+    ordered = all(map(le, starts, starts[1:])) and all(map(le, ends, ends[1:]))
+    spans = []
+    for start, end in char_spans:
+        if ordered:
+            lo, hi = bisect_right(ends, start), bisect_left(starts, end)  # ends[lo:] > start, starts[:hi] < end
+            while lo < hi and ends[lo] <= starts[lo]:
+                lo += 1
+            while hi > lo and ends[hi - 1] <= starts[hi - 1]:
+                hi -= 1
+            inside = (lo, hi - 1) if lo < hi else None
+        else:
+            run = [i for i, (a, b) in enumerate(offsets) if b > a and a < end and b > start]
+            inside = (run[0], run[-1]) if run else None
+        if inside is None:
+            raise InvalidInputError(f"document characters [{start}, {end}) map to no token; pass non-empty text.")
+        spans.append((inside[0], inside[1] + 1))
+    return spans
+
+
+def piece_cuts(prompt: str, char_spans: Sequence[tuple[int, int]]) -> list[int] | None:
+    """Where `prompt` is cut into pieces around its documents: ``[0, a1, b1, ..., an, bn, len(prompt)]``.
+
+    Piece ``[a_k, b_k)`` is document k's text without its trailing whitespace and with the
+    whitespace in front of it (byte-level tokenizers join a space to the word after it); the
+    pieces between are the text between documents (with the previous document's trailing
+    whitespace). None unless the spans are in order and every cut falls between a non-space and
+    a space character (or at an end of the prompt): cuts where most tokenizers' pre-tokenizers
+    split, so that a document's pieces tokenize alike wherever it is placed.
+    """
+    cuts, floor, previous_end = [0], 0, 0
+    for start, end in char_spans:
+        if not previous_end <= start <= end <= len(prompt):
+            return None
+        a = start
+        while a > floor and prompt[a - 1].isspace():
+            a -= 1
+        b = end
+        while b > start and prompt[b - 1].isspace():
+            b -= 1
+        if (0 < a < len(prompt) and not prompt[a].isspace()) or (b < len(prompt) and not prompt[b].isspace()):
+            return None
+        cuts += [a, b]
+        floor, previous_end = b, end
+    cuts.append(len(prompt))
+    return cuts
+
+
+class PiecewiseEncoder:
+    """`SegmentAttention.encode` for a family of prompts that re-arrange the same documents (one
+    context being sorted), assembled from cached token ids of its pieces.
+
+    Between two prompts of the family only the documents' order and the text between them
+    (headers with their index and source tag) change. Each prompt is cut around its documents'
+    texts (`piece_cuts`); every distinct piece is tokenized once, and a prompt's ids, offsets and
+    document spans are put together from its pieces, with BOS as `SegmentAttention.encode` adds it.
+
+    Tokenizers can merge across a cut, so the first prompt is encoded whole too: only when the
+    assembled ids and spans equal the whole prompt's are later prompts assembled (`exact`);
+    otherwise every prompt is tokenized whole, as `SegmentAttention.encode` does. The cache holds
+    only this family's pieces: make one encoder per context.
+    """
+
+    def __init__(self, attention: SegmentAttention) -> None:
+        self.attention = attention
+        self.exact: bool | None = None  # None until the first prompt is checked
+        self._pieces: dict[str, tuple[list[int], list[tuple[int, int]]]] = {}
+
+    def encode(self, prompt: str, char_spans: Sequence[tuple[int, int]]) -> EncodedPrompt:
+        """The same `EncodedPrompt` as ``attention.encode(prompt, char_spans)``."""
+        if self.exact:
+            assembled = self._assemble(prompt, char_spans)
+            if assembled is not None:
+                return assembled
+        whole = self.attention.encode(prompt, char_spans)
+        if self.exact is None:
+            try:
+                assembled = self._assemble(prompt, char_spans)
+            except InvalidInputError:
+                assembled = None
+            self.exact = assembled == whole
+            if not self.exact:
+                self._pieces.clear()
+                why = "cannot be cut at whitespace" if assembled is None else "tokenizes differently in pieces"
+                logger.debug("piecewise tokenization off for this prompt family: the prompt %s", why)
+        return whole
+
+    def _assemble(self, prompt: str, char_spans: Sequence[tuple[int, int]]) -> EncodedPrompt | None:
+        cuts = piece_cuts(prompt, char_spans)
+        if cuts is None:
+            return None
+        texts = [prompt[a:b] for a, b in zip(cuts, cuts[1:])]
+        new = [t for t in dict.fromkeys(texts) if t not in self._pieces]
+        if new:
+            enc = self.attention.tokenizer(new, add_special_tokens=False, return_offsets_mapping=True)
+            for text, ids, offsets in zip(new, enc["input_ids"], enc["offset_mapping"]):
+                self._pieces[text] = (list(ids), [(a, b) for a, b in offsets])
+        ids: list[int] = []
+        offsets: list[tuple[int, int]] = []
+        for at, text in zip(cuts, texts):
+            piece_ids, piece_offsets = self._pieces[text]
+            ids += piece_ids
+            offsets += [(a + at, b + at) for a, b in piece_offsets]
+        return self.attention._encoded(ids, offsets, char_spans)
 
 
 def _rope_type(config) -> str | None:

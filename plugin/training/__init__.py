@@ -9,6 +9,7 @@ heavy dependency; torch, peft and accelerate are imported when used.
 from .config import LoraSettings, TrainConfig
 from .lora import apply_lora, check_adapter_folder, load_adapter_into, load_heads, lora_deltas, save_adapter
 from .manifest import describe_files, read_manifest, sha256_file, write_manifest
+from .ship import ship_adapter
 from .split import split_holdout
 from .trainer import Trainer, TrainState
 
@@ -26,6 +27,7 @@ __all__ = [
     "read_manifest",
     "save_adapter",
     "sha256_file",
+    "ship_adapter",
     "split_holdout",
     "write_manifest",
 ]

@@ -304,3 +304,129 @@ def test_sliding_window_cache_shorter_than_the_cached_prefix(world_and_tokenizer
     assert [len(k) for k in attention._prefixes] and min(len(k) for k in attention._prefixes) > 64
     for prompt, mass in zip(prompts, got):
         assert mass == pytest.approx(_eager_mass(model, prompt), abs=2e-5)
+
+
+# -- token spans and piecewise encoding -------------------------------------------------------------
+def _scanned_spans(offsets, char_spans):
+    """The reference: every token checked against every span."""
+    spans = []
+    for start, end in char_spans:
+        inside = [i for i, (a, b) in enumerate(offsets) if b > a and a < end and b > start]
+        spans.append((inside[0], inside[-1] + 1) if inside else None)
+    return spans
+
+
+def test_token_spans_equal_a_scan_of_every_token():
+    import random
+
+    from ragarbiter.errors import InvalidInputError
+    from ragarbiter.lm.capture import token_spans
+
+    rng = random.Random(0)
+    for trial in range(300):
+        offsets, at = [(0, 0)], 0  # BOS
+        for _ in range(rng.randrange(0, 25)):
+            width = rng.choice([0, 1, 1, 2, 3])  # empty tokens too
+            start = at - 1 if at and rng.random() < 0.15 else at  # tokens that share a character
+            offsets.append((start, start + width))
+            at = max(at, start + width)
+        if trial % 10 == 0 and len(offsets) > 2:
+            rng.shuffle(offsets)  # out of order: the scan fallback
+        spans = []
+        for _ in range(rng.randrange(1, 5)):
+            a = rng.randrange(0, at + 2)
+            spans.append((a, a + rng.randrange(0, 4)))
+        want = _scanned_spans(offsets, spans)
+        if None in want:
+            with pytest.raises(InvalidInputError, match="map to no token"):
+                token_spans(offsets, spans)
+        else:
+            assert token_spans(offsets, spans) == want, (offsets, spans)
+
+
+@pytest.fixture(scope="module")
+def smollm2_tokenizer(default_generator_models):
+    """The packaged generator's tokenizer (a GPT-2-style byte-level BPE); only the tokenizer is loaded."""
+    from transformers import AutoTokenizer
+
+    from ragarbiter.lm.generator import DEFAULT_GENERATOR
+
+    return AutoTokenizer.from_pretrained(default_generator_models / DEFAULT_GENERATOR)
+
+
+def _small_attention(tok):
+    """SegmentAttention over a one-layer random Llama (only its tokenization is used)."""
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+    )
+    return SegmentAttention(LlamaForCausalLM(config).eval(), tok)
+
+
+def _orders(n: int, count: int = 5) -> list[list[int]]:
+    import random
+
+    rng = random.Random(0)
+    return [list(range(n)), list(range(n))[::-1], *(rng.sample(range(n), n) for _ in range(count))]
+
+
+@pytest.mark.parametrize("tokenizer", ["world", "smollm2"])
+def test_piecewise_encoding_equals_whole_prompt_encoding_in_every_order(
+    tokenizer, request, world_and_tokenizer, documents, monkeypatch
+):
+    from ragarbiter.assessors.attention_sort.accuracy import chat_template
+    from ragarbiter.lm import PiecewiseEncoder, prompt_template
+
+    tok = world_and_tokenizer[1] if tokenizer == "world" else request.getfixturevalue("smollm2_tokenizer")
+    attention = _small_attention(tok)
+    whole = attention.encode
+    texts = [*documents, "Tavo Rin was born in Dashel, 1911.  ", "\n  Kiri works at Orem Mills\n", "Lem (42)"]
+    sources = ["encyclopedia", None, "forum", None, "registry", None, "anonymous post", "forum"]
+    calls = []
+    monkeypatch.setattr(attention, "encode", lambda *a: calls.append(a) or whole(*a))
+    for template in (PromptTemplate(), prompt_template(), chat_template(tok)):
+        for with_sources in (False, True):
+            encoder, calls[:] = PiecewiseEncoder(attention), []
+            for order in _orders(len(texts)):
+                prompt, spans = template.render(
+                    "Where was Tavo born?",
+                    [texts[i] for i in order],
+                    [sources[i] for i in order] if with_sources else None,
+                )
+                assert encoder.encode(prompt, spans) == whole(prompt, spans)
+            assert encoder.exact is True
+            assert len(calls) == 1  # only the first prompt was tokenized whole
+
+
+def test_pieces_that_tokenize_differently_fall_back_to_whole_prompts(world_and_tokenizer, documents, caplog):
+    import logging
+
+    from ragarbiter.lm import PiecewiseEncoder
+    from ragarbiter.lm.capture import piece_cuts
+    from tests.tiny_lm import metaspace_tokenizer
+
+    world, _ = world_and_tokenizer
+    template = PromptTemplate()
+    tok = metaspace_tokenizer([*world.texts(), template.render("q?", ["a"], ["forum"])[0]], 400)
+    attention = _small_attention(tok)
+    texts = documents[:4]
+    prompt, spans = template.render("Where was Tavo born?", texts)
+    cuts = piece_cuts(prompt, spans)
+    pieces = [prompt[a:b] for a, b in zip(cuts, cuts[1:])]
+    joined = [i for piece in pieces for i in tok(piece, add_special_tokens=False)["input_ids"]]
+    assert [tok.bos_token_id, *joined] != attention.encode(prompt, spans).ids  # "▁" in front of every piece
+    encoder = PiecewiseEncoder(attention)
+    with caplog.at_level(logging.DEBUG, logger="ragarbiter.lm.capture"):
+        for order in _orders(len(texts)):
+            prompt, spans = template.render("Where was Tavo born?", [texts[i] for i in order])
+            assert encoder.encode(prompt, spans) == attention.encode(prompt, spans)
+    assert encoder.exact is False and not encoder._pieces
+    assert "tokenizes differently in pieces" in caplog.text
+    # A document glued to the text around it cannot be cut at whitespace: whole prompts, always.
+    glued = PiecewiseEncoder(_small_attention(world_and_tokenizer[1]))
+    prompt, spans = PromptTemplate(document="[{index}]{text}\n").render("q?", texts)
+    assert glued.encode(prompt, spans) == glued.attention.encode(prompt, spans) and glued.exact is False

@@ -112,6 +112,72 @@ def test_iterations_repeat_the_sort_on_the_new_order(tiny):
     assert [p.id for p in twice(Context.for_query(query, docs)).passages] == [p.id for p in step2.passages]
 
 
+class _WholePrompts:
+    """The reference encoder: every prompt tokenized whole (the sorter before piecewise encoding)."""
+
+    def __init__(self, attention) -> None:
+        self.encode = attention.encode
+
+
+def _sort_recording(sorter, context, monkeypatch, *, whole_prompts: bool = False):
+    """Sort `context`, returning the result, the prompts each forward pass got, and the whole-prompt encodes."""
+    import ragarbiter.assessors.attention_sort.stage as stage
+
+    prompts, encodes = [], []
+    mass, encode = sorter.attention.mass, sorter.attention.encode
+    with monkeypatch.context() as mp:
+        if whole_prompts:
+            mp.setattr(stage, "PiecewiseEncoder", _WholePrompts)
+        mp.setattr(sorter.attention, "mass", lambda batch, **kw: prompts.append(list(batch)) or mass(batch, **kw))
+        mp.setattr(sorter.attention, "encode", lambda *a: encodes.append(a) or encode(*a))
+        return sorter(context), prompts, encodes
+
+
+def test_iterations_reuse_the_documents_tokens_and_see_the_whole_prompts_ids(tiny, monkeypatch):
+    _, _, docs = tiny
+    context = Context.for_query("Where was Tavo born?", docs)
+    want, want_prompts, _ = _sort_recording(_sorter(tiny), context, monkeypatch, whole_prompts=True)
+    out, prompts, encodes = _sort_recording(_sorter(tiny), context, monkeypatch)
+    assert len(prompts) == 3 and prompts == want_prompts  # the same ids and spans at every iteration
+    assert len(encodes) == 1  # only the first prompt was tokenized whole (and checked against its pieces)
+    assert [p.id for p in out.passages] == [p.id for p in want.passages]
+    assert [j.score for j in out.judgements] == [j.score for j in want.judgements]
+
+
+def test_a_tokenizer_that_merges_across_pieces_sorts_from_whole_prompts(tiny, monkeypatch, caplog):
+    import logging
+
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from ragarbiter.assessors import AttentionSorter
+    from tests.tiny_lm import metaspace_tokenizer
+
+    _, _, docs = tiny
+    tok = metaspace_tokenizer([*(p.text for p in docs), "Answer the question using only the documents below."], 300)
+    torch.manual_seed(2)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+    )
+    model = LlamaForCausalLM(config).eval()
+    context = Context.for_query("Where was Tavo born?", docs)
+    want, want_prompts, _ = _sort_recording(
+        AttentionSorter(model=model, tokenizer=tok), context, monkeypatch, whole_prompts=True
+    )
+    with caplog.at_level(logging.DEBUG, logger="ragarbiter.lm.capture"):
+        out, prompts, encodes = _sort_recording(AttentionSorter(model=model, tokenizer=tok), context, monkeypatch)
+    assert "tokenizes differently in pieces" in caplog.text
+    assert len(encodes) == 3  # every iteration tokenized its prompt whole
+    assert prompts == want_prompts
+    assert [p.id for p in out.passages] == [p.id for p in want.passages]
+    assert [p.id for p in out.passages] != [p.id for p in docs]  # it did reorder
+
+
 def test_batched_contexts_sort_like_single_ones(tiny):
     _, _, docs = tiny
     sorter = _sorter(tiny, iterations=2, batch_size=3)

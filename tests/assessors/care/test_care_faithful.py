@@ -125,8 +125,12 @@ def test_closed_book_labeller_batches_and_matches_answer_aliases(tokenizer, monk
 
 
 # -- stage 1: any corpus the indexer reads ------------------------------------------------------------------
-def test_stage1_reads_txt_md_and_jsonl_corpora_and_litm_files(tmp_path):
+def test_stage1_reads_txt_md_and_jsonl_corpora_and_litm_files(tmp_path, monkeypatch):
+    from ragarbiter.assessors.care import data
     from ragarbiter.assessors.care.data import corpus_passages
+
+    # A held-out question's passage stays out: bench care reads it as unseen context.
+    monkeypatch.setattr(data, "held_out", lambda question: question == QA[2][0])
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -134,7 +138,7 @@ def test_stage1_reads_txt_md_and_jsonl_corpora_and_litm_files(tmp_path):
     (corpus / "b.md").write_text("# Osk\n\nThe river Osk floods in spring.\n", encoding="utf-8")
     lines = [json.dumps({"text": "Mount Tarn is cold."}), json.dumps({"title": "no text"})]
     (corpus / "c.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    litm = write_litm(tmp_path / "litm.jsonl.gz", QA[:2])
+    litm = write_litm(tmp_path / "litm.jsonl.gz", QA[:3])
     texts = corpus_passages([str(corpus), str(litm)])
     assert texts == [
         "The Varnel bridge opened in 1911.",
@@ -298,8 +302,11 @@ def test_bench_cases_read_rgb_and_conflictqa_samples(tmp_path):
     assert answered("No.", sets["clean"][1])
 
 
-def test_bench_care_runs_on_a_litm_file_and_skips_trained_questions(tmp_path, tokenizer):
-    from ragarbiter.assessors.care import bench
+def test_bench_care_runs_on_a_litm_file_and_skips_trained_questions(tmp_path, tokenizer, monkeypatch):
+    from ragarbiter.assessors.care import bench, data
+
+    # LitM cases come from the held-out fifth only; here every question but the last is held out.
+    monkeypatch.setattr(data, "held_out", lambda question: question != QA[5][0])
 
     base = tiny_llama(tokenizer)
     base.save_pretrained(tmp_path / "base")
@@ -326,7 +333,7 @@ def test_bench_care_runs_on_a_litm_file_and_skips_trained_questions(tmp_path, to
     )
     result = bench.run(args)
     assert result["format"] == "litm" and result["unseen_only"] is True
-    assert result["n"] == {"clean": 5, "counterfactual": 5, "unhelpful": 5}  # QA[0] was trained on
+    assert result["n"] == {"clean": 4, "counterfactual": 4, "unhelpful": 4}  # QA[0] trained on, QA[5] not held out
     assert result["skipped_trained"] == {"clean": 1, "counterfactual": 1, "unhelpful": 1}
     for system in bench.SYSTEMS:
         row = result[system]

@@ -6,12 +6,12 @@ import pytest
 
 pytest.importorskip("peft")
 
-from ragarbiter.errors import ConfigError  # noqa: E402
+from ragarbiter.errors import ConfigError, ModelNotFoundError  # noqa: E402
 
 from .tiny import PASSAGE, tiny_generator  # noqa: E402
 
 
-def test_stage_fills_the_soft_prompt_and_reports_it(tokenizer):
+def test_stage_fills_the_soft_prompt_and_reports_it(tokenizer, tmp_path, monkeypatch):
     from ragarbiter import Context, Passage
     from ragarbiter.assessors.care import CareAssessor
 
@@ -28,6 +28,9 @@ def test_stage_fills_the_soft_prompt_and_reports_it(tokenizer):
     assert first.soft_prompt.shape == (len(generator.care.chunks([PASSAGE])) * 4, 48)
     # the answer comes from this context's soft prompt, not closed book
     assert generator.answer(out) == generator.care.answer("Where was Tavo Rin born?", out.soft_prompt, 4)
+    from ragarbiter.assessors.care import config
+
+    monkeypatch.setattr(config, "SHIPPED", tmp_path / "nothing-shipped")
     with pytest.raises(ConfigError, match="care_dir"):
         CareAssessor()
 
@@ -39,7 +42,7 @@ def test_stage_settings_come_from_its_config(tokenizer):
     stage = CareAssessor(CareAssessorConfig(), generator=generator)
     assert stage.config == CareAssessorConfig(care_dir=None, base_model=None, device=None, passages=None)
     assert stage.generator is generator
-    with pytest.raises(ConfigError, match="care_dir='care' but no base_model"):
+    with pytest.raises(ModelNotFoundError, match="care_dir='care' holds no CARE assessor"):
         CareAssessor(care_dir="care")
     with pytest.raises(ConfigError, match=r"unknown option\(s\) \['folder'\]"):
         CareAssessor(generator=generator, folder="care")

@@ -101,3 +101,19 @@ def test_a_bare_yes_or_no_is_judged_by_polarity_for_yes_no_questions():
     assert not is_correct("Yes.", REFERENCE, question=question)
     assert not is_correct("No.", REFERENCE)  # without the question there is nothing to answer yes or no to
     assert not is_correct("No.", "Tarrow is the capital.", question="What is the capital of Norland?")
+
+
+def test_a_leading_yes_or_no_marks_the_answer_and_is_no_negation():
+    reference = "No, China does not hold the majority of the U.S. debt."
+    question = "Does China hold the majority of the U.S. debt?"
+    # "No," answers the question; the clause after it carries the polarity (one cue, not two).
+    assert negated(reference)
+    assert not is_correct("China holds the majority of the U.S. debt.", reference)
+    assert is_correct("China does not hold most of the U.S. debt.", reference)
+    assert is_correct("No.", reference, question=question)
+    assert not is_correct("Yes, it does.", reference, question=question)
+    # A reference whose clause is positive still answers "no" when it says so.
+    assert not is_correct("Yes.", "No, the form for U.S. citizenship is longer.", question="Is the aid form longer?")
+    # Without the punctuation the word is a negation, not a marker.
+    assert negated("No evidence shows that China holds the majority of the debt.")
+    assert flip_polarity(reference) == "China does hold the majority of the U.S. debt."

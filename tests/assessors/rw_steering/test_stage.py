@@ -34,11 +34,13 @@ def test_rw_steering_stage_runs_inside_both_frameworks():
     assert [n.node.get_content() for n in nodes] == [texts[0], texts[2]]
 
 
-def test_stage_settings_come_from_its_config():
+def test_stage_settings_come_from_its_config(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from ragarbiter.assessors.rw_steering import RWSteering, RWSteeringConfig
-    from ragarbiter.errors import ConfigError
+    from ragarbiter.assessors.rw_steering import RWSteering, RWSteeringConfig, config
+    from ragarbiter.errors import ConfigError, ModelNotFoundError
+
+    monkeypatch.setattr(config, "SHIPPED", tmp_path / "nothing-shipped")
 
     lm = SimpleNamespace()
     stage = RWSteering(lm=lm, max_new_tokens=24)
@@ -46,7 +48,7 @@ def test_stage_settings_come_from_its_config():
     assert RWSteering(RWSteeringConfig(), lm=lm).config.max_new_tokens == 160
     with pytest.raises(ConfigError, match="RWSteering needs adapter="):
         RWSteering()
-    with pytest.raises(ConfigError, match="adapter='rw' but no base_model"):
+    with pytest.raises(ModelNotFoundError, match="adapter='rw' holds no LoRA adapter"):
         RWSteering(adapter="rw")
     with pytest.raises(ConfigError, match="max_new_tokens must be a positive integer, got 0"):
         RWSteering(lm=lm, max_new_tokens=0)
