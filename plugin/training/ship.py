@@ -37,9 +37,16 @@ def _portable(value: Any, key: str = "") -> Any:
 
 
 def ship_adapter(
-    src: str | Path, dst: str | Path, *, held_out: Mapping[str, Any] | None = None, dtype: str = "float16"
+    src: str | Path,
+    dst: str | Path,
+    *,
+    held_out: Mapping[str, Any] | None = None,
+    recipe: Mapping[str, Any] | None = None,
+    dtype: str = "float16",
 ) -> Path:
-    """Write the shippable copy of adapter folder `src` to `dst` (replaced if it exists) and return it."""
+    """Write the shippable copy of adapter folder `src` to `dst` (replaced if it exists) and return it.
+    `held_out`: figures measured with the adapter on data no choice looked at; `recipe`: how it was made
+    (the commands of earlier stages, whose own manifests are not shipped)."""
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -72,5 +79,7 @@ def ship_adapter(
     }
     if held_out is not None:
         manifest["held_out"] = dict(held_out)
+    if recipe is not None:
+        manifest["recipe"] = dict(recipe)
     write_manifest(dst, manifest)
     return dst

@@ -27,7 +27,7 @@ def trained(tmp_path):
 
 def test_shipped_copy_is_half_precision_portable_and_carries_held_out_figures(trained, tmp_path):
     src, weights = trained
-    dst = ship_adapter(src, tmp_path / "shipped", held_out={"accuracy": 0.5, "n": 20})
+    dst = ship_adapter(src, tmp_path / "shipped", held_out={"accuracy": 0.5, "n": 20}, recipe={"stage 1": "cmd"})
     shipped = load_file(str(dst / "adapter_model.safetensors"))
     assert shipped["lora_A"].dtype == torch.float16 and shipped["index"].dtype == weights["index"].dtype
     torch.testing.assert_close(shipped["lora_A"].float(), weights["lora_A"], atol=2e-3, rtol=1e-3)
@@ -38,7 +38,7 @@ def test_shipped_copy_is_half_precision_portable_and_carries_held_out_figures(tr
     config = json.loads((dst / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == "base"
     manifest = read_manifest(dst)
-    assert manifest["held_out"] == {"accuracy": 0.5, "n": 20}
+    assert manifest["held_out"] == {"accuracy": 0.5, "n": 20} and manifest["recipe"] == {"stage 1": "cmd"}
     assert manifest["data"][0] == {"path": "pool.json", "name": "pool.json", "sha256": "ab"}
     files = manifest["shipped"]["files"]
     assert set(files) == {"adapter_model.safetensors", "adapter_config.json", "rw.json"}
