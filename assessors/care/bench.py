@@ -30,7 +30,7 @@ import random
 import time
 from pathlib import Path
 
-from .config import SHIPPED, not_shipped, shipped_care_dir
+from . import config
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +43,11 @@ DATA_MAX_NEW_TOKENS = 32  # a chat model answers in a short sentence
 
 def default_care_dir() -> Path:
     """The CARE assessor shipped in the package (`assessors/care/shipped/`), or a clear error."""
-    found = shipped_care_dir(SHIPPED)
+    found = config.shipped_care_dir()
     if found is None:
         from ragarbiter.errors import ModelNotFoundError
 
-        raise ModelNotFoundError(not_shipped(SHIPPED, "--care DIR"))
+        raise ModelNotFoundError(config.not_shipped(config.SHIPPED, "--care DIR"))
     return found
 
 

@@ -117,10 +117,9 @@ class CareAssessorConfig:
         self.base_model = str(self.base_model) if self.base_model is not None else None
 
 
-def shipped_care_dir(shipped: str | Path | None = None) -> Path | None:
-    """The shipped CARE folder (`SHIPPED`, or `shipped`) when it holds an assessor, else None."""
-    folder = SHIPPED if shipped is None else Path(shipped)
-    return folder if (folder / "care.json").is_file() else None
+def shipped_care_dir() -> Path | None:
+    """The shipped CARE folder (`SHIPPED`) when it holds an assessor, else None."""
+    return SHIPPED if (SHIPPED / "care.json").is_file() else None
 
 
 def not_shipped(folder: str | Path, use: str) -> str:
@@ -151,19 +150,9 @@ def care_folder(care_dir: str | Path | None) -> Path:
 def care_base_model(care_dir: str | Path, base_model: str | Path | None = None) -> Path:
     """The local folder of `base_model`, else of the model the assessor's care.json names
     (`ragarbiter.lm.resolve_generator`: a folder, or a packaged name converted once)."""
-    from ragarbiter.lm.generator import resolve_generator
+    from ragarbiter.lm.generator import resolve_generator, resolve_recorded
 
     if base_model is not None:
         return resolve_generator(base_model)
     meta = json.loads((Path(care_dir) / "care.json").read_text(encoding="utf-8"))
-    recorded = meta.get("base_model")
-    if not recorded:
-        return resolve_generator(None)
-    try:
-        return resolve_generator(recorded)
-    except ModelNotFoundError as exc:
-        msg = (
-            f"The CARE assessor in {care_dir} was trained on {recorded!r} (its care.json), which is not "
-            f"available here: {exc} Pass base_model= (the model it was trained on)."
-        )
-        raise ModelNotFoundError(msg) from exc
+    return resolve_recorded(meta.get("base_model"), f"The CARE assessor in {care_dir}", "its care.json")

@@ -77,7 +77,7 @@ def recorded_base_model(adapter: str | Path) -> str | None:
 def base_model_folder(adapter: str | Path, base_model: str | None = None) -> Path:
     """The local folder of `base_model`, else of the model the adapter's rw.json names, else of the
     default generator (`ragarbiter.lm.resolve_generator`: a folder, or a packaged name converted once)."""
-    from ragarbiter.lm.generator import PACKAGED, resolve_generator
+    from ragarbiter.lm.generator import resolve_generator, resolve_recorded
 
     recorded = recorded_base_model(adapter)
     if base_model is not None:
@@ -85,16 +85,4 @@ def base_model_folder(adapter: str | Path, base_model: str | None = None) -> Pat
         if recorded and Path(recorded).name != folder.name and recorded != base_model:
             logger.warning("the adapter %s was trained on %s, not on %s", adapter, recorded, base_model)
         return folder
-    if recorded is None:
-        return resolve_generator(None)
-    try:
-        return resolve_generator(recorded)
-    except ModelNotFoundError as exc:
-        name = Path(recorded).name
-        if name != recorded and name in PACKAGED:  # a packaged generator's folder on the machine that trained
-            return resolve_generator(name)
-        msg = (
-            f"The adapter in {adapter} was trained on {recorded!r} (its rw.json), which is not available here: "
-            f"{exc} Pass base_model= (the model it was trained on)."
-        )
-        raise ModelNotFoundError(msg) from exc
+    return resolve_recorded(recorded, f"The adapter in {adapter}", "its rw.json")

@@ -111,6 +111,26 @@ def convert_gguf(gguf: Path, out: Path) -> Path:
     return out
 
 
+def resolve_recorded(recorded: str | None, owner: str, record: str) -> Path:
+    """The local folder of the base model that an adapter's `record` (e.g. "its rw.json") names:
+    `recorded` through `resolve_generator` (the default generator when None), or, when it is a
+    packaged generator's folder on the machine that trained it, that packaged generator. `owner`
+    names the adapter in the error when the model is not available here."""
+    if not recorded:
+        return resolve_generator(None)
+    try:
+        return resolve_generator(recorded)
+    except ModelNotFoundError as exc:
+        name = Path(recorded).name
+        if name != recorded and name in PACKAGED:
+            return resolve_generator(name)
+        msg = (
+            f"{owner} was trained on {recorded!r} ({record}), which is not available here: {exc} "
+            "Pass base_model= (the model it was trained on)."
+        )
+        raise ModelNotFoundError(msg) from exc
+
+
 def resolve_generator(name_or_path: str | Path | None = None) -> Path:
     """The local folder holding `name_or_path` (see the module doc), converting a packaged model once."""
     name = str(name_or_path or DEFAULT_GENERATOR)

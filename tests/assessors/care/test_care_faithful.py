@@ -355,8 +355,8 @@ def test_bench_care_summary_counts_right_answers_per_condition():
 
 
 def test_bench_care_without_a_shipped_adapter_names_the_training_command(monkeypatch, tmp_path):
-    from ragarbiter.assessors.care import bench
+    from ragarbiter.assessors.care import bench, config
 
-    monkeypatch.setattr(bench, "SHIPPED", tmp_path / "shipped")
+    monkeypatch.setattr(config, "SHIPPED", tmp_path / "shipped")
     with pytest.raises(ModelNotFoundError, match="ragarbiter train care"):
         bench.default_care_dir()

@@ -118,7 +118,7 @@ def test_a_folder_without_care_json_or_with_an_unknown_base_model_is_refused(shi
 def test_the_bench_and_the_stage_share_one_shipped_path(tmp_path, monkeypatch):
     from ragarbiter.assessors.care import bench, config
 
-    assert bench.SHIPPED is config.SHIPPED and config.SHIPPED == Path(config.__file__).resolve().parent / "shipped"
-    monkeypatch.setattr(bench, "SHIPPED", tmp_path / "shipped")
+    assert config.SHIPPED == Path(config.__file__).resolve().parent / "shipped"
+    monkeypatch.setattr(config, "SHIPPED", tmp_path / "shipped")
     with pytest.raises(ModelNotFoundError, match=r"shipped holds no care.json.*ragarbiter train care.*--care DIR"):
         bench.default_care_dir()
